@@ -1,0 +1,8 @@
+"""The catalogue database: the system of record for every item, decision and mint."""
+
+from __future__ import annotations
+
+from relicflow.catalogue.catalogue import Catalogue
+from relicflow.catalogue.models import ItemStatus, Role
+
+__all__ = ["Catalogue", "ItemStatus", "Role"]

@@ -1,0 +1,324 @@
+"""The catalogue's operations: one method per thing the flows and the review app ask of it.
+
+Every status change goes through :meth:`Catalogue._transition`, which checks the item's life, writes a
+transition row and an audit entry in the same transaction. A decision exists once this commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from relicflow.catalogue.models import (
+    ALLOWED_TRANSITIONS,
+    AuditEntry,
+    DuplicateCandidate,
+    Image,
+    ImageHash,
+    IngestRun,
+    Item,
+    ItemStatus,
+    ItemWarning,
+    MetadataRecord,
+    SourceFile,
+    StatusTransition,
+    User,
+    utcnow,
+)
+from relicflow.catalogue.minting import MintOperations
+from relicflow.catalogue.reviews import ReviewOperations
+from relicflow.errors import CatalogueError, IllegalTransition
+
+log = logging.getLogger("relicflow.catalogue")
+
+GENESIS_HASH = "0" * 64
+ITEM_LOAD = (
+    selectinload(Item.images).selectinload(Image.hashes),
+    selectinload(Item.files),
+    selectinload(Item.warnings),
+    selectinload(Item.metadata_records),
+    selectinload(Item.decisions),
+    selectinload(Item.duplicate_candidates),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" hook below (pysqlite's own is unreliable).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id: int | None, details: dict[str, Any]) -> str:
+    body = json.dumps(
+        {"prev": prev_hash, "at": at.isoformat(), "actor": actor, "action": action, "item_id": item_id, "details": details},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class Catalogue(ReviewOperations, MintOperations):
+    """The catalogue database; review and mint operations live in their own modules as mixins."""
+
+    def __init__(self, database_url: str, *, echo: bool = False) -> None:
+        self.database_url = database_url
+        if database_url.startswith("sqlite:///"):
+            Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(database_url, echo=echo, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # Take the write lock when a unit of work starts: a read that later writes can then never
+            # fail with SQLITE_BUSY while the review app and a flow write at the same moment.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Catalogue:
+        return cls(settings.database_url)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (creates it on a new database)."""
+        from relicflow.catalogue.migrate import upgrade_to_head
+
+        upgrade_to_head(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits when the block ends, rolls back if it raises."""
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- audit and transitions -------------------------------------------------------------------
+
+    def audit(self, session: Session, *, actor: str, action: str, item_id: int | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
+        details = details or {}
+        prev = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS_HASH
+        at = utcnow()
+        entry = AuditEntry(
+            at=at, actor=actor, action=action, item_id=item_id, details=details, prev_hash=prev,
+            entry_hash=audit_hash(prev, at=at, actor=actor, action=action, item_id=item_id, details=details),
+        )
+        session.add(entry)
+        session.flush()
+        return entry
+
+    def verify_audit_chain(self) -> int | None:
+        """Id of the first entry whose hash does not match its content, or None when the chain holds."""
+        prev = GENESIS_HASH
+        with self.session() as s:
+            for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+                expected = audit_hash(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
+                if e.prev_hash != prev or e.entry_hash != expected:
+                    return e.id
+                prev = e.entry_hash
+        return None
+
+    def _transition(self, session: Session, item: Item, to: ItemStatus, *, actor: str, reason: str = "", details: dict[str, Any] | None = None) -> None:
+        current = ItemStatus(item.status)
+        if to not in ALLOWED_TRANSITIONS[current]:
+            raise IllegalTransition(item.id, current.value, to.value)
+        item.status = to.value
+        item.updated_at = utcnow()
+        session.add(StatusTransition(item_id=item.id, from_status=current.value, to_status=to.value, actor=actor, reason=reason))
+        self.audit(session, actor=actor, action=f"status:{to.value}", item_id=item.id,
+                   details={"from": current.value, "reason": reason, **(details or {})})
+
+    # -- users -----------------------------------------------------------------------------------
+
+    def add_user(self, username: str, password_hash: str, role: str, *, display_name: str = "", actor: str = "cli") -> int:
+        with self.session() as s:
+            if s.scalar(select(User.id).where(User.username == username)) is not None:
+                raise CatalogueError(f"user {username!r} already exists")
+            user = User(username=username, password_hash=password_hash, role=role, display_name=display_name or username)
+            s.add(user)
+            s.flush()
+            self.audit(s, actor=actor, action="user:add", details={"username": username, "role": role})
+            return user.id
+
+    def user_by_name(self, username: str) -> User | None:
+        with self.session() as s:
+            return s.scalar(select(User).where(User.username == username, User.active.is_(True)))
+
+    def user_by_id(self, user_id: int) -> User | None:
+        with self.session() as s:
+            return s.get(User, user_id)
+
+    def usernames(self) -> dict[int, str]:
+        with self.session() as s:
+            return {uid: name for uid, name in s.execute(select(User.id, User.username))}
+
+    def count_users(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(User.id))) or 0
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def start_ingest_run(self, *, inbox: str, sheet: str | None, flow_run_id: str | None) -> int:
+        with self.session() as s:
+            run = IngestRun(inbox=inbox, sheet=sheet, flow_run_id=flow_run_id)
+            s.add(run)
+            s.flush()
+            self.audit(s, actor="ingest", action="ingest:start", details={"run": run.id, "inbox": inbox, "sheet": sheet})
+            return run.id
+
+    def finish_ingest_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        with self.session() as s:
+            run = s.get(IngestRun, run_id)
+            if run is None:
+                raise CatalogueError(f"no ingest run {run_id}")
+            run.finished_at = utcnow()
+            run.summary = summary
+            self.audit(s, actor="ingest", action="ingest:finish", details={"run": run_id, **summary})
+
+    def set_gate_flow_run(self, run_id: int, flow_run_id: str) -> None:
+        with self.session() as s:
+            run = s.get(IngestRun, run_id)
+            if run is None:
+                raise CatalogueError(f"no ingest run {run_id}")
+            run.gate_flow_run_id = flow_run_id
+
+    def ingest_run(self, run_id: int) -> IngestRun | None:
+        with self.session() as s:
+            return s.get(IngestRun, run_id)
+
+    def register_received(self, *, sha256: str, file_name: str, inbox_path: str, size_bytes: int, ingest_run_id: int | None) -> tuple[int, bool]:
+        """The item for this content, creating it when the content is new. Returns (item_id, created).
+
+        Content addressing: a re-run or a file dropped again under another name never makes a second
+        item; the extra name is recorded against the existing one.
+        """
+        with self.session() as s:
+            existing = s.scalar(select(SourceFile).where(SourceFile.sha256 == sha256).limit(1))
+            if existing is not None:
+                if s.scalar(select(SourceFile.id).where(SourceFile.sha256 == sha256, SourceFile.file_name == file_name)) is None:
+                    s.add(SourceFile(item_id=existing.item_id, sha256=sha256, file_name=file_name, inbox_path=inbox_path,
+                                     size_bytes=size_bytes, original_key=existing.original_key))
+                    self.audit(s, actor="ingest", action="file:same-content", item_id=existing.item_id, details={"file_name": file_name})
+                return existing.item_id, False
+            item = Item(status=ItemStatus.received.value, ingest_run_id=ingest_run_id)
+            s.add(item)
+            s.flush()
+            s.add(SourceFile(item_id=item.id, sha256=sha256, file_name=file_name, inbox_path=inbox_path, size_bytes=size_bytes))
+            s.add(StatusTransition(item_id=item.id, from_status=None, to_status=ItemStatus.received.value, actor="ingest"))
+            self.audit(s, actor="ingest", action="status:received", item_id=item.id,
+                       details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes})
+            return item.id, True
+
+    def set_original_key(self, item_id: int, sha256: str, key: str) -> None:
+        with self.session() as s:
+            for f in s.scalars(select(SourceFile).where(SourceFile.item_id == item_id, SourceFile.sha256 == sha256)):
+                f.original_key = key
+
+    def item_status(self, item_id: int) -> ItemStatus:
+        with self.session() as s:
+            status = s.scalar(select(Item.status).where(Item.id == item_id))
+            if status is None:
+                raise CatalogueError(f"no item {item_id}")
+            return ItemStatus(status)
+
+    def quarantine(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            item = s.get_one(Item, item_id)
+            item.quarantine_code = code
+            item.quarantine_message_en = message_en
+            item.quarantine_message_zh = message_zh
+            self._transition(s, item, ItemStatus.quarantined, actor="ingest", reason=code, details={"message": message_en, **(details or {})})
+
+    def record_processed(
+        self, item_id: int, *, sha256: str, size_bytes: int, format: str, width: int, height: int, mode: str,
+        bits_per_sample: int, original_key: str, access_key: str, thumbnail_key: str,
+        derivation: list[dict[str, Any]], hashes: dict[str, str], technical: dict[str, Any],
+    ) -> None:
+        with self.session() as s:
+            item = s.get_one(Item, item_id)
+            version = 1 + (s.scalar(select(func.max(Image.version)).where(Image.item_id == item_id)) or 0)
+            image = Image(item_id=item_id, version=version, sha256=sha256, size_bytes=size_bytes, format=format, width=width,
+                          height=height, mode=mode, bits_per_sample=bits_per_sample, original_key=original_key,
+                          access_key=access_key, thumbnail_key=thumbnail_key, derivation=derivation)
+            s.add(image)
+            s.flush()
+            for algorithm, value in hashes.items():
+                s.add(ImageHash(image_id=image.id, algorithm=algorithm, value=value))
+            s.add(MetadataRecord(item_id=item_id, source="technical", data=technical))
+            self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": sha256, "version": version})
+
+    def hash_candidates(self, algorithm: str, *, exclude_item_id: int | None = None) -> list[tuple[int, str]]:
+        """(item_id, hash) of every processed image, for near-duplicate search; quarantined items have none."""
+        with self.session() as s:
+            q = select(Image.item_id, ImageHash.value).join(ImageHash, ImageHash.image_id == Image.id).where(ImageHash.algorithm == algorithm)
+            if exclude_item_id is not None:
+                q = q.where(Image.item_id != exclude_item_id)
+            return [(row[0], row[1]) for row in s.execute(q)]
+
+    def add_warning(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.add(ItemWarning(item_id=item_id, code=code, message_en=message_en, message_zh=message_zh, details=details or {}))
+
+    def add_duplicate_candidates(self, item_id: int, matches: Sequence[tuple[int, int]], *, algorithm: str) -> None:
+        with self.session() as s:
+            for other_id, distance in matches:
+                s.add(DuplicateCandidate(item_id=item_id, other_item_id=other_id, algorithm=algorithm, distance=distance))
+
+    def attach_sheet_record(self, item_id: int, *, accession_number: str | None, fields: dict[str, Any], required_approvals: int = 1) -> None:
+        with self.session() as s:
+            item = s.get_one(Item, item_id)
+            item.accession_number = accession_number
+            item.title = fields.get("title") or item.title
+            item.grade = fields.get("grade") or item.grade
+            item.required_approvals = max(1, required_approvals)
+            s.add(MetadataRecord(item_id=item_id, source="accession_sheet", data=fields))
+
+    def mark_awaiting_review(self, item_id: int) -> None:
+        with self.session() as s:
+            self._transition(s, s.get_one(Item, item_id), ItemStatus.awaiting_review, actor="ingest")
+
+    # -- reading items ---------------------------------------------------------------------------
+
+    def item(self, item_id: int) -> Item | None:
+        with self.session() as s:
+            return s.scalar(select(Item).where(Item.id == item_id).options(*ITEM_LOAD))
+
+    def items(self, *, status: str | None = None, ingest_run_id: int | None = None) -> list[Item]:
+        with self.session() as s:
+            q = select(Item).options(*ITEM_LOAD).order_by(Item.id)
+            if status is not None:
+                q = q.where(Item.status == status)
+            if ingest_run_id is not None:
+                q = q.where(Item.ingest_run_id == ingest_run_id)
+            return list(s.scalars(q))
+
+    def items_awaiting_review(self) -> list[Item]:
+        return self.items(status=ItemStatus.awaiting_review.value)
+
+    def count_by_status(self, *, ingest_run_id: int | None = None) -> dict[str, int]:
+        with self.session() as s:
+            q = select(Item.status, func.count(Item.id)).group_by(Item.status)
+            if ingest_run_id is not None:
+                q = q.where(Item.ingest_run_id == ingest_run_id)
+            return {status: n for status, n in s.execute(q)}
+
+    def audit_entries(self, *, item_id: int | None = None) -> list[AuditEntry]:
+        with self.session() as s:
+            q = select(AuditEntry).order_by(AuditEntry.id)
+            if item_id is not None:
+                q = q.where(AuditEntry.item_id == item_id)
+            return list(s.scalars(q))

@@ -1,0 +1,314 @@
+"""SQLAlchemy models of the catalogue, the system of record.
+
+Written for SQLite (embedded default) and PostgreSQL (production) alike: only portable types, explicit
+constraint names (so Alembic migrations work on both), UTC timestamps.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, always hands back aware datetimes (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalogue; use timezone-aware UTC")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class ItemStatus(str, enum.Enum):
+    """The item's life (design.md). Stored as plain strings so reports and SQL stay readable."""
+
+    received = "received"
+    quarantined = "quarantined"
+    processed = "processed"
+    awaiting_review = "awaiting_review"
+    approved = "approved"
+    rejected = "rejected"
+    sent_back = "sent_back"
+    resubmitted = "resubmitted"
+    batched = "batched"
+    minted = "minted"
+
+
+ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
+    ItemStatus.received: frozenset({ItemStatus.quarantined, ItemStatus.processed}),
+    ItemStatus.processed: frozenset({ItemStatus.awaiting_review, ItemStatus.quarantined}),
+    ItemStatus.awaiting_review: frozenset({ItemStatus.approved, ItemStatus.rejected, ItemStatus.sent_back}),
+    ItemStatus.sent_back: frozenset({ItemStatus.resubmitted}),
+    ItemStatus.resubmitted: frozenset({ItemStatus.awaiting_review}),
+    ItemStatus.approved: frozenset({ItemStatus.batched}),
+    ItemStatus.batched: frozenset({ItemStatus.minted}),
+    ItemStatus.quarantined: frozenset(),
+    ItemStatus.rejected: frozenset(),
+    ItemStatus.minted: frozenset(),
+}
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    reviewer = "reviewer"
+    digitiser = "digitiser"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """Server-side review-app sessions: the cookie holds only the random id (see reference.md)."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IngestRun(Base):
+    """One pass over the inbox; its items form the review batch whose gate run waits in Prefect."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    gate_flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    inbox: Mapped[str] = mapped_column(Text)
+    sheet: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    grade: Mapped[str | None] = mapped_column(String(32))
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    ingest_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    quarantine_code: Mapped[str | None] = mapped_column(String(64))
+    quarantine_message_en: Mapped[str | None] = mapped_column(Text)
+    quarantine_message_zh: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    images: Mapped[list[Image]] = relationship(back_populates="item", order_by="Image.version")
+    files: Mapped[list[SourceFile]] = relationship(back_populates="item", order_by="SourceFile.id")
+    warnings: Mapped[list[ItemWarning]] = relationship(back_populates="item", order_by="ItemWarning.id")
+    metadata_records: Mapped[list[MetadataRecord]] = relationship(back_populates="item", order_by="MetadataRecord.id")
+    decisions: Mapped[list[ReviewDecision]] = relationship(back_populates="item", order_by="ReviewDecision.id")
+    duplicate_candidates: Mapped[list[DuplicateCandidate]] = relationship(
+        back_populates="item", foreign_keys="DuplicateCandidate.item_id", order_by="DuplicateCandidate.distance"
+    )
+
+
+class SourceFile(Base):
+    """Every file name under which an original arrived; one original may arrive under several names."""
+
+    __tablename__ = "source_files"
+    __table_args__ = (UniqueConstraint("sha256", "file_name", name="uq_source_files_sha256_file_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(Text)
+    inbox_path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    original_key: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    item: Mapped[Item] = relationship(back_populates="files")
+
+
+class Image(Base):
+    """A decoded original master and what was derived from it; versions follow rescans."""
+
+    __tablename__ = "images"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    bits_per_sample: Mapped[int] = mapped_column(Integer)
+    original_key: Mapped[str] = mapped_column(Text)
+    access_key: Mapped[str | None] = mapped_column(Text)
+    thumbnail_key: Mapped[str | None] = mapped_column(Text)
+    derivation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    item: Mapped[Item] = relationship(back_populates="images")
+    hashes: Mapped[list[ImageHash]] = relationship(back_populates="image", order_by="ImageHash.algorithm")
+
+
+class ImageHash(Base):
+    __tablename__ = "image_hashes"
+    __table_args__ = (
+        UniqueConstraint("image_id", "algorithm", name="uq_image_hashes_image_id_algorithm"),
+        Index("ix_image_hashes_algorithm_value", "algorithm", "value"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(64))
+    image: Mapped[Image] = relationship(back_populates="hashes")
+
+
+class MetadataRecord(Base):
+    """Metadata by source (technical, accession sheet, ...), kept apart so provenance stays visible."""
+
+    __tablename__ = "metadata_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    item: Mapped[Item] = relationship(back_populates="metadata_records")
+
+
+class ItemWarning(Base):
+    __tablename__ = "item_warnings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    message_en: Mapped[str] = mapped_column(Text)
+    message_zh: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    item: Mapped[Item] = relationship(back_populates="warnings")
+
+
+class DuplicateCandidate(Base):
+    __tablename__ = "duplicate_candidates"
+    __table_args__ = (UniqueConstraint("item_id", "other_item_id", name="uq_duplicate_candidates_pair"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    other_item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int] = mapped_column(Integer)
+    item: Mapped[Item] = relationship(back_populates="duplicate_candidates", foreign_keys=[item_id])
+
+
+class ReviewDecision(Base):
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    item: Mapped[Item] = relationship(back_populates="decisions")
+    reviewer: Mapped[User] = relationship()
+
+
+class StatusTransition(Base):
+    __tablename__ = "status_transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MintBatch(Base):
+    """A handoff to the issuer; its idempotency key is decided and committed before the first attempt."""
+
+    __tablename__ = "mint_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    request_body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    item_links: Mapped[list[MintBatchItem]] = relationship(back_populates="batch", order_by="MintBatchItem.item_id")
+
+
+class MintBatchItem(Base):
+    __tablename__ = "mint_batch_items"
+    batch_id: Mapped[int] = mapped_column(ForeignKey("mint_batches.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True, unique=True)
+    batch: Mapped[MintBatch] = relationship(back_populates="item_links")
+
+
+class MintReceipt(Base):
+    __tablename__ = "mint_receipts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("mint_batches.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
+    token_id: Mapped[str] = mapped_column(String(128), unique=True)
+    tx_hash: Mapped[str] = mapped_column(String(128))
+    chain: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: each entry's hash covers the previous one, so edits are detectable."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,52 @@
+"""Turns catalogue rows into the boundary records of ``schemas.catalogue``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relicflow.catalogue.models import Item
+from schemas.catalogue import (
+    CatalogueRecord,
+    DecisionRecord,
+    DuplicateCandidateOut,
+    ImageRecord,
+    ItemRecord,
+    Quarantine,
+    Warning,
+)
+
+
+def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> ItemRecord:
+    """``item`` must have been loaded with its relationships (``Catalogue.item``/``items`` do that)."""
+    names = reviewer_names or {}
+    sources: dict[str, dict[str, Any]] = {}
+    for rec in item.metadata_records:
+        sources[rec.source] = rec.data
+    image = item.images[-1] if item.images else None
+    return ItemRecord(
+        id=item.id,
+        status=item.status,  # type: ignore[arg-type]
+        accession_number=item.accession_number,
+        original_file_names=sorted({f.file_name for f in item.files}),
+        sha256=item.files[0].sha256 if item.files else None,
+        quarantine=Quarantine(code=item.quarantine_code, message_en=item.quarantine_message_en or "",
+                              message_zh=item.quarantine_message_zh or "") if item.quarantine_code else None,
+        warnings=[Warning(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details) for w in item.warnings],
+        duplicate_candidates=[DuplicateCandidateOut(item_id=d.other_item_id, algorithm=d.algorithm, distance=d.distance)
+                              for d in item.duplicate_candidates],
+        image=ImageRecord(
+            version=image.version, sha256=image.sha256, size_bytes=image.size_bytes, format=image.format, width=image.width,
+            height=image.height, mode=image.mode, bits_per_sample=image.bits_per_sample, original_key=image.original_key,
+            access_key=image.access_key, thumbnail_key=image.thumbnail_key, derivation=image.derivation,
+            hashes={h.algorithm: h.value for h in image.hashes},
+        ) if image else None,
+        record=CatalogueRecord(
+            accession_number=item.accession_number, title=item.title, grade=item.grade,
+            fields=sources.get("accession_sheet", {}), technical=sources.get("technical", {}), sources=sources,
+        ),
+        required_approvals=item.required_approvals,
+        decisions=[DecisionRecord(id=d.id, reviewer=names.get(d.reviewer_id, str(d.reviewer_id)), decision=d.decision,  # type: ignore[arg-type]
+                                  reason=d.reason, image_sha256=d.image_sha256, decided_at=d.decided_at) for d in item.decisions],
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+    )

@@ -1,0 +1,99 @@
+"""All of relicflow's settings in one place.
+
+Read from ``RELICFLOW_*`` environment variables, then an optional TOML file (``relicflow.toml`` in the
+working directory, or the file named by ``RELICFLOW_CONFIG``). Nothing reads settings at import time:
+build a :class:`Settings` with :func:`load_settings` and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELICFLOW_", extra="forbid", toml_file="relicflow.toml")
+
+    data_dir: Path = Field(default=Path("./relicflow-data"), description="Everything relicflow writes by default lives here.")
+    database_url: str = Field(default="", description="SQLAlchemy URL of the catalogue; default: SQLite file in the data dir.")
+    storage_url: str = Field(default="", description="file:///path or s3://bucket/prefix; default: objects/ in the data dir.")
+    s3_endpoint_url: str | None = Field(default=None, description="For S3-compatible stores (MinIO, Ceph, moto).")
+    s3_region: str = "us-east-1"
+    inbox: Path = Field(default=Path(""), description="Where the studio drops scans; default: inbox/ in the data dir.")
+    issuer_url: str = Field(default="", description="Issuer base URL; empty means the bundled sandbox issuer.")
+    issuer_api_key: SecretStr = SecretStr("sandbox-key")
+    issuer_secret: SecretStr = Field(default=SecretStr("sandbox-secret-change-me"), description="HMAC-SHA256 signing secret shared with the issuer.")
+    issuer_timeout_s: float = 10.0
+    issuer_max_attempts: int = 5
+    sandbox_issuer_port: int = 8765
+    review_port: int = 8000
+    review_host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    ingest_interval_s: int = Field(default=300, description="How often the scheduled ingest flow scans the inbox.")
+    mint_interval_s: int = Field(default=600, description="How often the scheduled mint flow collects approvals.")
+    near_duplicate_distance: int = Field(default=10, description="pHash Hamming distance at or below which two images are near duplicates.")
+    max_image_pixels: int = Field(default=200_000_000, description="Decompression-bomb guard: larger images are quarantined.")
+    access_long_side: int = 2048
+    thumbnail_long_side: int = 400
+    locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")
+    mint_recipient: str = "museum-treasury"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("RELICFLOW_CONFIG", "relicflow.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'catalogue.sqlite3'}"
+        if not self.storage_url:
+            self.storage_url = (self.data_dir / "objects").as_uri()
+        if not str(self.inbox) or str(self.inbox) == ".":
+            self.inbox = self.data_dir / "inbox"
+        self.inbox = self.inbox.expanduser().resolve()
+        if self.locale not in ("zh-CN", "en"):
+            raise ValueError("locale must be 'zh-CN' or 'en'")
+        return self
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def sandbox_ledger_path(self) -> Path:
+        return self.data_dir / "sandbox-issuer" / "ledger.sqlite3"
+
+    @property
+    def effective_issuer_url(self) -> str:
+        return self.issuer_url or f"http://127.0.0.1:{self.sandbox_issuer_port}"
+
+    @property
+    def review_url(self) -> str:
+        return f"http://{self.review_host}:{self.review_port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and TOML file; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

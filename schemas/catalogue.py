@@ -1,0 +1,87 @@
+"""The catalogue record: what `relicflow items --json`, the review API and the mint batch say of an item."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ItemStatusName = Literal[
+    "received", "quarantined", "processed", "awaiting_review", "approved", "rejected",
+    "sent_back", "resubmitted", "batched", "minted",
+]
+
+
+class Warning(BaseModel):
+    code: str
+    message_en: str
+    message_zh: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DuplicateCandidateOut(BaseModel):
+    item_id: int
+    algorithm: str
+    distance: int
+
+
+class ImageRecord(BaseModel):
+    version: int
+    sha256: str
+    size_bytes: int
+    format: str
+    width: int
+    height: int
+    mode: str
+    bits_per_sample: int
+    original_key: str
+    access_key: str | None
+    thumbnail_key: str | None
+    derivation: list[dict[str, Any]]
+    hashes: dict[str, str]
+
+
+class Quarantine(BaseModel):
+    code: str
+    message_en: str
+    message_zh: str
+
+
+class DecisionRecord(BaseModel):
+    id: int
+    reviewer: str
+    decision: Literal["approve", "reject", "send_back"]
+    reason: str
+    image_sha256: str | None
+    decided_at: datetime
+
+
+class CatalogueRecord(BaseModel):
+    """Descriptive metadata merged from its sources; each source also kept apart under ``sources``."""
+
+    accession_number: str | None
+    title: str | None
+    grade: str | None
+    fields: dict[str, Any] = Field(description="Accession-sheet fields under canonical English keys.")
+    technical: dict[str, Any]
+    sources: dict[str, dict[str, Any]]
+
+
+class ItemRecord(BaseModel):
+    model_config = ConfigDict(title="relicflow item")
+
+    id: int
+    status: ItemStatusName
+    accession_number: str | None
+    original_file_names: list[str]
+    sha256: str | None = Field(description="SHA-256 of the original as received.")
+    quarantine: Quarantine | None
+    warnings: list[Warning]
+    duplicate_candidates: list[DuplicateCandidateOut]
+    image: ImageRecord | None
+    record: CatalogueRecord
+    required_approvals: int
+    decisions: list[DecisionRecord]
+    created_at: datetime
+    updated_at: datetime
