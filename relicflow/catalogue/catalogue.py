@@ -34,6 +34,7 @@ from relicflow.catalogue.models import (
     User,
     utcnow,
 )
+from relicflow.catalogue.ingested import DuplicateMatcher, IngestedImage
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.reviews import ReviewOperations
 from relicflow.errors import CatalogueError, IllegalTransition
@@ -158,6 +159,14 @@ class Catalogue(ReviewOperations, MintOperations):
         with self.session() as s:
             return s.scalar(select(User).where(User.username == username, User.active.is_(True)))
 
+    def set_password(self, username: str, password_hash: str, *, actor: str = "cli") -> None:
+        with self.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise CatalogueError(f"no user {username!r}")
+            user.password_hash = password_hash
+            self.audit(s, actor=actor, action="user:password", details={"username": username})
+
     def user_by_id(self, user_id: int) -> User | None:
         with self.session() as s:
             return s.get(User, user_id)
@@ -243,23 +252,46 @@ class Catalogue(ReviewOperations, MintOperations):
             item.quarantine_message_zh = message_zh
             self._transition(s, item, ItemStatus.quarantined, actor="ingest", reason=code, details={"message": message_en, **(details or {})})
 
-    def record_processed(
-        self, item_id: int, *, sha256: str, size_bytes: int, format: str, width: int, height: int, mode: str,
-        bits_per_sample: int, original_key: str, access_key: str, thumbnail_key: str,
-        derivation: list[dict[str, Any]], hashes: dict[str, str], technical: dict[str, Any],
-    ) -> None:
+    def record_ingested(self, item_id: int, result: IngestedImage, *, match: DuplicateMatcher | None = None) -> list[tuple[int, int]]:
+        """Everything ingest learnt about one item, and received→processed→awaiting_review, atomically.
+
+        The near-duplicate search runs inside the same write transaction, so two scans of one object
+        ingested side by side still find each other. Returns the (other_item_id, distance) matches.
+        """
         with self.session() as s:
             item = s.get_one(Item, item_id)
             version = 1 + (s.scalar(select(func.max(Image.version)).where(Image.item_id == item_id)) or 0)
-            image = Image(item_id=item_id, version=version, sha256=sha256, size_bytes=size_bytes, format=format, width=width,
-                          height=height, mode=mode, bits_per_sample=bits_per_sample, original_key=original_key,
-                          access_key=access_key, thumbnail_key=thumbnail_key, derivation=derivation)
+            image = Image(item_id=item_id, version=version, sha256=result.sha256, size_bytes=result.size_bytes, format=result.format,
+                          width=result.width, height=result.height, mode=result.mode, bits_per_sample=result.bits_per_sample,
+                          original_key=result.original_key, access_key=result.access_key, thumbnail_key=result.thumbnail_key,
+                          derivation=result.derivation)
             s.add(image)
             s.flush()
-            for algorithm, value in hashes.items():
+            matches: list[tuple[int, int]] = []
+            if match is not None and "phash" in result.hashes:
+                q = (select(Image.item_id, ImageHash.value).join(ImageHash, ImageHash.image_id == Image.id)
+                     .where(ImageHash.algorithm == "phash", Image.item_id != item_id))
+                matches = match(result.hashes["phash"], [(row[0], row[1]) for row in s.execute(q)])
+            for algorithm, value in result.hashes.items():
                 s.add(ImageHash(image_id=image.id, algorithm=algorithm, value=value))
-            s.add(MetadataRecord(item_id=item_id, source="technical", data=technical))
-            self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": sha256, "version": version})
+            for other_id, distance in matches:
+                s.add(DuplicateCandidate(item_id=item_id, other_item_id=other_id, algorithm="phash", distance=distance))
+                if s.scalar(select(DuplicateCandidate.id).where(DuplicateCandidate.item_id == other_id,
+                                                                DuplicateCandidate.other_item_id == item_id)) is None:
+                    s.add(DuplicateCandidate(item_id=other_id, other_item_id=item_id, algorithm="phash", distance=distance))
+            s.add(MetadataRecord(item_id=item_id, source="technical", data=result.technical))
+            if result.sheet_fields is not None:
+                s.add(MetadataRecord(item_id=item_id, source="accession_sheet", data=result.sheet_fields))
+            item.accession_number = result.accession_number
+            item.title = result.title
+            item.grade = result.grade
+            item.required_approvals = max(1, result.required_approvals)
+            for w in result.warnings:
+                s.add(ItemWarning(item_id=item_id, code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details))
+            self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": result.sha256, "version": version})
+            self._transition(s, item, ItemStatus.awaiting_review, actor="ingest",
+                             details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches]})
+            return matches
 
     def hash_candidates(self, algorithm: str, *, exclude_item_id: int | None = None) -> list[tuple[int, str]]:
         """(item_id, hash) of every processed image, for near-duplicate search; quarantined items have none."""
@@ -268,30 +300,6 @@ class Catalogue(ReviewOperations, MintOperations):
             if exclude_item_id is not None:
                 q = q.where(Image.item_id != exclude_item_id)
             return [(row[0], row[1]) for row in s.execute(q)]
-
-    def add_warning(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None) -> None:
-        with self.session() as s:
-            s.add(ItemWarning(item_id=item_id, code=code, message_en=message_en, message_zh=message_zh, details=details or {}))
-
-    def add_duplicate_candidates(self, item_id: int, matches: Sequence[tuple[int, int]], *, algorithm: str) -> None:
-        with self.session() as s:
-            for other_id, distance in matches:
-                s.add(DuplicateCandidate(item_id=item_id, other_item_id=other_id, algorithm=algorithm, distance=distance))
-
-    def attach_sheet_record(self, item_id: int, *, accession_number: str | None, fields: dict[str, Any], required_approvals: int = 1) -> None:
-        with self.session() as s:
-            item = s.get_one(Item, item_id)
-            item.accession_number = accession_number
-            item.title = fields.get("title") or item.title
-            item.grade = fields.get("grade") or item.grade
-            item.required_approvals = max(1, required_approvals)
-            s.add(MetadataRecord(item_id=item_id, source="accession_sheet", data=fields))
-
-    def mark_awaiting_review(self, item_id: int) -> None:
-        with self.session() as s:
-            self._transition(s, s.get_one(Item, item_id), ItemStatus.awaiting_review, actor="ingest")
-
-    # -- reading items ---------------------------------------------------------------------------
 
     def item(self, item_id: int) -> Item | None:
         with self.session() as s:
@@ -305,6 +313,17 @@ class Catalogue(ReviewOperations, MintOperations):
             if ingest_run_id is not None:
                 q = q.where(Item.ingest_run_id == ingest_run_id)
             return list(s.scalars(q))
+
+    def items_with_accession(self, accession_number: str) -> list[int]:
+        with self.session() as s:
+            return list(s.scalars(select(Item.id).where(Item.accession_number == accession_number)))
+
+    def settled_files(self, inbox_paths: Sequence[str]) -> int:
+        """How many of these inbox files belong to items past 'received' (for progress displays)."""
+        with self.session() as s:
+            q = (select(func.count(func.distinct(SourceFile.inbox_path))).join(Item, Item.id == SourceFile.item_id)
+                 .where(SourceFile.inbox_path.in_(list(inbox_paths)), Item.status != ItemStatus.received.value))
+            return s.scalar(q) or 0
 
     def items_awaiting_review(self) -> list[Item]:
         return self.items(status=ItemStatus.awaiting_review.value)

@@ -1,0 +1,98 @@
+"""The review gate: a flow run per ingest run that waits, Suspended in Prefect, until reviewers decide.
+
+The catalogue is the record: the gate only counts undecided items there. While any remain the run
+suspends (its process exits; nothing is held in memory). The review app resumes it when the last item of
+the batch is decided; a reconciler (``resume_decided_gates``, run by ``relicflow serve``) resumes any gate
+whose resume was lost, e.g. because every process was restarted in between. On completion the gate
+starts the mint deployment, when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.flow_runs import suspend_flow_run
+
+from relicflow.catalogue import Catalogue
+from relicflow.settings import Settings, load_settings
+
+MINT_DEPLOYMENT = "mint/mint"
+SUSPEND_TIMEOUT_S = 90 * 24 * 3600  # reviewers may take weeks; the reconciler keeps long waits honest
+log = logging.getLogger("relicflow.gate")
+
+
+@flow(name="review-gate", persist_result=True)
+def review_gate_flow(ingest_run_id: int, start_mint: bool = True, settings: Settings | None = None) -> dict[str, Any]:
+    logger = get_run_logger()
+    settings = settings or load_settings()
+    catalogue = Catalogue.from_settings(settings)
+    undecided = catalogue.undecided_count(ingest_run_id)
+    if undecided:
+        logger.info("ingest run %s: %d item(s) await review; suspending until the reviewers have decided", ingest_run_id, undecided)
+        catalogue.dispose()
+        # A fresh key each time: a resumed run that still finds undecided items must suspend again.
+        suspend_flow_run(timeout=SUSPEND_TIMEOUT_S, key=f"await-review-{uuid.uuid4().hex}")
+        return {"ingest_run_id": ingest_run_id, "status": "waiting"}  # not reached: suspension exits the run
+    counts = catalogue.count_by_status(ingest_run_id=ingest_run_id)
+    catalogue.dispose()
+    create_markdown_artifact(
+        key="review-gate", description=f"Review decisions for ingest run {ingest_run_id}",
+        markdown="\n".join([f"## Ingest run {ingest_run_id}: all items decided", "", "| status | items |", "|---|---|"]
+                           + [f"| {status} | {n} |" for status, n in sorted(counts.items())]),
+    )
+    if start_mint and counts.get("approved"):
+        _start_mint(logger)
+    return {"ingest_run_id": ingest_run_id, "status": "decided", "counts": counts}
+
+
+def _start_mint(logger: Any) -> None:
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        run = run_deployment(MINT_DEPLOYMENT, timeout=0, as_subflow=False)
+        logger.info("mint flow run %s started for the approved items", run.id)
+    except ObjectNotFound:
+        logger.info("no %s deployment; approved items wait for the next `relicflow mint`", MINT_DEPLOYMENT)
+
+
+def resume_gate(flow_run_id: str) -> bool:
+    """Resume a suspended gate run; False when it is not waiting (already resumed, finished, unknown)."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(uuid.UUID(flow_run_id))
+        except Exception:
+            log.exception("could not read gate flow run %s from Prefect", flow_run_id)
+            return False
+        if run.state is None or not run.state.is_paused():
+            return False
+    resume_flow_run(flow_run_id)
+    log.info("resumed review gate flow run %s", flow_run_id)
+    return True
+
+
+def resume_decided_gates(catalogue: Catalogue) -> list[str]:
+    """Resume every waiting gate whose batch has been fully decided; returns the resumed run ids."""
+    resumed = []
+    for run in catalogue.gates_ready_to_resume():
+        if run.gate_flow_run_id and resume_gate(run.gate_flow_run_id):
+            resumed.append(run.gate_flow_run_id)
+    return resumed
+
+
+def resume_gate_for_ingest_run(settings: Settings, ingest_run_id: int) -> None:
+    """The review app's hook: the last item of this ingest run has just been decided."""
+    catalogue = Catalogue.from_settings(settings)
+    try:
+        run = catalogue.ingest_run(ingest_run_id)
+        if run is not None and run.gate_flow_run_id:
+            resume_gate(run.gate_flow_run_id)
+    finally:
+        catalogue.dispose()

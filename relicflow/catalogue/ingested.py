@@ -1,0 +1,40 @@
+"""What the ingest wiring hands the catalogue for one item: plain data, no ORM objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DuplicateMatcher = Callable[[str, Sequence[tuple[int, str]]], list[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class WarningNote:
+    code: str
+    message_en: str
+    message_zh: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestedImage:
+    sha256: str
+    size_bytes: int
+    format: str
+    width: int
+    height: int
+    mode: str
+    bits_per_sample: int
+    original_key: str
+    access_key: str
+    thumbnail_key: str
+    derivation: list[dict[str, Any]]
+    hashes: dict[str, str]
+    technical: dict[str, Any]
+    warnings: list[WarningNote]
+    accession_number: str | None = None
+    title: str | None = None
+    grade: str | None = None
+    sheet_fields: dict[str, Any] | None = None
+    required_approvals: int = 1

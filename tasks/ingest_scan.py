@@ -1,0 +1,129 @@
+"""One scan's way through ingest: the stages by name, wired to object storage and the catalogue.
+
+Each stage is a plain function (``store_original``, ``validate_scan``, ``derive_access_copies``,
+``hash_scan``, ``enrich_from_sheet``); ``ingest_scan`` runs them in order for one catalogue item and the
+thin Prefect task in ``flows/ingest.py`` wraps it. Bad input raises ``InputRejected`` from a stage and
+becomes a quarantine with the original kept; anything else propagates, leaving the item ``received`` so
+the next run picks it up again (every storage write is create-only and idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relicflow.catalogue import Catalogue, ItemStatus
+from relicflow.catalogue.ingested import IngestedImage, WarningNote
+from relicflow.errors import InputRejected
+from relicflow.settings import Settings
+from relicflow.storage import ObjectStore, derivative_key, put_original
+from tasks.cleanup import Derivatives, make_derivatives, normalise_for_viewing
+from tasks.enrichment import AccessionSheet, SheetRow, accession_number_from_filename, technical_metadata
+from tasks.hashing import PerceptualHashes, near_duplicates, perceptual_hashes
+from tasks.quality import quality_warnings
+from tasks.validation import DecodedImage, decode_and_validate
+
+log = logging.getLogger("relicflow.ingest")
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    settings: Settings
+    catalogue: Catalogue
+    store: ObjectStore
+    sheet: AccessionSheet | None = None
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    item_id: int
+    file_name: str
+    status: str
+    warnings: list[str] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    quarantine_code: str | None = None
+    message: str | None = None
+    accession_number: str | None = None
+
+
+def store_original(ctx: IngestContext, item_id: int, path: Path, sha256: str) -> str:
+    """Keep the master exactly as received, under its SHA-256, before anything can go wrong with it."""
+    stored = put_original(ctx.store, path, sha256)
+    ctx.catalogue.set_original_key(item_id, sha256, stored.key)
+    return stored.key
+
+
+def validate_scan(ctx: IngestContext, path: Path) -> DecodedImage:
+    return decode_and_validate(path, max_pixels=ctx.settings.max_image_pixels)
+
+
+def derive_access_copies(ctx: IngestContext, decoded: DecodedImage, sha256: str) -> tuple[Derivatives, str, str]:
+    derivatives = make_derivatives(decoded, access_long_side=ctx.settings.access_long_side,
+                                   thumbnail_long_side=ctx.settings.thumbnail_long_side)
+    access = ctx.store.put_bytes(derivative_key(sha256, "access.jpg"), derivatives.access_jpeg, content_type="image/jpeg")
+    thumb = ctx.store.put_bytes(derivative_key(sha256, "thumbnail.jpg"), derivatives.thumbnail_jpeg, content_type="image/jpeg")
+    return derivatives, access.key, thumb.key
+
+
+def hash_scan(decoded: DecodedImage) -> tuple[PerceptualHashes, list[dict[str, Any]], Any]:
+    """Hashes of the upright, sRGB, 8-bit view, so EXIF-rotated and 16-bit copies hash like their twins."""
+    normalised, operations = normalise_for_viewing(decoded)
+    return perceptual_hashes(normalised), operations, normalised
+
+
+def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | None, str | None, list[WarningNote]]:
+    """The accession-sheet row for this file: by the sheet's file-name column, else by the number in the name."""
+    guessed = accession_number_from_filename(file_name)
+    if ctx.sheet is None:
+        return None, guessed, []
+    row = ctx.sheet.row_for_file(file_name) or (ctx.sheet.row_for_accession(guessed) if guessed else None)
+    if row is None:
+        return None, guessed, [WarningNote(
+            code="no_sheet_row",
+            message_en=f"No row of the accession sheet {ctx.sheet.path.name} names this file"
+                       + (f" or accession number {guessed}" if guessed else "") + "; catalogue data is missing.",
+            message_zh=f"登记表 {ctx.sheet.path.name} 中没有与此文件" + (f"或总登记号 {guessed} " if guessed else "")
+                       + "对应的行，缺少藏品著录信息。",
+            details={"sheet": ctx.sheet.path.name, "guessed_accession_number": guessed},
+        )]
+    return row, row.accession_number, []
+
+
+def ingest_scan(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_bytes: int, file_name: str) -> ScanOutcome:
+    """Take one received item to ``awaiting_review`` or ``quarantined``."""
+    if ctx.catalogue.item_status(item_id) is not ItemStatus.received:
+        raise ValueError(f"item {item_id} is not in 'received'; ingest_scan only handles new items")
+    original_key = store_original(ctx, item_id, path, sha256)
+    try:
+        decoded = validate_scan(ctx, path)
+    except InputRejected as rejected:
+        log.warning("quarantined %s: %s", file_name, rejected)
+        ctx.catalogue.quarantine(item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
+                                 details={"file_name": file_name, **{k: str(v) for k, v in rejected.details.items()}})
+        return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.quarantined.value,
+                           quarantine_code=rejected.code, message=rejected.message(ctx.settings.locale))
+    hashes, _, normalised = hash_scan(decoded)
+    derivatives, access_key, thumbnail_key = derive_access_copies(ctx, decoded, sha256)
+    warnings = [WarningNote(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details)
+                for w in quality_warnings(decoded, normalised)]
+    row, accession_number, sheet_warnings = enrich_from_sheet(ctx, file_name)
+    warnings += sheet_warnings
+    fields = dict(row.fields) if row else None
+    grade = (fields or {}).get("grade")
+    result = IngestedImage(
+        sha256=sha256, size_bytes=size_bytes, format=decoded.format, width=decoded.width, height=decoded.height,
+        mode=decoded.mode, bits_per_sample=decoded.bits_per_sample, original_key=original_key, access_key=access_key,
+        thumbnail_key=thumbnail_key, derivation=derivatives.operations,
+        hashes={"phash": hashes.phash, "dhash": hashes.dhash},
+        technical=technical_metadata(decoded, size_bytes=size_bytes, sha256=sha256),
+        warnings=warnings, accession_number=accession_number, title=(fields or {}).get("title"), grade=grade,
+        sheet_fields=fields, required_approvals=2 if grade in ctx.settings.two_reviewer_grades else 1,
+    )
+    distance = ctx.settings.near_duplicate_distance
+    matches = ctx.catalogue.record_ingested(
+        item_id, result, match=lambda query, candidates: near_duplicates(query, candidates, max_distance=distance))
+    codes = [w.code for w in warnings] + (["near_duplicate"] if matches else [])
+    return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.awaiting_review.value, warnings=codes,
+                       duplicates=[m[0] for m in matches], accession_number=accession_number)
