@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.records import item_record
-from relicflow.errors import IssuerError
+from relicflow.errors import CatalogueError, IssuerError
 from relicflow.issuer_client import IssuerClient
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, open_store
@@ -37,6 +37,8 @@ def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[in
         if item is None:
             continue
         record = item_record(item, reviewer_names=names)
+        if record.status != "approved":
+            raise CatalogueError(f"item {item_id} is {record.status}, not approved: it cannot be minted")
         approvals = [Approval(d.id, names.get(d.reviewer_id, str(d.reviewer_id)), d.decided_at) for d in catalogue.approvals_for(item_id)]
         metadata = mint_metadata(record)
         body = canonical_json(metadata)

@@ -9,6 +9,7 @@ the next run picks it up again (every storage write is create-only and idempoten
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,17 @@ def validate_scan(ctx: IngestContext, path: Path) -> DecodedImage:
 def derive_access_copies(ctx: IngestContext, decoded: DecodedImage, sha256: str) -> tuple[Derivatives, str, str]:
     derivatives = make_derivatives(decoded, access_long_side=ctx.settings.access_long_side,
                                    thumbnail_long_side=ctx.settings.thumbnail_long_side)
-    access = ctx.store.put_bytes(derivative_key(sha256, "access.jpg"), derivatives.access_jpeg, content_type="image/jpeg")
-    thumb = ctx.store.put_bytes(derivative_key(sha256, "thumbnail.jpg"), derivatives.thumbnail_jpeg, content_type="image/jpeg")
+    # Named by their own content as well: a re-run after a Pillow upgrade may encode different bytes,
+    # and create-only storage must then add a file, not refuse the item.
+    access = ctx.store.put_bytes(_derivative_name(sha256, "access", derivatives.access_jpeg), derivatives.access_jpeg,
+                                 content_type="image/jpeg")
+    thumb = ctx.store.put_bytes(_derivative_name(sha256, "thumbnail", derivatives.thumbnail_jpeg), derivatives.thumbnail_jpeg,
+                                content_type="image/jpeg")
     return derivatives, access.key, thumb.key
+
+
+def _derivative_name(original_sha256: str, kind: str, data: bytes) -> str:
+    return derivative_key(original_sha256, f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.jpg")
 
 
 def hash_scan(decoded: DecodedImage) -> tuple[PerceptualHashes, list[dict[str, Any]], Any]:
