@@ -1,0 +1,36 @@
+"""Command-line text in zh-CN (default) and en; merged into ``relicflow.i18n.MESSAGES``."""
+
+from __future__ import annotations
+
+CLI_MESSAGES: dict[str, dict[str, str]] = {
+    "cli.init.done": {"zh-CN": "数据目录已就绪：{data_dir}\n收件箱：{inbox}\n目录数据库：{db}", "en": "Data dir ready: {data_dir}\nInbox: {inbox}\nCatalogue: {db}"},
+    "cli.init.admin": {"zh-CN": "已创建管理员 {name}，密码（仅显示一次）：{password}", "en": "Created administrator {name}; password (shown once): {password}"},
+    "cli.init.has_users": {"zh-CN": "已有用户，未创建管理员。", "en": "Users exist already; no administrator created."},
+    "cli.init.demo": {"zh-CN": "示例扫描件与登记表已放入收件箱：{n} 个文件", "en": "Sample scans and accession sheet put in the inbox: {n} files"},
+    "cli.init.demo_user": {"zh-CN": "演示审核员：用户名 {name}  密码 {password}", "en": "Demo reviewer: user {name}  password {password}"},
+    "cli.ingest.scanning": {"zh-CN": "正在处理 {n} 个文件……", "en": "Processing {n} files…"},
+    "cli.ingest.summary": {
+        "zh-CN": "入库完成：共 {files} 个文件，新增 {new}，待审核 {awaiting}，隔离 {quarantined}，已存在 {known}，出错 {errors}",
+        "en": "Ingest done: {files} files, {new} new, {awaiting} awaiting review, {quarantined} quarantined, {known} already known, {errors} errors",
+    },
+    "cli.ingest.unmatched": {"zh-CN": "登记表中以下总登记号没有对应文件：{numbers}", "en": "Accession-sheet numbers with no matching scan: {numbers}"},
+    "cli.ingest.no_inbox": {"zh-CN": "收件箱不存在：{path}", "en": "Inbox not found: {path}"},
+    "cli.items.none": {"zh-CN": "没有符合条件的藏品。", "en": "No items match."},
+    "cli.items.col.id": {"zh-CN": "编号", "en": "Id"},
+    "cli.items.col.status": {"zh-CN": "状态", "en": "Status"},
+    "cli.items.col.accession": {"zh-CN": "总登记号", "en": "Accession no."},
+    "cli.items.col.files": {"zh-CN": "原始文件", "en": "Original files"},
+    "cli.items.col.notes": {"zh-CN": "提示", "en": "Notes"},
+    "cli.users.added": {"zh-CN": "已添加用户 {name}（{role}），密码（仅显示一次）：{password}", "en": "Added user {name} ({role}); password (shown once): {password}"},
+    "cli.users.bad_role": {"zh-CN": "角色必须是：{roles}", "en": "Role must be one of: {roles}"},
+    "cli.mint.summary": {"zh-CN": "发行完成：{minted} 个数字藏品，{batches} 个批次，失败 {failed}", "en": "Mint done: {minted} tokens in {batches} batch(es), {failed} failed"},
+    "cli.serve.starting": {"zh-CN": "正在启动 relicflow 服务（Ctrl-C 停止）……", "en": "Starting relicflow services (Ctrl-C stops them)…"},
+    "cli.serve.ready": {
+        "zh-CN": "服务已就绪：\n  审核页面     {review}\n  Prefect 界面 {prefect}\n  发行方接口   {issuer}\n  收件箱       {inbox}",
+        "en": "Services ready:\n  Review app   {review}\n  Prefect UI   {prefect}\n  Issuer       {issuer}\n  Inbox        {inbox}",
+    },
+    "cli.serve.stopped": {"zh-CN": "所有服务已停止。", "en": "All services stopped."},
+    "cli.serve.died": {"zh-CN": "服务 {name} 意外退出（退出码 {code}），正在停止其他服务。", "en": "Service {name} exited unexpectedly (code {code}); stopping the others."},
+    "cli.serve.port_busy": {"zh-CN": "端口 {port} 已被占用（{name}）。请先停止占用它的程序，或用 RELICFLOW_{setting} 换一个端口。", "en": "Port {port} is in use ({name}). Stop what uses it, or choose another with RELICFLOW_{setting}."},
+    "cli.error": {"zh-CN": "错误：{message}", "en": "Error: {message}"},
+}

@@ -1,0 +1,288 @@
+"""User-facing text in Simplified Chinese (the default) and English.
+
+One flat dict keyed by message id; ids are grouped by prefix (``web.`` for the review app, ``cli.`` for
+the command line) so each part can add its own keys without touching the others. Placeholders use
+``str.format`` names: ``t("web.item.title", "en", id=7)``.
+"""
+
+from __future__ import annotations
+
+from relicflow.cli_text import CLI_MESSAGES
+
+DEFAULT_LOCALE = "zh-CN"
+SUPPORTED_LOCALES = ("zh-CN", "en")
+
+# Names of the languages in themselves, for the language switch.
+LOCALE_NAMES = {"zh-CN": "中文", "en": "English"}
+
+_WEB: dict[str, dict[str, str]] = {
+    # layout
+    "web.app.name": {"zh-CN": "文物数字藏品审核", "en": "Relic review"},
+    "web.nav.queue": {"zh-CN": "待审队列", "en": "Review queue"},
+    "web.nav.quarantine": {"zh-CN": "隔离文件", "en": "Quarantine"},
+    "web.nav.logout": {"zh-CN": "退出登录", "en": "Sign out"},
+    "web.nav.signed_in_as": {"zh-CN": "{name}（{role}）", "en": "{name} ({role})"},
+    "web.nav.language": {"zh-CN": "语言", "en": "Language"},
+    "web.footer.audit": {"zh-CN": "所有审核操作均记入审计日志。", "en": "Every review action is recorded in the audit log."},
+    "web.role.admin": {"zh-CN": "管理员", "en": "administrator"},
+    "web.role.reviewer": {"zh-CN": "审核员", "en": "reviewer"},
+    "web.role.digitiser": {"zh-CN": "数字化人员", "en": "digitisation staff"},
+    # login
+    "web.login.title": {"zh-CN": "登录", "en": "Sign in"},
+    "web.login.intro": {"zh-CN": "仅限授权人员使用。", "en": "For authorised staff only."},
+    "web.login.username": {"zh-CN": "用户名", "en": "User name"},
+    "web.login.password": {"zh-CN": "密码", "en": "Password"},
+    "web.login.submit": {"zh-CN": "登录", "en": "Sign in"},
+    "web.login.failed": {"zh-CN": "用户名或密码不正确。", "en": "The user name or password is not correct."},
+    "web.login.form_expired": {
+        "zh-CN": "登录表单已过期或并非来自本站，请重新输入后登录。",
+        "en": "The sign-in form has expired or did not come from this site. Please enter your details again.",
+    },
+    "web.login.logged_out": {"zh-CN": "您已退出登录。", "en": "You have signed out."},
+    "web.login.session_expired": {"zh-CN": "请先登录。", "en": "Please sign in first."},
+    # statuses
+    "web.status.received": {"zh-CN": "已接收", "en": "received"},
+    "web.status.quarantined": {"zh-CN": "已隔离", "en": "quarantined"},
+    "web.status.processed": {"zh-CN": "已处理", "en": "processed"},
+    "web.status.awaiting_review": {"zh-CN": "待审核", "en": "awaiting review"},
+    "web.status.approved": {"zh-CN": "已通过", "en": "approved"},
+    "web.status.rejected": {"zh-CN": "已驳回", "en": "rejected"},
+    "web.status.sent_back": {"zh-CN": "已退回", "en": "sent back"},
+    "web.status.resubmitted": {"zh-CN": "已重新提交", "en": "resubmitted"},
+    "web.status.batched": {"zh-CN": "已打包", "en": "batched"},
+    "web.status.minted": {"zh-CN": "已发行", "en": "minted"},
+    # queue
+    "web.queue.title": {"zh-CN": "待审藏品", "en": "Items awaiting review"},
+    "web.queue.empty": {"zh-CN": "目前没有待审藏品。", "en": "Nothing is awaiting review."},
+    "web.queue.counts": {"zh-CN": "各状态藏品数", "en": "Items by status"},
+    "web.queue.total": {"zh-CN": "合计", "en": "total"},
+    "web.queue.col.image": {"zh-CN": "图像", "en": "Image"},
+    "web.queue.col.accession": {"zh-CN": "总登记号", "en": "Accession no."},
+    "web.queue.col.title": {"zh-CN": "藏品名称", "en": "Title"},
+    "web.queue.col.files": {"zh-CN": "文件名", "en": "Files"},
+    "web.queue.col.checks": {"zh-CN": "提示", "en": "Checks"},
+    "web.queue.col.approvals": {"zh-CN": "通过数", "en": "Approvals"},
+    "web.queue.review": {"zh-CN": "审核", "en": "Review"},
+    "web.queue.quarantine_link": {
+        "zh-CN": "另有 {n} 个文件被隔离，未进入审核",
+        "en": "{n} files were quarantined and did not reach review",
+    },
+    "web.badge.warnings": {"zh-CN": "{n} 条质量提示", "en": "{n} quality warning(s)"},
+    "web.badge.duplicates": {"zh-CN": "{n} 件疑似重复", "en": "{n} possible duplicate(s)"},
+    "web.badge.four_eyes": {"zh-CN": "需 {n} 人通过", "en": "needs {n} approvals"},
+    "web.badge.approved_by_you": {"zh-CN": "您已通过", "en": "you approved"},
+    "web.approvals.count": {"zh-CN": "{have} / {need}", "en": "{have} of {need}"},
+    "web.untitled": {"zh-CN": "（无名称）", "en": "(untitled)"},
+    "web.none": {"zh-CN": "—", "en": "—"},
+    # quarantine
+    "web.quarantine.title": {"zh-CN": "隔离文件", "en": "Quarantined files"},
+    "web.quarantine.intro": {
+        "zh-CN": "以下文件未能入库，原件已保留。请按原因修正后重新放入收件箱。",
+        "en": "These files could not be ingested; the originals are kept. Fix what each reason says and drop the file into the inbox again.",
+    },
+    "web.quarantine.empty": {"zh-CN": "没有被隔离的文件。", "en": "No files are quarantined."},
+    "web.quarantine.col.item": {"zh-CN": "编号", "en": "Item"},
+    "web.quarantine.col.files": {"zh-CN": "文件名", "en": "File"},
+    "web.quarantine.col.code": {"zh-CN": "原因代码", "en": "Code"},
+    "web.quarantine.col.reason": {"zh-CN": "原因", "en": "Reason"},
+    "web.quarantine.col.when": {"zh-CN": "时间", "en": "When"},
+    # item page
+    "web.item.title": {"zh-CN": "藏品 #{id}", "en": "Item #{id}"},
+    "web.item.back": {"zh-CN": "← 返回待审队列", "en": "← Back to the queue"},
+    "web.item.status": {"zh-CN": "状态", "en": "Status"},
+    "web.item.approvals": {"zh-CN": "审核通过", "en": "Approvals"},
+    "web.item.section.image": {"zh-CN": "图像", "en": "Image"},
+    "web.item.section.record": {"zh-CN": "藏品著录", "en": "Catalogue record"},
+    "web.item.section.technical": {"zh-CN": "技术元数据", "en": "Technical metadata"},
+    "web.item.section.warnings": {"zh-CN": "质量提示", "en": "Quality warnings"},
+    "web.item.section.duplicates": {"zh-CN": "疑似重复", "en": "Possible duplicates"},
+    "web.item.section.history": {"zh-CN": "审核记录", "en": "Decision history"},
+    "web.item.section.decision": {"zh-CN": "审核决定", "en": "Decision"},
+    "web.item.no_image": {"zh-CN": "没有可显示的图像。", "en": "No image to show."},
+    "web.item.open_full": {"zh-CN": "在新窗口查看大图", "en": "Open the access image"},
+    "web.item.no_record": {"zh-CN": "登记表中没有此藏品的著录信息。", "en": "The accession sheet has no data for this item."},
+    "web.item.no_warnings": {"zh-CN": "没有质量提示。", "en": "No quality warnings."},
+    "web.item.no_duplicates": {"zh-CN": "没有发现疑似重复的图像。", "en": "No near-duplicate images were found."},
+    "web.item.no_decisions": {"zh-CN": "尚无审核记录。", "en": "No decisions yet."},
+    "web.item.files": {"zh-CN": "原始文件名", "en": "Original file names"},
+    "web.item.derivation": {"zh-CN": "处理步骤", "en": "Processing steps"},
+    "web.item.hashes": {"zh-CN": "感知哈希", "en": "Perceptual hashes"},
+    "web.item.quarantine": {"zh-CN": "隔离原因", "en": "Quarantine reason"},
+    "web.dup.distance": {"zh-CN": "差异 {distance}（{algorithm}）", "en": "distance {distance} ({algorithm})"},
+    "web.dup.gone": {"zh-CN": "藏品 #{id} 已不存在", "en": "Item #{id} no longer exists"},
+    "web.history.col.when": {"zh-CN": "时间（UTC）", "en": "When (UTC)"},
+    "web.history.col.reviewer": {"zh-CN": "审核员", "en": "Reviewer"},
+    "web.history.col.decision": {"zh-CN": "决定", "en": "Decision"},
+    "web.history.col.reason": {"zh-CN": "原因 / 说明", "en": "Reason / note"},
+    "web.history.col.version": {"zh-CN": "图像版本", "en": "Image version"},
+    # decisions
+    "web.decision.approve": {"zh-CN": "通过", "en": "Approve"},
+    "web.decision.reject": {"zh-CN": "驳回", "en": "Reject"},
+    "web.decision.send_back": {"zh-CN": "退回", "en": "Send back"},
+    "web.decision.approve_help": {
+        "zh-CN": "图像与著录信息无误，可以发行为数字藏品。",
+        "en": "The image and the record are correct; the item may be issued as a digital collection.",
+    },
+    "web.decision.reject_help": {"zh-CN": "不得发行。请写明原因（必填）。", "en": "Must not be issued. Say why (required)."},
+    "web.decision.send_back_help": {
+        "zh-CN": "交回数字化人员修正或重新拍摄。请写明需要修正的内容（必填）。",
+        "en": "Return to digitisation staff to fix or rescan. Say what needs fixing (required).",
+    },
+    "web.decision.comment_label": {"zh-CN": "备注（可选）", "en": "Comment (optional)"},
+    "web.decision.reason_label": {"zh-CN": "驳回原因", "en": "Reason for rejection"},
+    "web.decision.note_label": {"zh-CN": "给数字化人员的说明", "en": "Note for digitisation staff"},
+    "web.decision.reason_required": {"zh-CN": "驳回时必须填写原因。", "en": "A reason is required to reject an item."},
+    "web.decision.note_required": {"zh-CN": "退回时必须填写说明。", "en": "A note is required to send an item back."},
+    "web.decision.too_long": {"zh-CN": "内容过长（最多 {max} 字）。", "en": "The text is too long (at most {max} characters)."},
+    "web.decision.unknown": {"zh-CN": "无法识别的审核决定。", "en": "Unknown decision."},
+    "web.decision.not_awaiting": {
+        "zh-CN": "此藏品当前状态为「{status}」，不在待审状态，无法审核。",
+        "en": "This item is {status}, not awaiting review; no decision can be recorded.",
+    },
+    "web.decision.already_approved": {
+        "zh-CN": "您已通过此藏品，还需另一位审核员通过。",
+        "en": "You have already approved this item; another reviewer must approve it too.",
+    },
+    "web.decision.role_cannot_decide": {
+        "zh-CN": "只有审核员和管理员可以做出审核决定。",
+        "en": "Only reviewers and administrators can decide on items.",
+    },
+    "web.decision.not_recorded": {"zh-CN": "决定未记录：{message}", "en": "The decision was not recorded: {message}"},
+    "web.decision.needs_n": {
+        "zh-CN": "本藏品需 {need} 位审核员分别通过（已有 {have} 位）。",
+        "en": "This item needs approval from {need} different reviewers ({have} so far).",
+    },
+    # flash messages after a decision (chosen by code, never taken from the query string)
+    "web.flash.approved": {"zh-CN": "藏品 #{id} 已通过。", "en": "Item #{id} approved."},
+    "web.flash.approval_recorded": {
+        "zh-CN": "已记录您对藏品 #{id} 的通过意见，还需其他审核员通过。",
+        "en": "Your approval of item #{id} is recorded; another reviewer must approve it too.",
+    },
+    "web.flash.rejected": {"zh-CN": "藏品 #{id} 已驳回。", "en": "Item #{id} rejected."},
+    "web.flash.sent_back": {"zh-CN": "藏品 #{id} 已退回数字化人员。", "en": "Item #{id} sent back to digitisation staff."},
+    # errors
+    "web.error.title": {"zh-CN": "无法完成请求", "en": "The request could not be completed"},
+    "web.error.csrf": {
+        "zh-CN": "请求未通过安全校验（页面可能已过期，或请求并非来自本站）。请返回并刷新页面后重试；决定未记录。",
+        "en": "The request failed a security check (the page may have expired, or the request did not come from this site). Go back, reload the page and try again; nothing was recorded.",
+    },
+    "web.error.forbidden": {"zh-CN": "您没有权限执行此操作。", "en": "You are not allowed to do this."},
+    "web.error.not_found": {"zh-CN": "找不到此页面或藏品。", "en": "This page or item does not exist."},
+    "web.error.bad_request": {"zh-CN": "请求无效。", "en": "The request is not valid."},
+    "web.error.method": {"zh-CN": "不支持此请求方式。", "en": "This request method is not supported here."},
+    "web.error.server": {
+        "zh-CN": "服务器内部错误，已记录在日志中。请稍后重试。",
+        "en": "Something went wrong on the server; it has been logged. Please try again later.",
+    },
+    "web.error.back": {"zh-CN": "返回待审队列", "en": "Back to the review queue"},
+}
+
+# Accession-sheet fields under the canonical keys of tasks.enrichment (its header aliases), with the
+# column names museum systems use; columns without a canonical key keep their own header as the key.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "accession_number": ("总登记号", "Accession number"),
+    "census_number": ("普查登记号", "Census registration number"),
+    "title": ("藏品名称", "Title"),
+    "category": ("类别", "Category"),
+    "period": ("年代", "Period"),
+    "material": ("材质", "Material"),
+    "grade": ("级别", "Grade"),
+    "condition": ("完残程度", "Condition"),
+    "quantity": ("实际数量", "Quantity"),
+    "dimensions": ("尺寸", "Dimensions"),
+    "length_cm": ("通长（厘米）", "Overall length (cm)"),
+    "width_cm": ("通宽（厘米）", "Overall width (cm)"),
+    "height_cm": ("通高（厘米）", "Overall height (cm)"),
+    "weight": ("质量", "Weight"),
+    "acquisition": ("来源方式", "Acquisition method"),
+    "acquisition_date": ("入藏时间", "Acquisition date"),
+    "findspot": ("出土地", "Findspot"),
+    "creator": ("著者", "Creator"),
+    "description": ("描述", "Description"),
+    "remarks": ("备注", "Remarks"),
+    "file_name": ("图片文件名", "Image file name"),
+}
+
+# Technical metadata of the image.
+_TECHNICAL: dict[str, tuple[str, str]] = {
+    "format": ("格式", "Format"),
+    "width": ("宽度（像素）", "Width (px)"),
+    "height": ("高度（像素）", "Height (px)"),
+    "pixels": ("尺寸（像素）", "Size (px)"),
+    "megapixels": ("像素数（百万）", "Megapixels"),
+    "mode": ("色彩模式", "Colour mode"),
+    "bits_per_sample": ("位深", "Bits per sample"),
+    "size_bytes": ("文件大小（字节）", "File size (bytes)"),
+    "sha256": ("SHA-256", "SHA-256"),
+    "version": ("图像版本", "Image version"),
+    "icc_profile": ("ICC 色彩配置", "ICC profile"),
+    "dpi": ("分辨率（dpi）", "Resolution (dpi)"),
+    "exif": ("EXIF", "EXIF"),
+    "camera": ("相机", "Camera"),
+    "captured_at": ("拍摄时间", "Captured at"),
+}
+
+MESSAGES: dict[str, dict[str, str]] = {
+    **_WEB,
+    **CLI_MESSAGES,
+    **{f"web.field.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _FIELDS.items()},
+    **{f"web.tech.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _TECHNICAL.items()},
+}
+
+
+def t(key: str, locale: str, **kwargs: object) -> str:
+    """The message ``key`` in ``locale``; falls back to zh-CN, then to the key itself."""
+    texts = MESSAGES.get(key)
+    if texts is None:
+        return key
+    text = texts.get(locale) or texts.get(DEFAULT_LOCALE) or key
+    return text.format(**kwargs) if kwargs else text
+
+
+def has_message(key: str) -> bool:
+    return key in MESSAGES
+
+
+def normalise_locale(value: str | None) -> str | None:
+    """A supported locale for a language tag (``zh``, ``zh-Hans-CN``, ``en-GB`` ...), or None."""
+    if not value:
+        return None
+    tag = value.strip().replace("_", "-").lower()
+    if tag in ("zh-cn", "zh", "zh-hans", "zh-sg") or tag.startswith(("zh-cn-", "zh-hans")):
+        return "zh-CN"
+    if tag.startswith("zh-"):  # zh-TW, zh-HK, zh-Hant: Simplified Chinese still reads better than English
+        return "zh-CN"
+    if tag == "en" or tag.startswith("en-"):
+        return "en"
+    return None
+
+
+def _accept_language(header: str) -> list[str]:
+    """Language tags of an Accept-Language header, most preferred first (q=0 dropped)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def negotiate_locale(query_lang: str | None, cookie_lang: str | None, accept_language: str | None, default: str) -> str:
+    """The page language: an explicit ``?lang=``, then the ``lang`` cookie, then the browser's
+    Accept-Language, then the configured default (zh-CN unless settings say otherwise)."""
+    for choice in (query_lang, cookie_lang):
+        locale = normalise_locale(choice)
+        if locale is not None:
+            return locale
+    for tag in _accept_language(accept_language or ""):
+        locale = normalise_locale(tag)
+        if locale is not None:
+            return locale
+    return default if default in SUPPORTED_LOCALES else DEFAULT_LOCALE

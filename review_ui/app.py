@@ -1,0 +1,64 @@
+"""The reviewers' web app: FastAPI + Jinja2, server-rendered forms, sessions in the catalogue.
+
+``create_review_app`` builds it from explicit dependencies (tests pass a real catalogue and store);
+``run_review_app`` is what ``relicflow serve`` / ``relicflow review`` call to serve it with uvicorn.
+
+Not done yet: rate-limiting of failed logins (failed attempts are audited, so an admin can see them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from relicflow.catalogue import Catalogue
+from relicflow.settings import Settings
+from review_ui.routes import router
+from review_ui.sessions import SessionStore
+from review_ui.web import EXCEPTION_HANDLERS, HERE, ResponseHeadersMiddleware, ReviewContext, make_templates
+
+if TYPE_CHECKING:
+    from relicflow.storage import ObjectStore
+
+log = logging.getLogger("relicflow.review_ui")
+
+
+def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectStore, *,
+                      on_batch_decided: Callable[[int], None] | None = None) -> FastAPI:
+    """The review app over an already migrated catalogue.
+
+    ``on_batch_decided(ingest_run_id)`` is called after a decision leaves no undecided item in its
+    ingest run (e.g. to resume the run's review-gate flow). It runs after the reviewer's response; if it
+    raises, the error is logged and the decisions stand (``Catalogue.gates_ready_to_resume`` finds runs
+    whose gate still waits).
+    """
+    app = FastAPI(title="relicflow review", docs_url=None, redoc_url=None, openapi_url=None,
+                  exception_handlers=EXCEPTION_HANDLERS)
+    app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
+                                     sessions=SessionStore(catalogue), templates=make_templates(),
+                                     on_batch_decided=on_batch_decided)
+    app.add_middleware(ResponseHeadersMiddleware)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)
+    return app
+
+
+def run_review_app(settings: Settings, *, on_batch_decided: Callable[[int], None] | None = None) -> None:
+    """Serve the review app on ``settings.review_host:review_port`` until interrupted (blocking)."""
+    import uvicorn
+
+    from relicflow.storage import open_store
+
+    catalogue = Catalogue.from_settings(settings)
+    app = create_review_app(settings, catalogue, open_store(settings), on_batch_decided=on_batch_decided)
+    log.info("review app on %s", settings.review_url)
+    try:
+        # One process: the decision lock that keeps on_batch_decided to one call per run is per process.
+        uvicorn.run(app, host=settings.review_host, port=settings.review_port, workers=1, proxy_headers=True,
+                    server_header=False, log_level="info")
+    finally:
+        catalogue.dispose()

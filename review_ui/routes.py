@@ -1,0 +1,282 @@
+"""The review app's pages: sign-in, the queue, quarantine, the item page and its decision form.
+
+GET renders; POST checks the CSRF token, validates, re-renders with 400 and the message on error and
+redirects with 303 on success. The catalogue stays the authority on every rule: the checks made here
+only give the reviewer a message in their own language before the catalogue would refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.background import BackgroundTask
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from relicflow.catalogue.models import ItemStatus, Role
+from relicflow.catalogue.reviews import DECISIONS
+from relicflow.errors import ReviewError, StorageError
+from relicflow.i18n import t
+from relicflow.passwords import burn_verify_time, verify_password
+from review_ui import views
+from review_ui.sessions import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    ActiveSession,
+    clear_login_csrf_cookie,
+    clear_session_cookie,
+    is_https,
+    login_form_token,
+    set_login_csrf_cookie,
+    set_session_cookie,
+    tokens_match,
+)
+from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
+
+log = logging.getLogger("relicflow.review_ui")
+
+router = APIRouter()
+
+DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
+MAX_REASON_CHARS = 2000
+IMAGE_KINDS = ("access", "thumbnail")
+FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back")
+_IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"))
+
+FormText = Annotated[str, Form()]
+
+
+def _client(request: Request) -> dict[str, str]:
+    return {"ip": request.client.host if request.client else "", "user_agent": request.headers.get("user-agent", "")[:200]}
+
+
+# -- sign-in -------------------------------------------------------------------------------------
+
+
+def _login_page(request: Request, *, status_code: int = 200, error: str | None = None, info: str | None = None,
+                username: str = "", next_path: str = "/") -> Response:
+    token = login_form_token(request)
+    response = render(request, "login.html", status_code=status_code, login_csrf=token, error=error, info=info,
+                      username=username, next_path=next_path, page_path="/login")
+    set_login_csrf_cookie(response, token, secure=is_https(request))
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/", logged_out: str = "") -> Response:
+    if current_user(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    info = t("web.login.logged_out", locale_of(request)) if logged_out else None
+    return _login_page(request, info=info, next_path=safe_next(next))
+
+
+@router.post("/login")
+def login(request: Request, username: FormText = "", password: FormText = "", csrf_token: FormText = "",
+          next: FormText = "/") -> Response:
+    ctx, locale = review(request), locale_of(request)
+    next_path = safe_next(next)
+    username = username.strip()[:64]
+    if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
+        return _login_page(request, status_code=403, error=t("web.login.form_expired", locale), username=username,
+                           next_path=next_path)
+    user = ctx.catalogue.user_by_name(username) if username else None
+    if user is None:
+        burn_verify_time(password)  # same cost as a wrong password: timing does not reveal user names
+        ok = False
+    else:
+        ok = verify_password(password, user.password_hash)
+    if user is None or not ok:
+        # An unknown name is not recorded: people type their password into the user-name field.
+        details = {**_client(request), "reason": "unknown_user" if user is None else "wrong_password"}
+        with ctx.catalogue.session() as s:
+            ctx.catalogue.audit(s, actor=user.username if user else "anonymous", action="auth:login-failed", details=details)
+        return _login_page(request, status_code=400, error=t("web.login.failed", locale), username=username,
+                           next_path=next_path)
+    token = ctx.sessions.start(user.id, replacing=request.cookies.get(SESSION_COOKIE),
+                               audit={"actor": user.username, "action": "auth:login", "details": _client(request)})
+    response = RedirectResponse(next_path, status_code=303)
+    set_session_cookie(response, token, secure=is_https(request))
+    clear_login_csrf_cookie(response, secure=is_https(request))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: FormText = "") -> Response:
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    if not tokens_match(user.csrf_token, csrf_token):
+        return error_page(request, 403, "web.error.csrf")
+    review(request).sessions.end(request.cookies.get(SESSION_COOKIE),
+                                 audit={"actor": user.username, "action": "auth:logout", "details": _client(request)})
+    response = RedirectResponse("/login?logged_out=1", status_code=303)
+    clear_session_cookie(response, secure=is_https(request))
+    return response
+
+
+# -- queue and quarantine ------------------------------------------------------------------------
+
+
+def _flash(request: Request) -> str | None:
+    """The message after a decision, chosen by code; the query string never supplies the text."""
+    code, item = request.query_params.get("done", ""), request.query_params.get("item", "")
+    if code in FLASH_CODES and item.isdigit() and len(item) < 12:
+        return t(f"web.flash.{code}", locale_of(request), id=int(item))
+    return None
+
+
+@router.get("/")
+def queue(request: Request) -> Response:
+    user = require_user(request)
+    catalogue = review(request).catalogue
+    rows = views.queue_rows(catalogue.items_awaiting_review(), user_id=user.user_id)
+    counts = views.status_counts(catalogue)
+    quarantined = dict(counts).get(ItemStatus.quarantined.value, 0)
+    return render(request, "queue.html", nav="queue", rows=rows, counts=counts, total=sum(n for _, n in counts),
+                  quarantined=quarantined, flash=_flash(request))
+
+
+@router.get("/quarantine")
+def quarantine(request: Request) -> Response:
+    require_user(request)
+    items = review(request).catalogue.items(status=ItemStatus.quarantined.value)
+    return render(request, "quarantine.html", nav="quarantine", rows=views.quarantine_rows(items, locale_of(request)))
+
+
+# -- item page, images, decisions ----------------------------------------------------------------
+
+
+def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_code: int = 200, error: str | None = None,
+               form_decision: str = "", form_reason: str = "") -> Response:
+    ctx = review(request)
+    item = ctx.catalogue.item(item_id)
+    if item is None:
+        return error_page(request, 404, "web.error.not_found")
+    page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request))
+    return render(
+        request, "item.html", status_code=status_code, page_path=f"/items/{item_id}", page=page, error=error,
+        flash=_flash(request), form_decision=form_decision, form_reason=form_reason, max_reason=MAX_REASON_CHARS,
+        can_decide=user.role in DECIDER_ROLES and page.status == ItemStatus.awaiting_review.value,
+        role_can_decide=user.role in DECIDER_ROLES,
+    )
+
+
+@router.get("/items/{item_id:int}")
+def item(request: Request, item_id: int) -> Response:
+    return _item_page(request, item_id, require_user(request))
+
+
+@router.get("/items/{item_id:int}/image/{kind}")
+def item_image(request: Request, item_id: int, kind: str) -> Response:
+    """An access copy or thumbnail from the object store; never the original master."""
+    if current_user(request) is None:
+        return PlainTextResponse("Unauthorized", status_code=401)
+    ctx = review(request)
+    item = ctx.catalogue.item(item_id) if kind in IMAGE_KINDS else None
+    image = item.images[-1] if item is not None and item.images else None
+    key = (image.access_key if kind == "access" else image.thumbnail_key) if image is not None else None
+    if not key:
+        return PlainTextResponse("Not Found", status_code=404)
+    try:
+        data = ctx.store.get_bytes(key)
+    except StorageError as exc:  # ObjectNotFound is a StorageError too
+        log.warning("image %s of item %s unavailable: %s", kind, item_id, exc)
+        return PlainTextResponse("Not Found", status_code=404)
+    media_type = next((mime for magic, mime in _IMAGE_SIGNATURES if data.startswith(magic)), None)
+    if media_type is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        media_type = "image/webp"
+    if media_type is None:  # not an image we would hand a browser (nosniff is on anyway)
+        log.warning("image %s of item %s (%s) is not JPEG/PNG/GIF/WebP", kind, item_id, key)
+        return PlainTextResponse("Unsupported Media Type", status_code=415)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
+
+
+def _validate_decision(page_status: str, decision: str, reason: str, *, approved_by_me: bool, locale: str) -> str | None:
+    """The reviewer-facing message for a decision the catalogue would refuse, or None."""
+    if decision not in DECISIONS:
+        return t("web.decision.unknown", locale)
+    if decision == "reject" and not reason:
+        return t("web.decision.reason_required", locale)
+    if decision == "send_back" and not reason:
+        return t("web.decision.note_required", locale)
+    if len(reason) > MAX_REASON_CHARS:
+        return t("web.decision.too_long", locale, max=MAX_REASON_CHARS)
+    if page_status != ItemStatus.awaiting_review.value:
+        return t("web.decision.not_awaiting", locale, status=t(f"web.status.{page_status}", locale))
+    if decision == "approve" and approved_by_me:
+        return t("web.decision.already_approved", locale)
+    return None
+
+
+def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
+    """Call ``on_batch_decided``; its failure is logged, never shown: the decisions stand regardless."""
+    try:
+        callback(run_id)
+    except Exception:
+        log.exception("on_batch_decided(%s) failed; the decisions are committed, the gate can be resumed later", run_id)
+
+
+@router.post("/items/{item_id:int}/decision")
+def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "") -> Response:
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
+    if not tokens_match(user.csrf_token, csrf_token):
+        log.warning("decision on item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
+        return error_page(request, 403, "web.error.csrf")
+    if user.role not in DECIDER_ROLES:
+        return error_page(request, 403, "web.decision.role_cannot_decide")
+    ctx, locale = review(request), locale_of(request)
+    item = ctx.catalogue.item(item_id)
+    if item is None:
+        return error_page(request, 404, "web.error.not_found")
+    reason = reason.strip()
+    _, approvers = views.approvals_on_current_image(item)
+    problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
+    if problem is not None:
+        return _item_page(request, item_id, user, status_code=400, error=problem, form_decision=decision, form_reason=reason)
+
+    run_id, remaining = item.ingest_run_id, None
+    with ctx.decision_lock:
+        try:
+            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason)
+        except ReviewError as exc:
+            return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
+                              error=t("web.decision.not_recorded", locale, message=str(exc)))
+        # Committed. Nothing below may turn it into an error page for the reviewer.
+        if run_id is not None:
+            try:
+                remaining = ctx.catalogue.undecided_count(run_id)
+            except Exception:
+                log.exception("could not count undecided items of ingest run %s after deciding item %s", run_id, item_id)
+    background = None
+    if run_id is not None and remaining == 0 and ctx.on_batch_decided is not None:
+        background = BackgroundTask(_notify_batch_decided, ctx.on_batch_decided, run_id)
+
+    if decision == "approve":
+        code = "approved" if new_status is ItemStatus.approved else "approval_recorded"
+    else:
+        code = "rejected" if decision == "reject" else "sent_back"
+    try:
+        next_id = views.next_item_to_review(ctx.catalogue, after_id=item_id, user_id=user.user_id)
+    except Exception:
+        log.exception("could not find the next item after deciding item %s", item_id)
+        next_id = None
+    target = f"/items/{next_id}" if next_id is not None else "/"
+    return RedirectResponse(f"{target}?done={code}&item={item_id}", status_code=303, background=background)
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> Response:
+    """Liveness plus a round trip to the catalogue; says nothing else about the deployment."""
+    try:
+        with review(request).catalogue.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        log.exception("health check: catalogue unreachable")
+        return JSONResponse({"status": "error"}, status_code=503)
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,244 @@
+"""What the review pages show, as plain data built from catalogue items.
+
+Kept apart from the routes so templates receive ready-made rows (labels already translated, values
+already formatted) and the routes stay about HTTP: auth, CSRF, status codes, redirects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from relicflow.catalogue import Catalogue
+from relicflow.catalogue.models import Item, ItemStatus
+from relicflow.catalogue.records import item_record
+from relicflow.i18n import has_message, t
+from schemas.catalogue import ItemRecord
+
+# Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
+FIELD_ORDER = (
+    "accession_number", "census_number", "title", "category", "period", "material", "grade", "condition", "quantity",
+    "dimensions", "length_cm", "width_cm", "height_cm", "weight", "acquisition", "acquisition_date", "findspot",
+    "creator", "description", "remarks", "file_name",
+)
+MAX_VALUE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    accession_number: str | None
+    title: str | None
+    file_names: list[str]
+    has_thumbnail: bool
+    warning_count: int
+    duplicate_count: int
+    approvals: int
+    required_approvals: int
+    approved_by_me: bool
+
+
+@dataclass(frozen=True)
+class DuplicateView:
+    id: int
+    exists: bool
+    accession_number: str | None = None
+    title: str | None = None
+    status: str | None = None
+    has_thumbnail: bool = False
+    distance: int = 0
+    algorithm: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    when: str
+    reviewer: str
+    decision: str
+    reason: str
+    version: str
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    id: int
+    file_names: list[str]
+    code: str
+    reason: str
+    when: str
+
+
+@dataclass
+class ItemPage:
+    """Everything the item page shows; ``record`` is the boundary record of schemas.catalogue."""
+
+    record: ItemRecord
+    status: str
+    has_access_image: bool
+    approvals: int
+    approved_by_me: bool
+    fields: list[tuple[str, str]]
+    technical: list[tuple[str, str]]
+    derivation: list[str]
+    hashes: list[tuple[str, str]]
+    warnings: list[tuple[str, str]]
+    duplicates: list[DuplicateView]
+    history: list[HistoryRow]
+    quarantine: tuple[str, str] | None = None
+
+
+def format_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def format_value(value: Any) -> str:
+    """A metadata value as one readable line (dicts and lists flattened, long text cut)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict):
+        text = "; ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(format_value(v) for v in value)
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def label(prefix: str, key: str, locale: str) -> str:
+    message_id = f"{prefix}.{key}"
+    return t(message_id, locale) if has_message(message_id) else key
+
+
+def approvals_on_current_image(item: Item) -> tuple[int, set[int]]:
+    """(approvals that count, their reviewer ids): distinct reviewers approving the newest image."""
+    current_sha = item.images[-1].sha256 if item.images else None
+    reviewers = {d.reviewer_id for d in item.decisions if d.decision == "approve" and d.image_sha256 == current_sha}
+    return len(reviewers), reviewers
+
+
+def queue_rows(items: list[Item], *, user_id: int) -> list[QueueRow]:
+    rows = []
+    for item in items:
+        approvals, approvers = approvals_on_current_image(item)
+        image = item.images[-1] if item.images else None
+        rows.append(QueueRow(
+            id=item.id, accession_number=item.accession_number, title=item.title,
+            file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
+            warning_count=len(item.warnings), duplicate_count=len(item.duplicate_candidates), approvals=approvals,
+            required_approvals=item.required_approvals, approved_by_me=user_id in approvers,
+        ))
+    return rows
+
+
+def quarantine_rows(items: list[Item], locale: str) -> list[QuarantineRow]:
+    return [
+        QuarantineRow(
+            id=item.id, file_names=sorted({f.file_name for f in item.files}), code=item.quarantine_code or "",
+            reason=(item.quarantine_message_en if locale == "en" else item.quarantine_message_zh) or "",
+            when=format_time(item.updated_at),
+        )
+        for item in items
+    ]
+
+
+def next_item_to_review(catalogue: Catalogue, *, after_id: int, user_id: int) -> int | None:
+    """The next item awaiting review that this reviewer can still decide on, wrapping to the start."""
+    candidates = [row for row in queue_rows(catalogue.items_awaiting_review(), user_id=user_id) if not row.approved_by_me]
+    later = [row.id for row in candidates if row.id > after_id]
+    earlier = [row.id for row in candidates if row.id < after_id]
+    ordered = later + earlier
+    return ordered[0] if ordered else None
+
+
+def _field_rows(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
+    """Sheet fields in accession-form order; the accession number is an item attribute, shown first."""
+    fields = dict(record.record.fields)
+    if record.accession_number and "accession_number" not in fields:
+        fields["accession_number"] = record.accession_number
+    known = [k for k in FIELD_ORDER if k in fields]
+    others = sorted(k for k in fields if k not in FIELD_ORDER)
+    return [(label("web.field", k, locale), format_value(fields[k])) for k in known + others]
+
+
+def _technical_rows(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    shown: set[str] = set()
+    image = record.image
+    if image is not None:
+        for key, value in (
+            ("format", image.format), ("pixels", f"{image.width} × {image.height}"), ("mode", image.mode),
+            ("bits_per_sample", image.bits_per_sample), ("size_bytes", f"{image.size_bytes:,}"),
+            ("version", image.version), ("sha256", image.sha256),
+        ):
+            rows.append((label("web.tech", key, locale), format_value(value)))
+        shown = {"format", "width", "height", "mode", "bits_per_sample", "size_bytes", "version", "sha256"}
+    for key in sorted(record.record.technical):
+        if key not in shown:
+            rows.append((label("web.tech", key, locale), format_value(record.record.technical[key])))
+    return rows
+
+
+def _derivation_steps(steps: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for step in steps:
+        name = str(step.get("op") or step.get("operation") or step.get("name") or "")
+        params = ", ".join(f"{k}={format_value(v)}" for k, v in step.items() if k not in ("op", "operation", "name"))
+        out.append(f"{name}({params})" if name else params)
+    return out
+
+
+def _duplicates(catalogue: Catalogue, record: ItemRecord) -> list[DuplicateView]:
+    views = []
+    for candidate in record.duplicate_candidates:
+        other = catalogue.item(candidate.item_id)
+        if other is None:
+            views.append(DuplicateView(id=candidate.item_id, exists=False, distance=candidate.distance, algorithm=candidate.algorithm))
+            continue
+        image = other.images[-1] if other.images else None
+        views.append(DuplicateView(
+            id=other.id, exists=True, accession_number=other.accession_number, title=other.title, status=other.status,
+            has_thumbnail=bool(image and image.thumbnail_key), distance=candidate.distance, algorithm=candidate.algorithm,
+        ))
+    return views
+
+
+def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) -> ItemPage:
+    """``item`` as loaded by ``Catalogue.item`` (relationships included)."""
+    names = catalogue.usernames()
+    record = item_record(item, reviewer_names=names)
+    approvals, approvers = approvals_on_current_image(item)
+    versions = {image.sha256: image.version for image in item.images}
+    history = [
+        HistoryRow(
+            when=format_time(d.decided_at), reviewer=d.reviewer, decision=t(f"web.decision.{d.decision}", locale),
+            reason=d.reason, version=str(versions.get(d.image_sha256 or "", "—")),
+        )
+        for d in record.decisions
+    ]
+    quarantine = None
+    if record.quarantine is not None:
+        quarantine = (record.quarantine.code, record.quarantine.message_en if locale == "en" else record.quarantine.message_zh)
+    return ItemPage(
+        record=record,
+        status=record.status,
+        has_access_image=bool(record.image and record.image.access_key),
+        approvals=approvals,
+        approved_by_me=user_id in approvers,
+        fields=_field_rows(record, locale),
+        technical=_technical_rows(record, locale),
+        derivation=_derivation_steps(record.image.derivation) if record.image else [],
+        hashes=sorted(record.image.hashes.items()) if record.image else [],
+        warnings=[(w.code, w.message_en if locale == "en" else w.message_zh) for w in record.warnings],
+        duplicates=_duplicates(catalogue, record),
+        history=history,
+        quarantine=quarantine,
+    )
+
+
+def status_counts(catalogue: Catalogue) -> list[tuple[str, int]]:
+    """(status, count) in the order of the item's life, statuses with no items left out."""
+    counts = catalogue.count_by_status()
+    return [(status.value, counts[status.value]) for status in ItemStatus if counts.get(status.value)]

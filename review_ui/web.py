@@ -1,0 +1,212 @@
+"""The review app's request plumbing: its dependencies, page language, signed-in user, rendering,
+security headers and error pages. Routes live in ``review_ui.routes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+import jinja2
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relicflow.catalogue import Catalogue
+from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, normalise_locale, t
+from relicflow.settings import Settings
+from review_ui.sessions import SESSION_COOKIE, ActiveSession, SessionStore
+
+if TYPE_CHECKING:
+    from relicflow.storage import ObjectStore
+
+log = logging.getLogger("relicflow.review_ui")
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "lang"
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass
+class ReviewContext:
+    """What every route needs; one per app, kept on ``app.state.review``."""
+
+    settings: Settings
+    catalogue: Catalogue
+    store: ObjectStore
+    sessions: SessionStore
+    templates: Jinja2Templates
+    on_batch_decided: Callable[[int], None] | None = None
+    # Serialises "record a decision, then count what is left of its run" inside this process, so two
+    # reviewers finishing a run at the same moment cannot both see zero and fire the callback twice.
+    decision_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LoginRequired(Exception):
+    """Raised by routes that need a signed-in user; answered with a redirect to the login page."""
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template is HTML; never rely on the file extension for this
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def review(request: Request) -> ReviewContext:
+    return request.app.state.review  # type: ignore[no-any-return]
+
+
+def locale_of(request: Request) -> str:
+    """The page language for this request (?lang=, then the lang cookie, Accept-Language, settings)."""
+    if not hasattr(request.state, "locale"):
+        request.state.locale = negotiate_locale(
+            request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"), review(request).settings.locale,
+        )
+    return request.state.locale  # type: ignore[no-any-return]
+
+
+def current_user(request: Request) -> ActiveSession | None:
+    """The signed-in user of this request, looked up once per request."""
+    if not hasattr(request.state, "user"):
+        request.state.user = review(request).sessions.find(request.cookies.get(SESSION_COOKIE))
+    return request.state.user  # type: ignore[no-any-return]
+
+
+def require_user(request: Request) -> ActiveSession:
+    user = current_user(request)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def safe_next(target: str | None) -> str:
+    """A same-site path to go back to after login; anything else (//host, scheme:, \\) becomes /."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(c) < 32 for c in target):
+        return "/"
+    return target
+
+
+def render(request: Request, template: str, *, status_code: int = 200, page_path: str | None = None,
+           headers: dict[str, str] | None = None, **context: Any) -> Response:
+    """A page in the request's language, with the layout's shared context (user, CSRF token, switch)."""
+    locale = locale_of(request)
+    user = current_user(request)
+    path = page_path or request.url.path
+
+    def translate(key: str, **kwargs: object) -> str:
+        return t(key, locale, **kwargs)
+
+    base: dict[str, Any] = {
+        "_": translate,
+        "locale": locale,
+        "user": user,
+        "csrf_token": user.csrf_token if user else "",
+        "lang_links": [
+            {"code": code, "name": LOCALE_NAMES[code], "href": f"{path}?lang={code}", "active": code == locale}
+            for code in SUPPORTED_LOCALES
+        ],
+        "nav": "",
+        "flash": None,
+    }
+    base.update(context)
+    return review(request).templates.TemplateResponse(request, template, base, status_code=status_code, headers=headers)
+
+
+def error_page(request: Request, status_code: int, message_key: str, **kwargs: object) -> Response:
+    return render(request, "error.html", status_code=status_code, message=t(message_key, locale_of(request), **kwargs),
+                  page_path="/")
+
+
+class ResponseHeadersMiddleware:
+    """Security headers on every response; ``no-store`` on pages; the ``lang`` cookie on ``?lang=``.
+
+    Plain ASGI (not BaseHTTPMiddleware), so it also covers static files and streamed bodies.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        chosen = normalise_locale((query.get("lang") or [""])[0])
+        secure = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if "cache-control" not in headers and headers.get("content-type", "").startswith("text/html"):
+                    headers["Cache-Control"] = "no-store"
+                if chosen:
+                    headers.append("Set-Cookie", f"{LANG_COOKIE}={chosen}; Path=/; Max-Age={LANG_COOKIE_MAX_AGE}; "
+                                                 f"SameSite=Lax; HttpOnly{'; Secure' if secure else ''}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_STATUS_MESSAGES = {400: "web.error.bad_request", 403: "web.error.forbidden", 404: "web.error.not_found",
+                    405: "web.error.method"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith("/static/") or "/image/" in request.url.path:
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+    return error_page(request, exc.status_code, _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    return error_page(request, 400, "web.error.bad_request")
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Last resort; runs outside the middleware stack, so it sets the security headers itself."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    try:
+        response = error_page(request, 500, "web.error.server")
+    except Exception:  # the page itself failed (e.g. the catalogue is down): plain text then
+        response = PlainTextResponse(t("web.error.server", "zh-CN") + "\n" + t("web.error.server", "en"), status_code=500)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[..., Any]] = {
+    StarletteHTTPException: http_error,
+    RequestValidationError: validation_error,
+    LoginRequired: login_required,
+    Exception: server_error,
+}
