@@ -10,6 +10,7 @@ starts the mint deployment, when there is one.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -88,7 +89,14 @@ def resume_decided_gates(catalogue: Catalogue) -> list[str]:
 
 
 def resume_gate_for_ingest_run(settings: Settings, ingest_run_id: int) -> None:
-    """The review app's hook: the last item of this ingest run has just been decided."""
+    """The review app's hook: the last item of this ingest run has just been decided.
+
+    Without a Prefect server (PREFECT_API_URL unset) there is no gate run to resume; and if the server
+    is down the call fails and is logged: `relicflow serve`'s reconciler resumes the gate later.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        log.info("no Prefect server configured; ingest run %s is decided, nothing to resume", ingest_run_id)
+        return
     catalogue = Catalogue.from_settings(settings)
     try:
         run = catalogue.ingest_run(ingest_run_id)
