@@ -1,0 +1,50 @@
+# relicflow — two commands on a fresh machine with Python 3.11 and make:
+#   make demo   install into .venv, put sample scans in the inbox, run everything (Ctrl-C stops)
+#   make test   install test needs (and Debian's chromium for the browser tests), run the whole suite
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test install test-install system-test-deps bench clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+test-install: $(VENV)/.test-installed system-test-deps
+
+# The browser tests drive Debian's chromium (a Playwright browser download does not work offline).
+system-test-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "NOTE: /usr/bin/chromium missing and apt-get not usable: browser tests will be skipped"; fi; \
+	fi
+
+demo: $(VENV)/.installed
+	$(BIN)/relicflow init --demo
+	$(BIN)/relicflow serve
+
+test: test-install
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_hashing.py
+	$(BIN)/python bench/bench_ingest.py
+
+clean-demo:
+	rm -rf relicflow-data

@@ -1,0 +1,287 @@
+"""The `relicflow` command: set-up, one-off runs of the flows, listings, and `serve` for everything.
+
+Prefect is configured per data dir (``PREFECT_HOME`` under it); when `relicflow serve` is running, the
+one-off commands report to its Prefect server so their runs show up in the UI and start the review gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from relicflow.errors import RelicflowError
+from relicflow.settings import Settings, load_settings
+
+app = typer.Typer(help="relicflow: museum relic scans → review gate → regulated digital collections.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+users_app = typer.Typer(help="Manage review-app users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _t(key: str, settings: Settings, **kwargs: Any) -> str:
+    from relicflow.i18n import t
+
+    return t(key, settings.locale, **kwargs)
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """Prefect settings for this data dir; points at `relicflow serve`'s server if one is listening."""
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+    }
+    api = f"http://127.0.0.1:{settings.prefect_port}/api"
+    if not os.environ.get("PREFECT_API_URL") and _healthy(f"{api}/health"):
+        env["PREFECT_API_URL"] = api
+    return env
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    for key, value in prefect_environment(settings).items():
+        os.environ.setdefault(key, value)
+    return settings
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="RELICFLOW_DATA_DIR", help="Where relicflow keeps its data."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh-CN (default) or en."),
+) -> None:
+    try:
+        ctx.obj = load_settings(data_dir=data_dir, locale=lang)
+    except Exception as exc:  # pydantic's message names the bad setting
+        console.print(f"[red]relicflow settings are not valid:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if data_dir is not None:  # children (serve, flows) read the same data dir
+        os.environ["RELICFLOW_DATA_DIR"] = str(ctx.obj.data_dir)
+    if lang is not None:
+        os.environ["RELICFLOW_LOCALE"] = ctx.obj.locale
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    admin: str = typer.Option("admin", help="User name of the first administrator."),
+    demo: bool = typer.Option(False, "--demo", help="Put the bundled sample scans in the inbox and (re)set a demo reviewer."),
+) -> None:
+    """Create the data dir, inbox and catalogue database, and the first administrator."""
+    from relicflow.catalogue import Catalogue
+    from relicflow.passwords import generate_password, hash_password
+
+    settings = _settings(ctx)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    console.print(_t("cli.init.done", settings, data_dir=settings.data_dir, inbox=settings.inbox, db=settings.database_url))
+    if catalogue.count_users() == 0:
+        password = generate_password()
+        catalogue.add_user(admin, hash_password(password), "admin")
+        console.print(_t("cli.init.admin", settings, name=admin, password=password))
+    else:
+        console.print(_t("cli.init.has_users", settings))
+    if demo:
+        from relicflow.samples.generate import write_demo_inbox
+
+        written = write_demo_inbox(settings.inbox)
+        console.print(_t("cli.init.demo", settings, n=len(written)))
+        password = generate_password()
+        if catalogue.user_by_name("reviewer") is None:
+            catalogue.add_user("reviewer", hash_password(password), "reviewer", display_name="Demo reviewer")
+        else:
+            catalogue.set_password("reviewer", hash_password(password))
+        console.print(_t("cli.init.demo_user", settings, name="reviewer", password=password))
+    catalogue.dispose()
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    path: Optional[Path] = typer.Argument(None, help="Folder of scans (default: the configured inbox)."),
+    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Accession sheet (CSV) exported from the collection system."),
+) -> None:
+    """Run the ingest flow once over a folder of scans, with a progress bar and a summary."""
+    from relicflow.catalogue import Catalogue
+    from tasks.inbox import list_inbox
+
+    settings = _settings(ctx)
+    inbox = (path or settings.inbox).expanduser().resolve()
+    if not inbox.is_dir():
+        console.print(_t("cli.ingest.no_inbox", settings, path=inbox))
+        raise typer.Exit(1)
+    from flows.ingest import ingest_flow
+
+    scans, _ = list_inbox(inbox)
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settle_s=0.0, settings=settings)
+        except BaseException as exc:  # reported below, in the main thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, name="ingest-flow", daemon=True)
+    paths = [str(s.path) for s in scans]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(_t("cli.ingest.scanning", settings, n=len(scans)), total=len(scans))
+        worker.start()
+        while worker.is_alive():
+            bar.update(task, completed=catalogue.settled_files(paths))
+            worker.join(0.5)
+        bar.update(task, completed=catalogue.settled_files(paths))
+    catalogue.dispose()
+    if "error" in result:
+        console.print(_t("cli.error", settings, message=result["error"]))
+        raise typer.Exit(1)
+    s = result["summary"]
+    console.print(_t("cli.ingest.summary", settings, files=s["files"], new=s["new"], awaiting=s["awaiting_review"],
+                     quarantined=s["quarantined"], known=s["already_known"], errors=s["errors"]))
+    if s["unmatched_sheet_rows"]:
+        console.print(_t("cli.ingest.unmatched", settings, numbers=", ".join(s["unmatched_sheet_rows"])))
+
+
+@app.command()
+def items(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(None, "--status", help="Only items in this status (e.g. awaiting_review, quarantined)."),
+    as_json: bool = typer.Option(False, "--json", help="Every item's full catalogue record as JSON."),
+) -> None:
+    """List catalogue items, quarantined files included."""
+    from relicflow.catalogue import Catalogue, ItemStatus
+    from relicflow.catalogue.records import item_record
+
+    settings = _settings(ctx)
+    if status is not None and status not in {s.value for s in ItemStatus}:
+        console.print(_t("cli.error", settings, message=f"--status must be one of {', '.join(s.value for s in ItemStatus)}"))
+        raise typer.Exit(2)
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    names = catalogue.usernames()
+    records = [item_record(i, reviewer_names=names) for i in catalogue.items(status=status)]
+    catalogue.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not records:
+        console.print(_t("cli.items.none", settings))
+        return
+    table = Table()
+    for col in ("id", "status", "accession", "files", "notes"):
+        table.add_column(_t(f"cli.items.col.{col}", settings))
+    zh = settings.locale == "zh-CN"
+    for r in records:
+        notes = [(r.quarantine.message_zh if zh else r.quarantine.message_en)] if r.quarantine else []
+        notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
+        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), r.accession_number or "-",
+                      ", ".join(r.original_file_names), "; ".join(notes))
+    console.print(table)
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option(..., "--role", help="admin, reviewer or digitiser."),
+    display_name: str = typer.Option("", "--display-name"),
+) -> None:
+    """Add a user; prints a generated password once."""
+    from relicflow.catalogue import Catalogue, Role
+    from relicflow.passwords import generate_password, hash_password
+
+    settings = _settings(ctx)
+    roles = [r.value for r in Role]
+    if role not in roles:
+        console.print(_t("cli.users.bad_role", settings, roles=", ".join(roles)))
+        raise typer.Exit(2)
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    password = generate_password()
+    try:
+        catalogue.add_user(name, hash_password(password), role, display_name=display_name)
+    except RelicflowError as exc:
+        console.print(_t("cli.error", settings, message=exc))
+        raise typer.Exit(1) from exc
+    finally:
+        catalogue.dispose()
+    console.print(_t("cli.users.added", settings, name=name, role=role, password=password))
+
+
+@app.command()
+def mint(ctx: typer.Context) -> None:
+    """Run the mint flow once: send every approved item to the issuer."""
+    from flows.mint import mint_flow
+
+    settings = _settings(ctx)
+    try:
+        result = mint_flow(settings=settings)
+    except RelicflowError as exc:
+        console.print(_t("cli.error", settings, message=exc))
+        raise typer.Exit(1) from exc
+    console.print(_t("cli.mint.summary", settings, minted=result["minted"], batches=len(result["batches"]), failed=len(result["failed"])))
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("sandbox-issuer")
+def sandbox_issuer(ctx: typer.Context, port: Optional[int] = typer.Option(None, "--port")) -> None:
+    """Run the sandbox issuer (the reference implementation of the issuer contract)."""
+    from relicflow.sandbox_issuer import run_sandbox_issuer
+
+    run_sandbox_issuer(_settings(ctx), port=port)
+
+
+@app.command()
+def review(ctx: typer.Context) -> None:
+    """Run only the review web app."""
+    from flows.review_gate import resume_gate_for_ingest_run
+    from review_ui.app import run_review_app
+
+    settings = _settings(ctx)
+    run_review_app(settings, on_batch_decided=lambda run_id: resume_gate_for_ingest_run(settings, run_id))
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Start Prefect, the scheduled deployments, the review app and (unless configured) the sandbox issuer."""
+    from relicflow.serve import serve_everything
+
+    settings = _settings(ctx)
+    raise typer.Exit(serve_everything(settings, console=console))
+
+
+@app.command(hidden=True)
+def deployments(ctx: typer.Context) -> None:
+    """Register and run the scheduled deployments (started by `relicflow serve`)."""
+    from relicflow.serve import run_deployments
+
+    run_deployments(_settings(ctx))
+
+
+if __name__ == "__main__":
+    app()

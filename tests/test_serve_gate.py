@@ -1,0 +1,136 @@
+"""`relicflow serve` as a user runs it: the review gate waits Suspended in Prefect, survives a restart of
+every process, and the approved batch reaches the issuer exactly once.
+
+Real processes throughout: `prefect server start`, the deployments runner, the review app and the sandbox
+issuer, all started by the `relicflow serve` supervisor on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from reviewer_browser import ReviewerBrowser
+
+from relicflow.catalogue import Catalogue
+from relicflow.issuer_client import IssuerClient
+from relicflow.settings import load_settings
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], object], timeout_s: float = 120.0) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Deployment:
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RELICFLOW_", "PREFECT_"))}
+        self.ports = {"PREFECT_PORT": free_port(), "REVIEW_PORT": free_port(), "SANDBOX_ISSUER_PORT": free_port()}
+        self.env.update({f"RELICFLOW_{k}": str(v) for k, v in self.ports.items()})
+        self.env.update({"RELICFLOW_DATA_DIR": str(self.data), "RELICFLOW_CONFIG": str(tmp / "none.toml"),
+                         "RELICFLOW_INBOX_SETTLE_S": "0", "RELICFLOW_INGEST_INTERVAL_S": "3600",
+                         "RELICFLOW_MINT_INTERVAL_S": "3600", "RELICFLOW_LOCALE": "en",
+                         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+        self.review = f"http://127.0.0.1:{self.ports['REVIEW_PORT']}"
+        self.prefect = f"http://127.0.0.1:{self.ports['PREFECT_PORT']}/api"
+        self.issuer = f"http://127.0.0.1:{self.ports['SANDBOX_ISSUER_PORT']}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "relicflow.cli", *args], env=self.env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    def start(self, *args: str, health: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "relicflow.cli", *args], env=self.env, text=True,
+                                     stdout=open(self.data / f"test-{args[0]}.out", "a"), stderr=subprocess.STDOUT)
+        wait_for(f"{args[0]} to answer", lambda: self._healthy(health))
+
+    def _healthy(self, url: str) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, (self.data / "test-serve.out").read_text(errors="replace")
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so a plain review app ends "by signal"
+        assert self.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        self.proc = None
+
+    def gate_runs(self) -> list[dict]:
+        r = httpx.post(f"{self.prefect}/flow_runs/filter", json={"flows": {"name": {"any_": ["review-gate"]}}}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+
+def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Path) -> None:
+    d = Deployment(tmp_path)
+    d.data.mkdir(parents=True)
+    d.cli("init")
+    password = re.search(r"password \(shown once\): (\S+)", d.cli("users", "add", "chen", "--role", "reviewer")).group(1)
+    inbox = d.data / "inbox"
+    for i, colour in enumerate(["maroon", "teal", "olive"]):
+        img = Image.new("RGB", (500, 400), colour)
+        img.paste(Image.new("RGB", (100 + 40 * i, 60), "white"), (30 * i, 50))
+        img.save(inbox / f"2024.{i}.1_front.jpg", quality=90)
+    (inbox / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+    d.start("serve", health=f"{d.review}/healthz")
+    # serve scans the inbox at start; the ingest run starts a gate run, which suspends
+    gate = wait_for("a suspended review gate", lambda: [r for r in d.gate_runs() if r["state"]["name"] == "Suspended"])[0]
+    catalogue = Catalogue(load_settings(data_dir=d.data).database_url)
+    items = sorted(i.id for i in catalogue.items_awaiting_review())
+    assert len(items) == 3 and catalogue.items(status="quarantined")
+    reviewer = ReviewerBrowser(d.review)
+    reviewer.log_in("chen", password)
+    assert reviewer.decide(items[0], "approve").status_code == 303
+    reviewer.close()
+    d.stop()  # every process down while the batch waits
+
+    # the review app alone, Prefect down: decisions are committed all the same (resuming fails, is logged)
+    d.start("review", health=f"{d.review}/healthz")
+    reviewer = ReviewerBrowser(d.review)
+    reviewer.log_in("chen", password)
+    assert reviewer.decide(items[1], "reject", "拍摄角度不全").status_code == 303
+    assert reviewer.decide(items[2], "approve").status_code == 303
+    reviewer.close()
+    d.stop()
+    assert [catalogue.item_status(i).value for i in items] == ["approved", "rejected", "approved"]
+
+    # back up: serve's reconciler resumes the gate, which completes and starts the mint
+    d.start("serve", health=f"{d.review}/healthz")
+    wait_for("the gate to complete", lambda: [r for r in d.gate_runs() if r["id"] == gate["id"] and r["state"]["type"] == "COMPLETED"])
+    wait_for("the mint", lambda: all(catalogue.item_status(i).value == "minted" for i in (items[0], items[2])))
+    settings = load_settings(data_dir=d.data, issuer_url=d.issuer)
+    with IssuerClient.from_settings(settings) as client:
+        refs = sorted(t.item_ref for t in client.list_tokens())
+    assert refs == sorted(f"relicflow:item:{i}" for i in (items[0], items[2]))
+    d.stop()
+    catalogue.dispose()
