@@ -103,6 +103,9 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     (inbox / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
 
     d.start("serve", health=f"{d.review}/healthz")
+    # the scheduler creates the ingest and mint schedules' runs (it did not with SQLAlchemy 2.1)
+    wait_for("scheduled runs", lambda: httpx.post(f"{d.prefect}/flow_runs/filter", timeout=10,
+                                                  json={"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json())
     # serve scans the inbox at start; the ingest run starts a gate run, which suspends
     gate = wait_for("a suspended review gate", lambda: [r for r in d.gate_runs() if r["state"]["name"] == "Suspended"])[0]
     catalogue = Catalogue(load_settings(data_dir=d.data).database_url)
