@@ -60,9 +60,10 @@ def validate_scan(ctx: IngestContext, path: Path) -> DecodedImage:
     return decode_and_validate(path, max_pixels=ctx.settings.max_image_pixels)
 
 
-def derive_access_copies(ctx: IngestContext, decoded: DecodedImage, sha256: str) -> tuple[Derivatives, str, str]:
+def derive_access_copies(ctx: IngestContext, decoded: DecodedImage, sha256: str,
+                         normalised: tuple[Any, list[dict[str, Any]]]) -> tuple[Derivatives, str, str]:
     derivatives = make_derivatives(decoded, access_long_side=ctx.settings.access_long_side,
-                                   thumbnail_long_side=ctx.settings.thumbnail_long_side)
+                                   thumbnail_long_side=ctx.settings.thumbnail_long_side, normalised=normalised)
     # Named by their own content as well: a re-run after a Pillow upgrade may encode different bytes,
     # and create-only storage must then add a file, not refuse the item.
     access = ctx.store.put_bytes(_derivative_name(sha256, "access", derivatives.access_jpeg), derivatives.access_jpeg,
@@ -113,8 +114,8 @@ def ingest_scan(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_
                                  details={"file_name": file_name, **{k: str(v) for k, v in rejected.details.items()}})
         return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.quarantined.value,
                            quarantine_code=rejected.code, message=rejected.message(ctx.settings.locale))
-    hashes, _, normalised = hash_scan(decoded)
-    derivatives, access_key, thumbnail_key = derive_access_copies(ctx, decoded, sha256)
+    hashes, operations, normalised = hash_scan(decoded)
+    derivatives, access_key, thumbnail_key = derive_access_copies(ctx, decoded, sha256, (normalised, operations))
     warnings = [WarningNote(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details)
                 for w in quality_warnings(decoded, normalised)]
     row, accession_number, sheet_warnings = enrich_from_sheet(ctx, file_name)
