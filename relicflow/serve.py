@@ -25,7 +25,6 @@ from rich.console import Console
 from relicflow.settings import Settings
 
 log = logging.getLogger("relicflow.serve")
-RECONCILE_EVERY_S = 20.0
 
 
 @dataclass
@@ -151,7 +150,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
                     return 1
             if time.monotonic() >= next_reconcile:
                 _reconcile(catalogue)
-                next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                next_reconcile = time.monotonic() + settings.gate_reconcile_interval_s
             time.sleep(1.0)
     except KeyboardInterrupt:
         stopping = True

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     prefect_port: int = 4200
     ingest_interval_s: int = Field(default=300, description="How often the scheduled ingest flow scans the inbox.")
     mint_interval_s: int = Field(default=600, description="How often the scheduled mint flow collects approvals.")
+    gate_reconcile_interval_s: float = Field(default=20.0, description="How often `serve` resumes review gates whose batch is fully decided.")
     inbox_settle_s: float = Field(default=10.0, description="Scheduled runs skip files modified this recently (still being copied).")
     two_reviewer_grades: list[str] = Field(default=["一级"], description="Relic grades (级别) whose approval needs two distinct reviewers.")
     near_duplicate_distance: int = Field(default=10, description="pHash Hamming distance at or below which two images are near duplicates.")

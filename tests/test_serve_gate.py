@@ -136,4 +136,21 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
         refs = sorted(t.item_ref for t in client.list_tokens())
     assert refs == sorted(f"relicflow:item:{i}" for i in (items[0], items[2]))
     d.stop()
+
+    # Second batch, reconciler off: it is the review app that resumes the gate when the last item is decided.
+    d.env["RELICFLOW_GATE_RECONCILE_INTERVAL_S"] = "3600"
+    d.start("serve", health=f"{d.review}/healthz")
+    img = Image.new("RGB", (500, 400), "navy")
+    img.paste(Image.new("RGB", (300, 100), "gold"), (100, 150))
+    img.save(inbox / "2024.9.9_front.jpg", quality=90)
+    d.cli("ingest")  # a one-off run reports to serve's Prefect server, so it starts a gate too
+    second = wait_for("a second suspended gate", lambda: [r for r in d.gate_runs() if r["id"] != gate["id"] and r["state"]["name"] == "Suspended"])[0]
+    [new_item] = [i.id for i in catalogue.items_awaiting_review()]
+    reviewer = ReviewerBrowser(d.review)
+    reviewer.log_in("chen", password)
+    assert reviewer.decide(new_item, "approve").status_code == 303
+    reviewer.close()
+    wait_for("the review app to resume the gate", lambda: [r for r in d.gate_runs() if r["id"] == second["id"] and r["state"]["type"] == "COMPLETED"])
+    wait_for("the second mint", lambda: catalogue.item_status(new_item).value == "minted")
+    d.stop()
     catalogue.dispose()
