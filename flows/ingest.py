@@ -62,6 +62,22 @@ def _start_review_gate(catalogue: Catalogue, run_id: int, logger: Any) -> str | 
     return str(gate.id)
 
 
+def _report_rows(catalogue: Catalogue, run_id: int, locale: str) -> list[dict[str, str]]:
+    """One row per new item, from the catalogue's final state (a near duplicate found by a later scan of
+    the same run shows on both)."""
+    rows = []
+    for item in catalogue.items(ingest_run_id=run_id):
+        if item.quarantine_code:
+            message = item.quarantine_message_en if locale == "en" else item.quarantine_message_zh
+            notes = f"{item.quarantine_code}: {message}"
+        else:
+            notes = ", ".join([w.code for w in item.warnings]
+                              + [f"near_duplicate of #{d.other_item_id} (distance {d.distance})" for d in item.duplicate_candidates])
+        rows.append({"item": str(item.id), "file": ", ".join(sorted({f.file_name for f in item.files})),
+                     "status": item.status, "warnings": notes})
+    return rows
+
+
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: float | None = None,
                 start_gate: bool = True, settings: Settings | None = None) -> dict[str, Any]:
@@ -114,9 +130,7 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
         rows.append({"item": "-", "file": accession_sheet.path.name if accession_sheet else "-", "status": "sheet_row_unmatched",
                      "warnings": f"row {r.row_number}: accession number {r.accession_number} matches no scan"})
         logger.warning("accession sheet row %d (%s) matches no scan", r.row_number, r.accession_number)
-    for o in sorted(outcomes, key=lambda o: o.item_id):
-        rows.append({"item": str(o.item_id), "file": o.file_name, "status": o.status,
-                     "warnings": o.quarantine_code and f"{o.quarantine_code}: {o.message}" or ", ".join(o.warnings)})
+    rows += _report_rows(catalogue, run_id, settings.locale)
 
     summary = {
         "ingest_run_id": run_id, "files": len(scans), "new": len(outcomes) + len(errors), "already_known": known,

@@ -162,3 +162,21 @@ def test_items_json_lists_every_item_with_its_record(settings: Settings, inbox: 
     good = next(i for i in items if "2019.3.17_front.jpg" in i["original_file_names"])
     assert set(good) >= {"id", "status", "accession_number", "original_file_names", "warnings", "duplicate_candidates", "record"}
     assert good["record"]["fields"]["title"] == "彩绘陶罐" and good["duplicate_candidates"]
+
+
+def test_run_publishes_report_table_and_progress_to_prefect(settings: Settings, inbox: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    ingest_flow(settings=settings, start_gate=False)
+    with get_client(sync_client=True) as client:
+        [table] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-report"])), limit=1,
+                                        sort="CREATED_DESC")
+        [progress] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-progress"])), limit=1,
+                                           sort="CREATED_DESC")
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    by_name = {r["file"]: r for r in rows}
+    assert by_name["truncated.jpg"]["status"] == "quarantined" and "truncated_image" in by_name["truncated.jpg"]["warnings"]
+    assert by_name["2019.3.17_copy.jpg"]["status"] == "awaiting_review" and "near_duplicate" in by_name["2019.3.17_copy.jpg"]["warnings"]
+    assert any(r["status"] == "sheet_row_unmatched" and "2021.9.9" in r["warnings"] for r in rows)
+    assert float(progress.data) == 100.0
