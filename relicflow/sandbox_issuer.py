@@ -388,26 +388,6 @@ def _keys_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
 
 
-@contextmanager
-def serve_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a daemon thread; yield its base URL; stop it on exit (tests, demos)."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="sandbox-issuer", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + start_timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound_port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def run_sandbox_issuer(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None, fail_first: int = 0) -> None:
     """Serve the sandbox issuer on the settings' ledger until interrupted (``relicflow sandbox-issuer``)."""
     app = create_sandbox_app(

@@ -13,7 +13,8 @@ from relicflow.catalogue import Catalogue
 from relicflow.issuer_client import IssuerClient
 from relicflow.passwords import hash_password
 from relicflow.samples.generate import write_demo_inbox
-from relicflow.sandbox_issuer import create_sandbox_app, serve_in_background
+from relicflow.background_server import serve_in_background
+from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import Settings
 from relicflow.storage import open_store
 from review_ui.app import create_review_app

@@ -13,7 +13,8 @@ from flows.mint import mint_flow, prepare_batch
 from relicflow.catalogue import Catalogue
 from relicflow.issuer_client import IssuerClient
 from relicflow.passwords import hash_password
-from relicflow.sandbox_issuer import create_sandbox_app, serve_in_background
+from relicflow.background_server import serve_in_background
+from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import Settings
 from relicflow.storage import open_store
 from schemas.issuer import MintRequest

@@ -18,7 +18,8 @@ from fastapi import FastAPI, Request, Response
 
 from relicflow.errors import IssuerError
 from relicflow.issuer_client import IssuerClient, parse_retry_after
-from relicflow.sandbox_issuer import create_sandbox_app, serve_in_background
+from relicflow.background_server import serve_in_background
+from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import load_settings
 from relicflow.signing import verify_request
 from schemas.issuer import MintedToken, MintItem, MintReceipt, MintRequest, ReviewAttestation, metadata_sha256

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relicflow.sandbox_issuer import Ledger, create_sandbox_app, serve_in_background
+from relicflow.background_server import serve_in_background
+from relicflow.sandbox_issuer import Ledger, create_sandbox_app
 from relicflow.signing import sign_request
 from schemas.issuer import MintItem, MintRequest, ReviewAttestation, metadata_sha256
 

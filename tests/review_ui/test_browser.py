@@ -3,16 +3,13 @@ sign in, open an item, reject one with a reason, approve another, and check the 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from review_world import PASSWORD, ReviewWorld
-from fastapi import FastAPI
 
+from relicflow.background_server import serve_in_background
 from relicflow.catalogue import ItemStatus
 from relicflow.catalogue.ingested import WarningNote
 
@@ -27,27 +24,10 @@ pytestmark = [
 ]
 
 
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def base_url(world: ReviewWorld) -> Iterator[str]:
-    yield from serve(world.app())
+    with serve_in_background(world.app()) as url:
+        yield url
 
 
 def test_reviewer_rejects_and_approves_in_a_real_browser(world: ReviewWorld, base_url: str, tmp_path: Path) -> None:
