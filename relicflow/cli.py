@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,13 +27,14 @@ app = typer.Typer(help="relicflow: museum relic scans → review gate → regula
                   pretty_exceptions_enable=False)
 users_app = typer.Typer(help="Manage review-app users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay whole, so they can be copied
 
 
 def _t(key: str, settings: Settings, **kwargs: Any) -> str:
     from relicflow.i18n import t
 
-    return t(key, settings.locale, **kwargs)
+    # values are user data (paths, file names, error messages): never read them as console markup
+    return t(key, settings.locale, **{k: escape(str(v)) for k, v in kwargs.items()})
 
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
@@ -74,7 +76,7 @@ def main(
     try:
         ctx.obj = load_settings(data_dir=data_dir, locale=lang)
     except Exception as exc:  # pydantic's message names the bad setting
-        console.print(f"[red]relicflow settings are not valid:[/red] {exc}")
+        console.print(f"[red]relicflow settings are not valid:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if data_dir is not None:  # children (serve, flows) read the same data dir
         os.environ["RELICFLOW_DATA_DIR"] = str(ctx.obj.data_dir)
@@ -198,8 +200,8 @@ def items(
     for r in records:
         notes = [(r.quarantine.message_zh if zh else r.quarantine.message_en)] if r.quarantine else []
         notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
-        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), r.accession_number or "-",
-                      ", ".join(r.original_file_names), "; ".join(notes))
+        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(r.accession_number or "-"),
+                      escape(", ".join(r.original_file_names)), escape("; ".join(notes)))
     console.print(table)
 
 

@@ -81,6 +81,11 @@ class MintOperations:
             got = {item_id for item_id, _, _ in tokens}
             if got != expected:
                 raise CatalogueError(f"receipt for {batch.batch_ref} covers items {sorted(got)} but the batch holds {sorted(expected)}")
+            if batch.status == "minted":  # a repeat (e.g. two mint runs sent the same open batch): same receipt is a no-op
+                stored = {(r.item_id, r.token_id, r.tx_hash) for r in s.scalars(select(MintReceipt).where(MintReceipt.batch_id == batch_id))}
+                if stored != {tuple(t) for t in tokens}:
+                    raise CatalogueError(f"batch {batch.batch_ref} is already minted with other tokens; receipt not recorded")
+                return
             for item_id, token_id, tx_hash in tokens:
                 s.add(MintReceipt(batch_id=batch_id, item_id=item_id, token_id=token_id, tx_hash=tx_hash, chain=chain))
                 self._transition(s, s.get_one(Item, item_id), ItemStatus.minted, actor="mint", details={"token_id": token_id})

@@ -1,0 +1,362 @@
+"""The `relicflow` command, run in-process with typer's CliRunner against real data dirs: a real SQLite
+catalogue, real flows on the session's Prefect test server, and the sandbox issuer over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+from relicflow.background_server import serve_in_background
+from relicflow.catalogue import Catalogue, ItemStatus
+from relicflow.catalogue.ingested import IngestedImage
+from relicflow.cli import app
+from relicflow.passwords import verify_password
+from relicflow.sandbox_issuer import create_sandbox_app
+from relicflow.settings import Settings
+
+runner = CliRunner()
+
+# What the CLI may write into os.environ (prefect_environment and the --data-dir/--lang callback).
+CLI_ENV_KEYS = ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK",
+                "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing from the shell leaks in and nothing the CLI sets in os.environ leaks out of the test."""
+    for key in list(os.environ):
+        if key.startswith("RELICFLOW_"):
+            monkeypatch.delenv(key)
+    for key in CLI_ENV_KEYS:  # set-then-delete: monkeypatch restores the original value (or absence) afterwards
+        monkeypatch.setenv(key, "x")
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("RELICFLOW_CONFIG", str(tmp_path / "absent.toml"))
+    # no `relicflow serve` Prefect server on the default port may capture these runs
+    monkeypatch.setenv("RELICFLOW_PREFECT_PORT", str(free_port()))
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps at the terminal width; keep lines whole
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+# Unset for each invocation and restored after it: the callback exports --data-dir/--lang for child
+# processes, which in-process would carry one invocation's --lang into the next.
+PER_INVOCATION_ENV = {key: None for key in ("PREFECT_HOME", "PREFECT_API_URL", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")}
+
+
+def cli(data_dir: Path, *args: str, lang: str | None = "en") -> Result:
+    argv = ["--data-dir", str(data_dir), *(["--lang", lang] if lang else []), *args]
+    return runner.invoke(app, argv, catch_exceptions=False, env=PER_INVOCATION_ENV)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def catalogue_of(data_dir: Path) -> Catalogue:
+    catalogue = Catalogue(f"sqlite:///{data_dir.resolve() / 'catalogue.sqlite3'}")
+    catalogue.migrate()
+    return catalogue
+
+
+def stored_hash(data_dir: Path, username: str) -> str:
+    catalogue = catalogue_of(data_dir)
+    try:
+        user = catalogue.user_by_name(username)
+        assert user is not None, f"no user {username}"
+        return user.password_hash
+    finally:
+        catalogue.dispose()
+
+
+# -- init -----------------------------------------------------------------------------------------
+
+
+def test_init_creates_the_data_dir_and_prints_the_admin_password_once(data_dir: Path) -> None:
+    first = cli(data_dir, "init")
+    assert first.exit_code == 0, first.output
+    assert data_dir.is_dir() and (data_dir / "inbox").is_dir() and (data_dir / "catalogue.sqlite3").is_file()
+    match = re.search(r"Created administrator admin; password \(shown once\): (\S+)", flat(first.output))
+    assert match, first.output
+    password = match.group(1)
+    assert verify_password(password, stored_hash(data_dir, "admin"))
+    assert not verify_password(password + "x", stored_hash(data_dir, "admin"))
+
+    second = cli(data_dir, "init")
+    assert second.exit_code == 0, second.output
+    assert "Users exist already; no administrator created." in flat(second.output)
+    assert "password" not in second.output.lower() and password not in second.output
+    catalogue = catalogue_of(data_dir)
+    try:
+        assert catalogue.count_users() == 1
+        assert catalogue.user_by_name("admin").role == "admin"  # type: ignore[union-attr]
+    finally:
+        catalogue.dispose()
+    assert verify_password(password, stored_hash(data_dir, "admin"))  # unchanged by the second init
+
+
+def test_init_speaks_chinese_by_default(data_dir: Path) -> None:
+    result = cli(data_dir, "init", "--admin", "馆长", lang=None)
+    assert result.exit_code == 0, result.output
+    match = re.search(r"已创建管理员 馆长，密码（仅显示一次）：(\S+)", flat(result.output))
+    assert match, result.output
+    assert verify_password(match.group(1), stored_hash(data_dir, "馆长"))
+
+
+def test_init_demo_fills_the_inbox_and_prints_a_working_reviewer_login(data_dir: Path) -> None:
+    result = cli(data_dir, "init", "--demo")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    written = re.search(r"Sample scans and accession sheet put in the inbox: (\d+) files", out)
+    assert written, result.output
+    inbox_files = sorted(p for p in (data_dir / "inbox").iterdir() if p.is_file())
+    assert len(inbox_files) == int(written.group(1)) > 0
+    assert any(p.suffix == ".csv" for p in inbox_files)
+    login = re.search(r"Demo reviewer: user reviewer password (\S+)", out)
+    assert login, result.output
+    assert verify_password(login.group(1), stored_hash(data_dir, "reviewer"))
+    catalogue = catalogue_of(data_dir)
+    try:
+        assert catalogue.user_by_name("reviewer").role == "reviewer"  # type: ignore[union-attr]
+    finally:
+        catalogue.dispose()
+
+
+def test_invalid_language_is_refused_naming_the_setting(data_dir: Path) -> None:
+    result = cli(data_dir, "init", lang="fr")
+    assert result.exit_code == 2
+    assert "locale must be 'zh-CN' or 'en'" in flat(result.output)
+    assert "[type=value_error" in result.output  # pydantic's detail is shown as it is, not read as markup
+    assert not data_dir.exists()
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+def test_users_add_prints_a_working_password(data_dir: Path) -> None:
+    result = cli(data_dir, "users", "add", "wang", "--role", "reviewer", "--display-name", "王审核")
+    assert result.exit_code == 0, result.output
+    match = re.search(r"Added user wang \(reviewer\); password \(shown once\): (\S+)", flat(result.output))
+    assert match, result.output
+    assert verify_password(match.group(1), stored_hash(data_dir, "wang"))
+    catalogue = catalogue_of(data_dir)
+    try:
+        user = catalogue.user_by_name("wang")
+        assert user is not None and (user.role, user.display_name) == ("reviewer", "王审核")
+    finally:
+        catalogue.dispose()
+
+
+def test_users_add_with_unknown_role_exits_2_listing_the_roles(data_dir: Path) -> None:
+    result = cli(data_dir, "users", "add", "wang", "--role", "curator")
+    assert result.exit_code == 2
+    assert "Role must be one of: admin, reviewer, digitiser" in flat(result.output)
+    assert "password" not in result.output.lower()
+    if (data_dir / "catalogue.sqlite3").exists():
+        catalogue = catalogue_of(data_dir)
+        try:
+            assert catalogue.count_users() == 0
+        finally:
+            catalogue.dispose()
+
+
+def test_users_add_twice_exits_1_with_a_clear_message(data_dir: Path) -> None:
+    assert cli(data_dir, "users", "add", "wang", "--role", "reviewer").exit_code == 0
+    first_hash = stored_hash(data_dir, "wang")
+    again = cli(data_dir, "users", "add", "wang", "--role", "admin")
+    assert again.exit_code == 1
+    assert "Error: user 'wang' already exists" in flat(again.output)
+    assert "password" not in again.output.lower()
+    assert stored_hash(data_dir, "wang") == first_hash
+    catalogue = catalogue_of(data_dir)
+    try:
+        assert catalogue.user_by_name("wang").role == "reviewer"  # type: ignore[union-attr]
+    finally:
+        catalogue.dispose()
+
+
+# -- items ----------------------------------------------------------------------------------------
+
+
+def _jpeg(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (320, 240)) -> Path:
+    img = PILImage.new("RGB", size, colour)
+    img.paste(tuple(255 - c for c in colour), (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
+    img.save(path, "JPEG", quality=90)
+    return path
+
+
+@pytest.fixture
+def listed(data_dir: Path) -> dict[str, int]:
+    """Three items made through the catalogue API in the CLI's data dir: one awaiting review (its file name
+    has brackets, as Windows copies do), one quarantined, one approved."""
+    catalogue = catalogue_of(data_dir)
+    ids: dict[str, int] = {}
+    try:
+        reviewer = catalogue.add_user("wang", "not-a-real-hash", "reviewer")
+        for n, (key, name) in enumerate([("awaiting", "vase [copy].jpg"), ("quarantined", "empty.jpg"), ("approved", "GJ-7.jpg")]):
+            sha = hashlib.sha256(name.encode()).hexdigest()
+            item_id, _ = catalogue.register_received(sha256=sha, file_name=name, inbox_path=f"/inbox/{name}", size_bytes=10 + n,
+                                                     ingest_run_id=None)
+            ids[key] = item_id
+            if key == "quarantined":
+                catalogue.quarantine(item_id, code="empty_file", message_en="The file is empty (0 bytes).", message_zh="文件为空（0 字节）。")
+                continue
+            catalogue.record_ingested(item_id, IngestedImage(
+                sha256=sha, size_bytes=10, format="JPEG", width=32, height=24, mode="RGB", bits_per_sample=8,
+                original_key=f"originals/{sha[:2]}/{sha}", access_key="a", thumbnail_key="t", derivation=[], hashes={},
+                technical={}, warnings=[], accession_number=f"ACC-{n}", title="青釉碗"))
+            if key == "approved":
+                catalogue.record_decision(item_id, reviewer_id=reviewer, decision="approve")
+    finally:
+        catalogue.dispose()
+    return ids
+
+
+def test_items_json_lists_every_item(data_dir: Path, listed: dict[str, int]) -> None:
+    result = cli(data_dir, "items", "--json")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert sorted(r["id"] for r in records) == sorted(listed.values())
+    by_id = {r["id"]: r for r in records}
+    assert by_id[listed["awaiting"]]["status"] == "awaiting_review"
+    assert by_id[listed["awaiting"]]["original_file_names"] == ["vase [copy].jpg"]
+    assert by_id[listed["quarantined"]]["quarantine"]["code"] == "empty_file"
+    assert by_id[listed["approved"]]["status"] == "approved" and by_id[listed["approved"]]["decisions"][0]["reviewer"] == "wang"
+
+    only = cli(data_dir, "items", "--status", "quarantined", "--json")
+    assert only.exit_code == 0 and [r["id"] for r in json.loads(only.stdout)] == [listed["quarantined"]]
+
+
+def test_items_json_of_an_empty_catalogue_is_an_empty_list(data_dir: Path) -> None:
+    result = cli(data_dir, "items", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_items_with_unknown_status_exits_2(data_dir: Path) -> None:
+    result = cli(data_dir, "items", "--status", "bogus")
+    assert result.exit_code == 2
+    assert "--status must be one of" in result.output and "awaiting_review" in result.output
+
+
+def test_items_table_follows_the_language(data_dir: Path, listed: dict[str, int]) -> None:
+    en = cli(data_dir, "items")
+    zh = cli(data_dir, "items", lang=None)
+    assert en.exit_code == 0 and zh.exit_code == 0
+    for word in ("Status", "awaiting review", "quarantined", "approved", "The file is empty (0 bytes)."):
+        assert word in en.output and word not in zh.output, word
+    for word in ("状态", "待审核", "已隔离", "已通过", "文件为空（0 字节）。"):
+        assert word in zh.output and word not in en.output, word
+    # user data is shown as it is, never read as console markup
+    assert "vase [copy].jpg" in en.output and "vase [copy].jpg" in zh.output
+
+    none = cli(data_dir, "items", "--status", "minted")
+    assert none.exit_code == 0 and "No items match." in none.output
+
+
+# -- ingest (runs the real flow on the Prefect test server) ---------------------------------------
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> tuple[Path, Path]:
+    """An inbox with two good JPEGs and one empty file, and an accession sheet naming the two good ones."""
+    inbox = tmp_path / "studio [drop]"
+    inbox.mkdir()
+    _jpeg(inbox / "GJ-0001.jpg", (180, 40, 40))
+    _jpeg(inbox / "GJ-0002.jpg", (40, 90, 200), (300, 400))
+    (inbox / "empty.jpg").write_bytes(b"")
+    sheet = tmp_path / "accession.csv"
+    with sheet.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["总登记号", "藏品名称", "类别", "年代", "材质", "级别", "文件名"])
+        w.writerow(["GJ-0001", "青釉碗", "瓷器", "宋", "瓷", "三级", "GJ-0001.jpg"])
+        w.writerow(["GJ-0002", "铜镜", "铜器", "唐", "铜", "二级", "GJ-0002.jpg"])
+    return inbox, sheet
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_ingest_summarises_and_a_second_run_adds_nothing(data_dir: Path, scans: tuple[Path, Path]) -> None:
+    inbox, sheet = scans
+    first = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
+    assert first.exit_code == 0, first.output
+    assert ("Ingest done: 3 files, 3 new, 2 awaiting review, 1 quarantined, 0 already known, 0 errors"
+            in flat(first.output)), first.output
+    catalogue = catalogue_of(data_dir)
+    try:
+        by_number = {i.accession_number: i for i in catalogue.items()}
+        assert set(by_number) == {"GJ-0001", "GJ-0002", None}
+        assert by_number["GJ-0002"].title == "铜镜" and by_number["GJ-0002"].status == "awaiting_review"
+        assert by_number[None].status == "quarantined" and by_number[None].quarantine_code == "empty_file"
+    finally:
+        catalogue.dispose()
+
+    second = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
+    assert second.exit_code == 0, second.output
+    assert ("Ingest done: 3 files, 0 new, 0 awaiting review, 0 quarantined, 3 already known, 0 errors"
+            in flat(second.output)), second.output
+
+
+@pytest.mark.parametrize("name", ["no-such-inbox", "[archive] scans"])
+def test_ingest_of_a_missing_inbox_exits_1_naming_it(data_dir: Path, tmp_path: Path, name: str) -> None:
+    missing = tmp_path / name
+    result = cli(data_dir, "ingest", str(missing))
+    assert result.exit_code == 1
+    assert f"Inbox not found: {missing}" in flat(result.output)
+
+
+# -- mint (the real flow against the sandbox issuer over HTTP) ------------------------------------
+
+
+@pytest.fixture
+def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    defaults = Settings(data_dir=tmp_path / "unused")
+    app_ = create_sandbox_app(ledger_path=tmp_path / "issuer" / "ledger.sqlite3",
+                              api_key=defaults.issuer_api_key.get_secret_value(),
+                              secret=defaults.issuer_secret.get_secret_value().encode())
+    with serve_in_background(app_) as url:
+        monkeypatch.setenv("RELICFLOW_ISSUER_URL", url)
+        yield url
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_mint_sends_approved_items_once_then_has_nothing_to_mint(data_dir: Path, listed: dict[str, int], issuer: str) -> None:
+    from relicflow.issuer_client import IssuerClient
+    from relicflow.settings import load_settings
+
+    result = cli(data_dir, "mint")
+    assert result.exit_code == 0, result.output
+    assert "Mint done: 1 tokens in 1 batch(es), 0 failed" in flat(result.output)
+    catalogue = catalogue_of(data_dir)
+    try:
+        assert catalogue.item_status(listed["approved"]) is ItemStatus.minted
+        assert catalogue.item_status(listed["awaiting"]) is ItemStatus.awaiting_review
+    finally:
+        catalogue.dispose()
+    with IssuerClient.from_settings(load_settings(data_dir=data_dir, issuer_url=issuer)) as client:
+        assert [t.item_ref for t in client.list_tokens()] == [f"relicflow:item:{listed['approved']}"]
+
+    again = cli(data_dir, "mint")  # nothing approved any more: nothing is sent
+    assert again.exit_code == 0, again.output
+    assert "Mint done: 0 tokens in 0 batch(es), 0 failed" in flat(again.output)
+    with IssuerClient.from_settings(load_settings(data_dir=data_dir, issuer_url=issuer)) as client:
+        assert len(client.list_tokens()) == 1
