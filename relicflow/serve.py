@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 
 from relicflow.settings import Settings
 
@@ -93,7 +94,8 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
     from relicflow.i18n import t
 
     def say(key: str, **kw: Any) -> None:
-        console.print(t(key, settings.locale, **kw))
+        # values are paths and messages, not rich markup; long paths stay on one line
+        console.print(t(key, settings.locale, **{k: escape(str(v)) for k, v in kw.items()}), soft_wrap=True)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.inbox.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
             if not _wait_healthy(child, timeout_s=90):
                 code = child.process.poll()
                 say("cli.serve.died", name=child.name, code=code if code is not None else "timeout")
-                console.print(f"  log: {settings.data_dir / (child.name + '.log')}")
+                console.print(f"  log: {escape(str(settings.data_dir / (child.name + '.log')))}", soft_wrap=True)
                 return 1
         _ingest_now(console)
         say("cli.serve.ready", review=settings.review_url, prefect=f"http://127.0.0.1:{settings.prefect_port}",
@@ -146,7 +148,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
                 code = child.process.poll() if child.process else None
                 if code is not None:
                     say("cli.serve.died", name=child.name, code=code)
-                    console.print(f"  log: {settings.data_dir / (child.name + '.log')}")
+                    console.print(f"  log: {escape(str(settings.data_dir / (child.name + '.log')))}", soft_wrap=True)
                     return 1
             if time.monotonic() >= next_reconcile:
                 _reconcile(catalogue)

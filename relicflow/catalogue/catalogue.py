@@ -167,10 +167,6 @@ class Catalogue(ReviewOperations, MintOperations):
             user.password_hash = password_hash
             self.audit(s, actor=actor, action="user:password", details={"username": username})
 
-    def user_by_id(self, user_id: int) -> User | None:
-        with self.session() as s:
-            return s.get(User, user_id)
-
     def usernames(self) -> dict[int, str]:
         with self.session() as s:
             return {uid: name for uid, name in s.execute(select(User.id, User.username))}
@@ -292,14 +288,6 @@ class Catalogue(ReviewOperations, MintOperations):
             self._transition(s, item, ItemStatus.awaiting_review, actor="ingest",
                              details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches]})
             return matches
-
-    def hash_candidates(self, algorithm: str, *, exclude_item_id: int | None = None) -> list[tuple[int, str]]:
-        """(item_id, hash) of every processed image, for near-duplicate search; quarantined items have none."""
-        with self.session() as s:
-            q = select(Image.item_id, ImageHash.value).join(ImageHash, ImageHash.image_id == Image.id).where(ImageHash.algorithm == algorithm)
-            if exclude_item_id is not None:
-                q = q.where(Image.item_id != exclude_item_id)
-            return [(row[0], row[1]) for row in s.execute(q)]
 
     def item(self, item_id: int) -> Item | None:
         with self.session() as s:
