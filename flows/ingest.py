@@ -25,6 +25,7 @@ from relicflow.storage import open_store
 from tasks.enrichment import AccessionSheet, read_accession_sheet
 from tasks.inbox import list_inbox, sha256_of_file
 from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan
+from tasks.validation import apply_decoder_limits
 
 GATE_DEPLOYMENT = "review-gate/review-gate"
 
@@ -84,6 +85,7 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
     """Ingest every new scan in the inbox; returns the run's summary (counts by outcome)."""
     logger = get_run_logger()
     settings = settings or load_settings()
+    apply_decoder_limits(settings.max_image_pixels)
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     store = open_store(settings)

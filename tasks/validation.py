@@ -53,13 +53,25 @@ class DecodedImage:
     exif_orientation: int | None
 
 
+def apply_decoder_limits(max_pixels: int) -> None:
+    """Raise Pillow's process-wide bomb guard to the configured limit, once, at a flow's start.
+
+    Pillow refuses anything over 2 x ``Image.MAX_IMAGE_PIXELS`` (179 MP by default) on its own, which
+    would quarantine legitimate large masters below ``max_pixels``. Our header check in
+    :func:`decode_and_validate` rejects above ``max_pixels`` before any decoding, so Pillow's guard only
+    needs to stay out of the way. Never lowers it (other code in the process may rely on it).
+    """
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
     """Open ``path`` with the format allow-list, check its size from the header, then decode it fully.
 
     ``Image.open`` is lazy, so truncation only shows in ``load()``; the pixel-count check runs before
     that, so a decompression bomb is refused without allocating its pixels. Pillow's own guard
     (``Image.MAX_IMAGE_PIXELS``, default 89.5 MP warning / 179 MP error) still applies on top of
-    ``max_pixels``; an application that accepts bigger masters raises it once at start-up.
+    ``max_pixels``: flows call :func:`apply_decoder_limits` at start-up so it matches the setting.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise ConfigurationError(

@@ -215,3 +215,16 @@ def test_a_renamed_pdf_is_named_as_such(tmp_path: Path) -> None:
     error = _rejected(path)
     assert (error.code, error.details["looks_like"]) == ("not_an_image", "pdf")
     assert "PDF document" in error.message_en and "PDF 文档" in error.message_zh
+
+
+def test_decoder_limits_follow_the_setting_not_pillows_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 190 MP master is under our 200 MP limit: Pillow's own 179 MP guard must not call it a bomb."""
+    from tasks.validation import apply_decoder_limits
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)  # Pillow's default, restored after the test
+    path = tmp_path / "large-master.png"
+    path.write_bytes(_png_claiming(14_000, 13_600))  # header only: 190.4 MP, no pixel data
+    assert _rejected(path, max_pixels=200_000_000).code == "decompression_bomb"  # Pillow's guard pre-empts us
+    apply_decoder_limits(200_000_000)
+    assert _rejected(path, max_pixels=200_000_000).code != "decompression_bomb"  # now judged on its content
+    assert _rejected(path, max_pixels=150_000_000).code == "decompression_bomb"  # our limit still holds
