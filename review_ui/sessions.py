@@ -99,22 +99,23 @@ class SessionStore:
         """The live session for a cookie token: not expired, user still active; else None."""
         if not token or len(token) > _MAX_TOKEN_CHARS:
             return None
-        with self.catalogue.session() as s:
+        with self.catalogue.read_session() as s:  # every request does this: never take the write lock
             row = s.execute(
                 select(WebSession, User).join(User, User.id == WebSession.user_id)
                 .where(WebSession.id_hash == hash_token(token))
             ).first()
-            if row is None:
-                return None
-            web_session, user = row
-            if web_session.expires_at <= utcnow() or not user.active:
-                s.delete(web_session)
-                return None
-            return ActiveSession(
-                id_hash=web_session.id_hash, user_id=user.id, username=user.username,
-                display_name=user.display_name or user.username, role=user.role,
-                csrf_token=web_session.csrf_token, expires_at=web_session.expires_at,
-            )
+        if row is None:
+            return None
+        web_session, user = row
+        if web_session.expires_at <= utcnow() or not user.active:
+            with self.catalogue.session() as s:
+                s.execute(delete(WebSession).where(WebSession.id_hash == web_session.id_hash))
+            return None
+        return ActiveSession(
+            id_hash=web_session.id_hash, user_id=user.id, username=user.username,
+            display_name=user.display_name or user.username, role=user.role,
+            csrf_token=web_session.csrf_token, expires_at=web_session.expires_at,
+        )
 
     def end(self, token: str | None, *, audit: dict[str, Any] | None = None) -> bool:
         """Delete the session row (logout); True if there was one."""

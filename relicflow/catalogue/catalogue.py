@@ -63,6 +63,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    """Units of work take the write lock when they start, so a read that later writes can never fail
+    with SQLITE_BUSY while the review app and a flow write at the same moment; read-only sessions use a
+    plain (deferred) BEGIN, so page views never wait for, or block, a flow's writes (WAL)."""
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("relicflow_read_only") else "BEGIN IMMEDIATE")
+
+
 def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id: int | None, details: dict[str, Any]) -> str:
     body = json.dumps(
         {"prev": prev_hash, "at": at.isoformat(), "actor": actor, "action": action, "item_id": item_id, "details": details},
@@ -84,10 +91,9 @@ class Catalogue(ReviewOperations, MintOperations):
         self.engine: Engine = create_engine(database_url, echo=echo, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            # Take the write lock when a unit of work starts: a read that later writes can then never
-            # fail with SQLITE_BUSY while the review app and a flow write at the same moment.
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(relicflow_read_only=True), expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Catalogue:
@@ -108,6 +114,12 @@ class Catalogue(ReviewOperations, MintOperations):
         with self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only unit of work (never takes SQLite's write lock); do not write in it."""
+        with self._read_sessions.begin() as session:
+            yield session
+
     # -- audit and transitions -------------------------------------------------------------------
 
     def audit(self, session: Session, *, actor: str, action: str, item_id: int | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
@@ -125,7 +137,7 @@ class Catalogue(ReviewOperations, MintOperations):
     def verify_audit_chain(self) -> int | None:
         """Id of the first entry whose hash does not match its content, or None when the chain holds."""
         prev = GENESIS_HASH
-        with self.session() as s:
+        with self.read_session() as s:
             for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
                 expected = audit_hash(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
                 if e.prev_hash != prev or e.entry_hash != expected:
@@ -156,7 +168,7 @@ class Catalogue(ReviewOperations, MintOperations):
             return user.id
 
     def user_by_name(self, username: str) -> User | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.scalar(select(User).where(User.username == username, User.active.is_(True)))
 
     def set_password(self, username: str, password_hash: str, *, actor: str = "cli") -> None:
@@ -168,11 +180,11 @@ class Catalogue(ReviewOperations, MintOperations):
             self.audit(s, actor=actor, action="user:password", details={"username": username})
 
     def usernames(self) -> dict[int, str]:
-        with self.session() as s:
+        with self.read_session() as s:
             return {uid: name for uid, name in s.execute(select(User.id, User.username))}
 
     def count_users(self) -> int:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.scalar(select(func.count(User.id))) or 0
 
     # -- ingest ----------------------------------------------------------------------------------
@@ -202,7 +214,7 @@ class Catalogue(ReviewOperations, MintOperations):
             run.gate_flow_run_id = flow_run_id
 
     def ingest_run(self, run_id: int) -> IngestRun | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.get(IngestRun, run_id)
 
     def register_received(self, *, sha256: str, file_name: str, inbox_path: str, size_bytes: int, ingest_run_id: int | None) -> tuple[int, bool]:
@@ -234,7 +246,7 @@ class Catalogue(ReviewOperations, MintOperations):
                 f.original_key = key
 
     def item_status(self, item_id: int) -> ItemStatus:
-        with self.session() as s:
+        with self.read_session() as s:
             status = s.scalar(select(Item.status).where(Item.id == item_id))
             if status is None:
                 raise CatalogueError(f"no item {item_id}")
@@ -290,11 +302,11 @@ class Catalogue(ReviewOperations, MintOperations):
             return matches
 
     def item(self, item_id: int) -> Item | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.scalar(select(Item).where(Item.id == item_id).options(*ITEM_LOAD))
 
     def items(self, *, status: str | None = None, ingest_run_id: int | None = None) -> list[Item]:
-        with self.session() as s:
+        with self.read_session() as s:
             q = select(Item).options(*ITEM_LOAD).order_by(Item.id)
             if status is not None:
                 q = q.where(Item.status == status)
@@ -303,12 +315,12 @@ class Catalogue(ReviewOperations, MintOperations):
             return list(s.scalars(q))
 
     def items_with_accession(self, accession_number: str) -> list[int]:
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(Item.id).where(Item.accession_number == accession_number)))
 
     def settled_files(self, inbox_paths: Sequence[str]) -> int:
         """How many of these inbox files belong to items past 'received' (for progress displays)."""
-        with self.session() as s:
+        with self.read_session() as s:
             q = (select(func.count(func.distinct(SourceFile.inbox_path))).join(Item, Item.id == SourceFile.item_id)
                  .where(SourceFile.inbox_path.in_(list(inbox_paths)), Item.status != ItemStatus.received.value))
             return s.scalar(q) or 0
@@ -317,14 +329,14 @@ class Catalogue(ReviewOperations, MintOperations):
         return self.items(status=ItemStatus.awaiting_review.value)
 
     def count_by_status(self, *, ingest_run_id: int | None = None) -> dict[str, int]:
-        with self.session() as s:
+        with self.read_session() as s:
             q = select(Item.status, func.count(Item.id)).group_by(Item.status)
             if ingest_run_id is not None:
                 q = q.where(Item.ingest_run_id == ingest_run_id)
             return {status: n for status, n in s.execute(q)}
 
     def audit_entries(self, *, item_id: int | None = None) -> list[AuditEntry]:
-        with self.session() as s:
+        with self.read_session() as s:
             q = select(AuditEntry).order_by(AuditEntry.id)
             if item_id is not None:
                 q = q.where(AuditEntry.item_id == item_id)

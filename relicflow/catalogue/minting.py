@@ -49,12 +49,12 @@ class MintOperations:
 
     def open_mint_batches(self: Catalogue) -> list[MintBatch]:  # type: ignore[misc]
         """Batches decided but not yet confirmed by the issuer: resend them as they are."""
-        with self.session() as s:
+        with self.read_session() as s:
             q = select(MintBatch).where(MintBatch.status.in_(OPEN_BATCH_STATES)).order_by(MintBatch.id)
             return list(s.scalars(q))
 
     def mint_batch(self: Catalogue, batch_id: int) -> MintBatch:  # type: ignore[misc]
-        with self.session() as s:
+        with self.read_session() as s:
             batch = s.get(MintBatch, batch_id)
             if batch is None:
                 raise CatalogueError(f"no mint batch {batch_id}")
@@ -62,7 +62,7 @@ class MintOperations:
             return batch
 
     def mint_batches(self: Catalogue) -> list[MintBatch]:  # type: ignore[misc]
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(MintBatch).order_by(MintBatch.id)))
 
     def record_mint_failure(self: Catalogue, batch_id: int, *, error: str, permanent: bool) -> None:  # type: ignore[misc]
@@ -96,5 +96,5 @@ class MintOperations:
             self.audit(s, actor="mint", action="batch:minted", details={"batch_ref": batch.batch_ref, "receipt": raw})
 
     def receipts(self: Catalogue) -> list[MintReceipt]:  # type: ignore[misc]
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(MintReceipt).order_by(MintReceipt.id)))

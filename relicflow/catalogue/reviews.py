@@ -62,7 +62,7 @@ class ReviewOperations:
 
     def approvals_for(self: Catalogue, item_id: int) -> list[ReviewDecision]:  # type: ignore[misc]
         """The approvals that count for the item's current image version, oldest first."""
-        with self.session() as s:
+        with self.read_session() as s:
             image_sha = s.scalar(select(Image.sha256).where(Image.item_id == item_id).order_by(Image.version.desc()).limit(1))
             q = select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve",
                                              ReviewDecision.image_sha256 == image_sha).order_by(ReviewDecision.id)
@@ -72,12 +72,12 @@ class ReviewOperations:
             return rows
 
     def undecided_count(self: Catalogue, ingest_run_id: int) -> int:  # type: ignore[misc]
-        with self.session() as s:
+        with self.read_session() as s:
             return s.scalar(select(func.count(Item.id)).where(Item.ingest_run_id == ingest_run_id, Item.status.in_(UNDECIDED))) or 0
 
     def gates_ready_to_resume(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
         """Ingest runs whose gate flow run waits although every item has been decided."""
-        with self.session() as s:
+        with self.read_session() as s:
             runs = list(s.scalars(select(IngestRun).where(IngestRun.gate_flow_run_id.is_not(None))))
             out = []
             for run in runs:

@@ -585,3 +585,40 @@ def test_failed_send_keeps_the_batch_open_and_a_permanent_refusal_closes_it(worl
     assert cat.open_mint_batches() == []
     assert cat.mint_batch(batch_id).status == "rejected"
 
+
+
+def test_reads_never_wait_for_a_writer_but_writers_queue(tmp_path: Path) -> None:
+    """Review pages (reads) go on while a flow holds the write lock; a second writer waits its turn."""
+    import threading
+
+    catalogue = Catalogue(f"sqlite:///{tmp_path / 'locks.sqlite3'}")
+    catalogue.migrate()
+    catalogue.add_user("reader", "x", "reviewer")
+    events: list[str] = []
+    release = threading.Event()
+
+    def writer() -> None:
+        with catalogue.session() as s:  # holds BEGIN IMMEDIATE until released
+            catalogue.audit(s, actor="flow", action="test:hold")
+            events.append("writer holds lock")
+            release.wait(timeout=10)
+        events.append("writer released")
+
+    def second_writer() -> None:
+        catalogue.add_user("late", "x", "reviewer")
+        events.append("second writer done")
+
+    t1 = threading.Thread(target=writer)
+    t1.start()
+    while "writer holds lock" not in events:
+        threading.Event().wait(0.01)
+    t2 = threading.Thread(target=second_writer)
+    t2.start()
+    assert catalogue.user_by_name("reader") is not None and catalogue.count_users() == 1  # not blocked
+    events.append("read done")
+    release.set()
+    t1.join()
+    t2.join()
+    assert events.index("read done") < events.index("writer released") < events.index("second writer done")
+    assert catalogue.count_users() == 2
+    catalogue.dispose()
