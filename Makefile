@@ -1,6 +1,6 @@
 # relicflow — two commands on a fresh machine with Python 3.11 and make:
 #   make demo   install into .venv, put sample scans in the inbox, run everything (Ctrl-C stops)
-#   make test   install test needs (and Debian's chromium for the browser tests), run the whole suite
+#   make test   install test needs (Debian's chromium, PostgreSQL), run the whole suite on SQLite and PostgreSQL
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -39,8 +39,10 @@ demo: $(VENV)/.installed
 	$(BIN)/relicflow init --demo
 	$(BIN)/relicflow serve
 
+# The whole suite on SQLite, then the flows, end-to-end and CLI tests again on a throwaway PostgreSQL.
 test: test-install
 	$(BIN)/python -m pytest
+	.ci/with-postgres $(BIN)/python -m pytest -p no:cacheprovider tests/flows tests/test_end_to_end.py tests/relicflow/test_cli.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_hashing.py

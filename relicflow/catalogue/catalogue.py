@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from relicflow.catalogue.models import (
@@ -42,6 +42,7 @@ from relicflow.errors import CatalogueError, IllegalTransition
 log = logging.getLogger("relicflow.catalogue")
 
 GENESIS_HASH = "0" * 64
+WRITER_LOCK_KEY = 0x72656C6963  # "relic": PostgreSQL advisory lock that orders chained writes
 ITEM_LOAD = (
     selectinload(Item.images).selectinload(Image.hashes),
     selectinload(Item.files),
@@ -122,8 +123,19 @@ class Catalogue(ReviewOperations, MintOperations):
 
     # -- audit and transitions -------------------------------------------------------------------
 
+    def serialise_writers(self, session: Session) -> None:
+        """Make this transaction the only writer of the chained parts until it ends.
+
+        SQLite's BEGIN IMMEDIATE already does this. PostgreSQL runs writers side by side, so two audit
+        entries could chain onto the same previous hash, and two scans of one object could miss each
+        other in the near-duplicate search: a transaction-scoped advisory lock orders them.
+        """
+        if self.engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
+
     def audit(self, session: Session, *, actor: str, action: str, item_id: int | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
         details = details or {}
+        self.serialise_writers(session)
         prev = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS_HASH
         at = utcnow()
         entry = AuditEntry(
@@ -267,6 +279,7 @@ class Catalogue(ReviewOperations, MintOperations):
         ingested side by side still find each other. Returns the (other_item_id, distance) matches.
         """
         with self.session() as s:
+            self.serialise_writers(s)  # before the duplicate search: scans committed meanwhile must be seen
             item = s.get_one(Item, item_id)
             version = 1 + (s.scalar(select(func.max(Image.version)).where(Image.item_id == item_id)) or 0)
             image = Image(item_id=item_id, version=version, sha256=result.sha256, size_bytes=result.size_bytes, format=result.format,
