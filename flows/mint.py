@@ -41,9 +41,9 @@ def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[in
             raise CatalogueError(f"item {item_id} is {record.status}, not approved: it cannot be minted")
         approvals = [Approval(d.id, names.get(d.reviewer_id, str(d.reviewer_id)), d.decided_at) for d in catalogue.approvals_for(item_id)]
         metadata = mint_metadata(record)
-        body = canonical_json(metadata)
-        key = f"metadata/{hashlib.sha256(body).hexdigest()}.json"
-        store.put_bytes(key, body, content_type="application/json")
+        document = canonical_json(metadata)
+        key = f"metadata/{hashlib.sha256(document).hexdigest()}.json"
+        store.put_bytes(key, document, content_type="application/json")
         items.append(build_mint_item(record, approvals, metadata=metadata, metadata_uri=f"{store.url.rstrip('/')}/{key}"))
     batch_ref = f"rf-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:12]}"
     request = build_mint_request(batch_ref=batch_ref, recipient=recipient, items=items)

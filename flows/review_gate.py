@@ -74,7 +74,7 @@ def resume_gate(flow_run_id: str) -> bool:
             return False
         if run.state is None or not run.state.is_paused():
             return False
-    resume_flow_run(flow_run_id)
+    resume_flow_run(uuid.UUID(flow_run_id))
     log.info("resumed review gate flow run %s", flow_run_id)
     return True
 
