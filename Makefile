@@ -14,12 +14,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# pip's output goes to a log (setuptools' editable-install warnings are noise); shown if it fails.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	@echo "installing relicflow into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install -e . > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test]'
+	@echo "installing test dependencies into $(VENV)"
+	@$(BIN)/pip install -e '.[test]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $@
 
 install: $(VENV)/.installed

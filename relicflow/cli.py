@@ -198,6 +198,7 @@ def items(
     zh = settings.locale == "zh-CN"
     for r in records:
         notes = [(r.quarantine.message_zh if zh else r.quarantine.message_en)] if r.quarantine else []
+        notes += [f"{d.reviewer}: {d.reason}" for d in r.decisions[-1:] if d.decision in ("reject", "send_back") and r.status in ("rejected", "sent_back")]
         notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
         table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(r.accession_number or "-"),
                       escape(", ".join(r.original_file_names)), escape("; ".join(notes)))

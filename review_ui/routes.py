@@ -143,8 +143,11 @@ def queue(request: Request) -> Response:
 @router.get("/quarantine")
 def quarantine(request: Request) -> Response:
     require_user(request)
-    items = review(request).catalogue.items(status=ItemStatus.quarantined.value)
-    return render(request, "quarantine.html", nav="quarantine", rows=views.quarantine_rows(items, locale_of(request)))
+    catalogue = review(request).catalogue
+    items = catalogue.items(status=ItemStatus.quarantined.value)
+    sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames())
+    return render(request, "quarantine.html", nav="quarantine", rows=views.quarantine_rows(items, locale_of(request)),
+                  sent_back=sent_back)
 
 
 # -- item page, images, decisions ----------------------------------------------------------------

@@ -70,6 +70,19 @@ class QuarantineRow:
 
 
 @dataclass
+class SentBackRow:
+    """An item a reviewer sent back for a rescan, with the note the digitisation staff must act on."""
+
+    id: int
+    accession_number: str | None
+    title: str | None
+    file_names: list[str]
+    note: str
+    reviewer: str
+    when: str
+
+
+@dataclass
 class ItemPage:
     """Everything the item page shows; ``record`` is the boundary record of schemas.catalogue."""
 
@@ -142,6 +155,18 @@ def quarantine_rows(items: list[Item], locale: str) -> list[QuarantineRow]:
         )
         for item in items
     ]
+
+
+def sent_back_rows(items: list[Item], reviewer_names: dict[int, str]) -> list[SentBackRow]:
+    rows = []
+    for item in items:
+        last = next((d for d in reversed(item.decisions) if d.decision == "send_back"), None)
+        rows.append(SentBackRow(
+            id=item.id, accession_number=item.accession_number, title=item.title,
+            file_names=sorted({f.file_name for f in item.files}), note=last.reason if last else "",
+            reviewer=reviewer_names.get(last.reviewer_id, "") if last else "", when=format_time(item.updated_at),
+        ))
+    return rows
 
 
 def next_item_to_review(catalogue: Catalogue, *, after_id: int, user_id: int) -> int | None:

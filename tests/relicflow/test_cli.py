@@ -360,3 +360,17 @@ def test_mint_sends_approved_items_once_then_has_nothing_to_mint(data_dir: Path,
     assert "Mint done: 0 tokens in 0 batch(es), 0 failed" in flat(again.output)
     with IssuerClient.from_settings(load_settings(data_dir=data_dir, issuer_url=issuer)) as client:
         assert len(client.list_tokens()) == 1
+
+
+def test_items_table_shows_the_reviewers_note_on_sent_back_items(data_dir: Path, listed: dict[str, int]) -> None:
+    catalogue = catalogue_of(data_dir)
+    try:
+        reviewer = catalogue.user_by_name("wang")
+        assert reviewer is not None
+        catalogue.record_decision(listed["awaiting"], reviewer_id=reviewer.id, decision="send_back", reason="底部阴影过重，请补光重拍")
+    finally:
+        catalogue.dispose()
+    result = cli(data_dir, "items", "--status", "sent_back")
+    assert result.exit_code == 0, result.output
+    flat = "".join(ch for line in result.output.splitlines() for ch in line if ch not in "│ ")  # the table wraps cells
+    assert "wang:底部阴影过重，请补光重拍" in flat

@@ -218,3 +218,15 @@ def test_item_page_shows_record_with_chinese_labels_warnings_duplicates_and_hist
     assert decide(client, item_id, "send_back", "请补拍背面").status_code == 303
     history = client.get(f"/items/{item_id}").text
     assert "请补拍背面" in history and "Send back" in history  # (the lang cookie is still en)
+
+
+def test_digitisation_staff_see_items_sent_back_with_the_reviewers_note(world: ReviewWorld, signed_in: SignedIn) -> None:
+    run = world.new_run()
+    item_id = world.add_item(run, title="青花梅瓶", accession="MP-0007", file_name="MP-0007_front.tif")
+    kept = world.add_item(run, title="白瓷碗", accession="BW-0001")
+    assert decide(signed_in("alice"), item_id, "send_back", "瓶口反光过强，请调整灯光后重拍 <b>").status_code == 303
+    page = signed_in("dora").get("/quarantine").text  # dora is digitisation staff
+    section = page[page.index('id="sent-back"'):]
+    for text in ("MP-0007", "青花梅瓶", "MP-0007_front.tif", "瓶口反光过强，请调整灯光后重拍 &lt;b&gt;", "alice"):
+        assert text in section, text
+    assert "BW-0001" not in section and f'href="/items/{kept}"' not in section
