@@ -104,9 +104,15 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
 
     progress_id = create_progress_artifact(progress=0.0, key="ingest-progress", description=f"Ingest run {run_id}")
     futures = []
-    known = 0
+    known = unreadable = 0
     for scan in scans:
-        sha = sha256_of_file(scan.path)
+        try:
+            sha = sha256_of_file(scan.path)
+        except OSError as exc:  # moved away or unreadable since it was listed: report it, go on with the rest
+            logger.error("could not read %s: %s; it is left for the next run", scan.relative, exc)
+            rows.append({"item": "-", "file": scan.relative, "status": "unreadable", "warnings": str(exc)})
+            unreadable += 1
+            continue
         item_id, created = catalogue.register_received(sha256=sha, file_name=scan.path.name, inbox_path=str(scan.path),
                                                        size_bytes=scan.size, ingest_run_id=run_id)
         if created or catalogue.item_status(item_id) is ItemStatus.received:
@@ -138,7 +144,7 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
         "ingest_run_id": run_id, "files": len(scans), "new": len(outcomes) + len(errors), "already_known": known,
         "awaiting_review": sum(o.status == ItemStatus.awaiting_review.value for o in outcomes),
         "quarantined": sum(o.status == ItemStatus.quarantined.value for o in outcomes),
-        "errors": len(errors), "unmatched_sheet_rows": [r.accession_number for r in unmatched_rows],
+        "errors": len(errors), "unreadable": unreadable, "unmatched_sheet_rows": [r.accession_number for r in unmatched_rows],
         "items": [o.item_id for o in outcomes],
     }
     catalogue.finish_ingest_run(run_id, summary)

@@ -17,7 +17,7 @@ from typing import Any
 
 from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import IngestedImage, WarningNote
-from relicflow.errors import InputRejected
+from relicflow.errors import InputRejected, IntegrityError
 from relicflow.settings import Settings
 from relicflow.storage import ObjectStore, derivative_key, put_original
 from tasks.cleanup import Derivatives, make_derivatives, normalise_for_viewing
@@ -50,8 +50,30 @@ class ScanOutcome:
 
 
 def store_original(ctx: IngestContext, item_id: int, path: Path, sha256: str) -> str:
-    """Keep the master exactly as received, under its SHA-256, before anything can go wrong with it."""
-    stored = put_original(ctx.store, path, sha256)
+    """Keep the master exactly as received, under its SHA-256, before anything can go wrong with it.
+
+    A file that vanished or changed since it was hashed (still being copied, or replaced) is refused as
+    bad input: the item is quarantined with the reason, and the new content, if any, arrives as its own
+    item on the next run. Any other storage failure propagates and the item is retried.
+    """
+    if not path.is_file():
+        raise InputRejected(
+            "file_vanished",
+            "The file disappeared from the inbox before it could be stored. If it was moved on purpose, nothing "
+            "needs doing; otherwise put it back into the inbox.",
+            "文件在保存前已从收件箱中消失。如系有意移走，无需处理；否则请将其放回收件箱。",
+            path=str(path),
+        )
+    try:
+        stored = put_original(ctx.store, path, sha256)
+    except IntegrityError as exc:
+        raise InputRejected(
+            "file_changed_during_ingest",
+            "The file changed while it was being stored (it was probably still being copied into the inbox). "
+            "Nothing was stored for this version; the completed file is picked up on the next run.",
+            "文件在保存过程中发生了变化（可能仍在拷贝进收件箱）。此版本未被保存；完整的文件会在下一次运行时自动处理。",
+            path=str(path),
+        ) from exc
     ctx.catalogue.set_original_key(item_id, sha256, stored.key)
     return stored.key
 
@@ -105,8 +127,8 @@ def ingest_scan(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_
     """Take one received item to ``awaiting_review`` or ``quarantined``."""
     if ctx.catalogue.item_status(item_id) is not ItemStatus.received:
         raise ValueError(f"item {item_id} is not in 'received'; ingest_scan only handles new items")
-    original_key = store_original(ctx, item_id, path, sha256)
     try:
+        original_key = store_original(ctx, item_id, path, sha256)
         decoded = validate_scan(ctx, path)
     except InputRejected as rejected:
         log.warning("quarantined %s: %s", file_name, rejected)
