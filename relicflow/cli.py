@@ -251,11 +251,15 @@ def mint(ctx: typer.Context) -> None:
 
 
 @app.command("sandbox-issuer")
-def sandbox_issuer(ctx: typer.Context, port: Optional[int] = typer.Option(None, "--port")) -> None:
+def sandbox_issuer(
+    ctx: typer.Context,
+    port: Optional[int] = typer.Option(None, "--port"),
+    fail_first: int = typer.Option(0, "--fail-first", help="Answer the first N mint requests with 503, to watch retries."),
+) -> None:
     """Run the sandbox issuer (the reference implementation of the issuer contract)."""
     from relicflow.sandbox_issuer import run_sandbox_issuer
 
-    run_sandbox_issuer(_settings(ctx), port=port)
+    run_sandbox_issuer(_settings(ctx), port=port, fail_first=fail_first)
 
 
 @app.command()
