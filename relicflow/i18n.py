@@ -38,6 +38,10 @@ _WEB: dict[str, dict[str, str]] = {
         "zh-CN": "登录表单已过期或并非来自本站，请重新输入后登录。",
         "en": "The sign-in form has expired or did not come from this site. Please enter your details again.",
     },
+    "web.login.throttled": {
+        "zh-CN": "登录失败次数过多，已暂停登录。请 {minutes} 分钟后再试，或联系管理员。",
+        "en": "Too many failed sign-ins: signing in is paused. Try again in {minutes} minutes, or ask an administrator.",
+    },
     "web.login.logged_out": {"zh-CN": "您已退出登录。", "en": "You have signed out."},
     "web.login.session_expired": {"zh-CN": "请先登录。", "en": "Please sign in first."},
     # statuses

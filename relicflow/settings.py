@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=200_000_000, description="Decompression-bomb guard: larger images are quarantined.")
     access_long_side: int = 2048
     thumbnail_long_side: int = 400
+    login_max_failures: int = Field(default=8, description="Failed sign-ins per account (or per address, x3) before sign-in pauses.")
+    login_failure_window_s: int = Field(default=900, description="The window those failures are counted in, and how long the pause lasts.")
     locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")
     mint_recipient: str = "museum-treasury"
 

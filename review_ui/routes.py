@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from starlette.background import BackgroundTask
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from relicflow.catalogue.models import ItemStatus, Role
+from relicflow.catalogue.models import ItemStatus, Role, utcnow
 from relicflow.catalogue.reviews import DECISIONS
 from relicflow.errors import ReviewError, StorageError
 from relicflow.i18n import t
@@ -74,6 +75,19 @@ def login_form(request: Request, next: str = "/", logged_out: str = "") -> Respo
     return _login_page(request, info=info, next_path=safe_next(next))
 
 
+def _sign_in_paused(request: Request, username: str) -> bool:
+    """Too many recent failures for this account, or from this address (counted in the audit log, so
+    the pause survives a restart). Correct passwords are refused too while paused: otherwise guessing
+    would simply go on."""
+    ctx = review(request)
+    since = utcnow() - timedelta(seconds=ctx.settings.login_failure_window_s)
+    limit = ctx.settings.login_max_failures
+    if username and ctx.catalogue.failed_logins_since(since, actor=username) >= limit:
+        return True
+    ip = _client(request)["ip"]
+    return bool(ip) and ctx.catalogue.failed_logins_since(since, ip=ip) >= 3 * limit
+
+
 @router.post("/login")
 def login(request: Request, username: FormText = "", password: FormText = "", csrf_token: FormText = "",
           next: FormText = "/") -> Response:
@@ -83,6 +97,13 @@ def login(request: Request, username: FormText = "", password: FormText = "", cs
     if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return _login_page(request, status_code=403, error=t("web.login.form_expired", locale), username=username,
                            next_path=next_path)
+    if _sign_in_paused(request, username):
+        burn_verify_time(password)  # a paused attempt costs what any attempt costs, and is not checked
+        with ctx.catalogue.session() as s:
+            ctx.catalogue.audit(s, actor="anonymous", action="auth:login-throttled", details=_client(request))
+        minutes = max(1, ctx.settings.login_failure_window_s // 60)
+        return _login_page(request, status_code=429, error=t("web.login.throttled", locale, minutes=minutes),
+                           username=username, next_path=next_path)
     user = ctx.catalogue.user_by_name(username) if username else None
     if user is None:
         burn_verify_time(password)  # same cost as a wrong password: timing does not reveal user names

@@ -191,6 +191,16 @@ class Catalogue(ReviewOperations, MintOperations):
             user.password_hash = password_hash
             self.audit(s, actor=actor, action="user:password", details={"username": username})
 
+    def failed_logins_since(self, since: datetime, *, actor: str | None = None, ip: str | None = None) -> int:
+        """Failed sign-ins recorded in the audit log since ``since``, for one account or one address."""
+        with self.read_session() as s:
+            q = select(func.count(AuditEntry.id)).where(AuditEntry.action == "auth:login-failed", AuditEntry.at >= since)
+            if actor is not None:
+                q = q.where(AuditEntry.actor == actor)
+            if ip is not None:
+                q = q.where(AuditEntry.details["ip"].as_string() == ip)
+            return s.scalar(q) or 0
+
     def usernames(self) -> dict[int, str]:
         with self.read_session() as s:
             return {uid: name for uid, name in s.execute(select(User.id, User.username))}

@@ -304,6 +304,7 @@ class AuditEntry(Base):
     """Append-only, hash-chained: each entry's hash covers the previous one, so edits are detectable."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(128))

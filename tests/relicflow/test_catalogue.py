@@ -33,7 +33,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0001"
+HEAD = "0002"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------

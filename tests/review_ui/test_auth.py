@@ -219,3 +219,28 @@ def test_passwords_and_locale_negotiation() -> None:
     assert negotiate_locale(None, None, "fr", "en") == "en"
     assert t("web.item.title", "en", id=3) == "Item #3" and t("web.item.title", "de", id=3) == "藏品 #3"
     assert t("no.such.key", "en") == "no.such.key"
+
+
+def test_sign_in_pauses_after_repeated_failures_for_that_account_only(world: ReviewWorld) -> None:
+    world.settings = world.settings.model_copy(update={"login_max_failures": 3, "login_failure_window_s": 2})
+    client = world.client()
+    for _ in range(3):
+        assert post_login(client, "alice", "guess").status_code == 400
+    paused = post_login(client, "alice", PASSWORD)  # even the right password: guessing must not go on
+    assert paused.status_code == 429 and t("web.login.throttled", "zh-CN", minutes=1) in paused.text
+    assert SESSION_COOKIE not in client.cookies
+    assert post_login(world.client(), "bob", PASSWORD).status_code == 303  # other accounts are not locked out
+    assert [e.action for e in audit_actions(world)].count("auth:login-throttled") == 1
+    import time
+
+    time.sleep(2.1)  # the window passes
+    assert post_login(client, "alice", PASSWORD).status_code == 303
+
+
+def test_sign_in_pauses_for_an_address_that_tries_many_accounts(world: ReviewWorld) -> None:
+    world.settings = world.settings.model_copy(update={"login_max_failures": 2})
+    client = world.client()
+    for n in range(6):  # 3 x the per-account limit, spread over unknown names
+        assert post_login(client, f"user{n}", "guess").status_code == 400
+    assert post_login(client, "bob", PASSWORD).status_code == 429
+    assert world.catalogue.verify_audit_chain() is None
