@@ -131,8 +131,11 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
     if not futures:
         update_progress_artifact(progress_id, progress=100.0)
 
+    # A row is matched when a file in the inbox carries one of its file names (good, quarantined or known
+    # from an earlier run alike), or when the catalogue already holds its accession number.
+    named = {row.row_number for scan in scans if accession_sheet and (row := accession_sheet.row_for_file(scan.path.name))}
     matched = {o.accession_number for o in outcomes if o.accession_number}
-    unmatched_rows = [r for r in accession_sheet.rows if r.accession_number not in matched
+    unmatched_rows = [r for r in accession_sheet.rows if r.row_number not in named and r.accession_number not in matched
                       and not catalogue.items_with_accession(r.accession_number)] if accession_sheet else []
     for r in unmatched_rows:
         rows.append({"item": "-", "file": accession_sheet.path.name if accession_sheet else "-", "status": "sheet_row_unmatched",

@@ -132,10 +132,13 @@ def ingest_scan(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_
         decoded = validate_scan(ctx, path)
     except InputRejected as rejected:
         log.warning("quarantined %s: %s", file_name, rejected)
+        row, accession_number, _ = enrich_from_sheet(ctx, file_name)
         ctx.catalogue.quarantine(item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
-                                 details={"file_name": file_name, **{k: str(v) for k, v in rejected.details.items()}})
+                                 details={"file_name": file_name, **{k: str(v) for k, v in rejected.details.items()}},
+                                 accession_number=accession_number, title=row.fields.get("title") if row else None)
         return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.quarantined.value,
-                           quarantine_code=rejected.code, message=rejected.message(ctx.settings.locale))
+                           quarantine_code=rejected.code, message=rejected.message(ctx.settings.locale),
+                           accession_number=accession_number)
     hashes, operations, normalised = hash_scan(decoded)
     derivatives, access_key, thumbnail_key = derive_access_copies(ctx, decoded, sha256, (normalised, operations))
     warnings = [WarningNote(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details)

@@ -12,7 +12,7 @@ from flows.mint import mint_flow
 from relicflow.catalogue import Catalogue
 from relicflow.issuer_client import IssuerClient
 from relicflow.passwords import hash_password
-from relicflow.samples.generate import write_demo_inbox
+from relicflow.samples.generate import ORPHAN_ACCESSION, write_demo_inbox
 from relicflow.background_server import serve_in_background
 from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import Settings
@@ -26,6 +26,10 @@ def test_inbox_to_issuer(settings: Settings) -> None:
     write_demo_inbox(settings.inbox)
     summary = ingest_flow(settings=settings, start_gate=False)
     assert summary["awaiting_review"] >= 4 and summary["quarantined"] >= 4 and summary["errors"] == 0
+    # only the sheet row with no file at all is reported; rows of quarantined files are matched
+    assert summary["unmatched_sheet_rows"] == [ORPHAN_ACCESSION]
+    quarantined = Catalogue.from_settings(settings).items(status="quarantined")
+    assert all(i.accession_number for i in quarantined)  # staff see which relic a broken file was for
 
     catalogue = Catalogue.from_settings(settings)
     catalogue.add_user("wang", hash_password("wang-pw-123456"), "reviewer")

@@ -274,9 +274,14 @@ class Catalogue(ReviewOperations, MintOperations):
                 raise CatalogueError(f"no item {item_id}")
             return ItemStatus(status)
 
-    def quarantine(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None) -> None:
+    def quarantine(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None,
+                   accession_number: str | None = None, title: str | None = None) -> None:
+        """Quarantine a received item; the accession number and title, when the sheet knows the file, tell
+        staff which relic the unusable file was meant to show."""
         with self.session() as s:
             item = s.get_one(Item, item_id)
+            item.accession_number = accession_number or item.accession_number
+            item.title = title or item.title
             item.quarantine_code = code
             item.quarantine_message_en = message_en
             item.quarantine_message_zh = message_zh
