@@ -22,13 +22,11 @@ from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.errors import InputRejected, RelicflowError
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import open_store
+from flows.review_gate import start_review_gate
 from tasks.enrichment import AccessionSheet, read_accession_sheet
 from tasks.inbox import list_inbox, sha256_of_file
 from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan
 from tasks.validation import apply_decoder_limits
-
-GATE_DEPLOYMENT = "review-gate/review-gate"
-
 
 @task(name="ingest-scan", cache_policy=NO_CACHE, task_run_name="ingest {file_name}")
 def ingest_scan_task(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_bytes: int, file_name: str) -> ScanOutcome:
@@ -45,22 +43,6 @@ def _read_sheets(paths: list[Path], logger: logging.Logger | logging.LoggerAdapt
             logger.error("accession sheet %s not used: %s", path.name, exc.message_en)
             problems.append({"item": "-", "file": path.name, "status": "sheet_rejected", "warnings": f"{exc.code}: {exc.message_en}"})
     return None, problems
-
-
-def _start_review_gate(catalogue: Catalogue, run_id: int, logger: Any) -> str | None:
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        gate = run_deployment(GATE_DEPLOYMENT, parameters={"ingest_run_id": run_id}, timeout=0, as_subflow=False,
-                              flow_run_name=f"review-gate-ingest-{run_id}")
-    except ObjectNotFound:
-        logger.info("no %s deployment here (not under `relicflow serve`): reviewers decide in the review app; "
-                    "the mint flow reads approvals from the catalogue", GATE_DEPLOYMENT)
-        return None
-    catalogue.set_gate_flow_run(run_id, str(gate.id))
-    logger.info("review gate started: flow run %s waits for the reviewers", gate.id)
-    return str(gate.id)
 
 
 def _report_rows(catalogue: Catalogue, run_id: int, locale: str) -> list[dict[str, str]]:
@@ -155,7 +137,7 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
                           description=f"Ingest run {run_id}: {summary['awaiting_review']} awaiting review, "
                                       f"{summary['quarantined']} quarantined, {known} already known")
     if start_gate and summary["awaiting_review"]:
-        summary["gate_flow_run_id"] = _start_review_gate(catalogue, run_id, logger)
+        summary["gate_flow_run_id"] = start_review_gate(catalogue, run_id, logger)
     catalogue.dispose()
     if errors:
         raise RelicflowError(f"{len(errors)} file(s) could not be ingested (kept as 'received', retried next run): {errors[0]}")

@@ -180,12 +180,12 @@ def _ingest_now(console: Console, timeout_s: float = 60.0) -> None:
 
 
 def _reconcile(catalogue: Any) -> None:
-    from flows.review_gate import resume_decided_gates
+    from flows.review_gate import reconcile_gates
 
     try:
-        resumed = resume_decided_gates(catalogue)
-        if resumed:
-            log.info("resumed review gates whose batches were decided: %s", resumed)
+        done = reconcile_gates(catalogue)
+        if any(done.values()):
+            log.info("review gates reconciled with the catalogue: %s", done)
     except Exception:  # Prefect may be busy; decisions are safe in the catalogue, try again later
         log.exception("review-gate reconciliation failed; will retry")
 

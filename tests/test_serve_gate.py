@@ -115,6 +115,10 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     reviewer.log_in("chen", password)
     assert reviewer.decide(items[0], "approve").status_code == 303
     reviewer.close()
+    # What a runner stopped mid-suspension leaves behind (seen under load): the gate run marked Crashed.
+    r = httpx.post(f"{d.prefect}/flow_runs/{gate['id']}/set_state", timeout=10,
+                   json={"state": {"type": "CRASHED", "name": "Crashed", "message": "runner stopped"}, "force": True})
+    assert r.status_code in (200, 201), r.text
     d.stop()  # every process down while the batch waits
 
     # the review app alone, Prefect down: decisions are committed all the same (resuming fails, is logged)
@@ -127,9 +131,10 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     d.stop()
     assert [catalogue.item_status(i).value for i in items] == ["approved", "rejected", "approved"]
 
-    # back up: serve's reconciler resumes the gate, which completes and starts the mint
+    # back up: serve's reconciler replaces the crashed gate run; the new one completes and starts the mint
     d.start("serve", health=f"{d.review}/healthz")
-    wait_for("the gate to complete", lambda: [r for r in d.gate_runs() if r["id"] == gate["id"] and r["state"]["type"] == "COMPLETED"])
+    wait_for("a replacement gate to complete", lambda: [r for r in d.gate_runs() if r["id"] != gate["id"] and r["state"]["type"] == "COMPLETED"])
+    assert catalogue.ingest_run(1).gate_completed_at is not None and catalogue.open_gates() == []
     wait_for("the mint", lambda: all(catalogue.item_status(i).value == "minted" for i in (items[0], items[2])))
     settings = load_settings(data_dir=d.data, issuer_url=d.issuer)
     with IssuerClient.from_settings(settings) as client:
@@ -144,7 +149,7 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     img.paste(Image.new("RGB", (300, 100), "gold"), (100, 150))
     img.save(inbox / "2024.9.9_front.jpg", quality=90)
     d.cli("ingest")  # a one-off run reports to serve's Prefect server, so it starts a gate too
-    second = wait_for("a second suspended gate", lambda: [r for r in d.gate_runs() if r["id"] != gate["id"] and r["state"]["name"] == "Suspended"])[0]
+    second = wait_for("a second suspended gate", lambda: [r for r in d.gate_runs() if r["state"]["name"] == "Suspended"])[0]
     [new_item] = [i.id for i in catalogue.items_awaiting_review()]
     reviewer = ReviewerBrowser(d.review)
     reviewer.log_in("chen", password)

@@ -235,6 +235,16 @@ class Catalogue(ReviewOperations, MintOperations):
                 raise CatalogueError(f"no ingest run {run_id}")
             run.gate_flow_run_id = flow_run_id
 
+    def complete_gate(self, run_id: int) -> None:
+        """The ingest run's review gate has seen every item decided; reconciliation stops watching it."""
+        with self.session() as s:
+            run = s.get(IngestRun, run_id)
+            if run is None:
+                raise CatalogueError(f"no ingest run {run_id}")
+            if run.gate_completed_at is None:
+                run.gate_completed_at = utcnow()
+                self.audit(s, actor="review-gate", action="gate:complete", details={"run": run_id, "flow_run": run.gate_flow_run_id})
+
     def ingest_run(self, run_id: int) -> IngestRun | None:
         with self.read_session() as s:
             return s.get(IngestRun, run_id)

@@ -123,6 +123,7 @@ class IngestRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     gate_flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    gate_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     inbox: Mapped[str] = mapped_column(Text)
     sheet: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -75,13 +75,12 @@ class ReviewOperations:
         with self.read_session() as s:
             return s.scalar(select(func.count(Item.id)).where(Item.ingest_run_id == ingest_run_id, Item.status.in_(UNDECIDED))) or 0
 
-    def gates_ready_to_resume(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
-        """Ingest runs whose gate flow run waits although every item has been decided."""
+    def open_gates(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
+        """Ingest runs whose review gate was started and has not completed: what reconciliation watches."""
         with self.read_session() as s:
-            runs = list(s.scalars(select(IngestRun).where(IngestRun.gate_flow_run_id.is_not(None))))
-            out = []
-            for run in runs:
-                n = s.scalar(select(func.count(Item.id)).where(Item.ingest_run_id == run.id, Item.status.in_(UNDECIDED))) or 0
-                if n == 0:
-                    out.append(run)
-            return out
+            q = select(IngestRun).where(IngestRun.gate_flow_run_id.is_not(None), IngestRun.gate_completed_at.is_(None))
+            return list(s.scalars(q.order_by(IngestRun.id)))
+
+    def gates_ready_to_resume(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
+        """Open gates whose every item has been decided: their gate run should finish now."""
+        return [run for run in self.open_gates() if self.undecided_count(run.id) == 0]

@@ -33,7 +33,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------
@@ -492,6 +492,12 @@ def test_undecided_count_and_gates_ready_follow_the_decisions(world: World) -> N
     assert cat.undecided_count(run) == 0
     assert [(r.id, r.gate_flow_run_id) for r in cat.gates_ready_to_resume()] == [(run, "gate-flow-run-1")]
     assert cat.undecided_count(other_run) == 1 and cat.undecided_count(ungated) == 0
+
+    assert [r.id for r in cat.open_gates()] == [run]
+    cat.complete_gate(run)
+    cat.complete_gate(run)  # idempotent: a replayed gate run may report twice
+    assert cat.open_gates() == [] and cat.gates_ready_to_resume() == []
+    assert [e.action for e in cat.audit_entries()].count("gate:complete") == 1
 
     with pytest.raises(CatalogueError):
         cat.set_gate_flow_run(9999, "nope")
