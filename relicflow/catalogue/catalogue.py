@@ -272,6 +272,19 @@ class Catalogue(ReviewOperations, MintOperations):
                        details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes})
             return item.id, True
 
+    def known_unchanged(self, inbox_path: str, *, size_bytes: int, modified_at: datetime) -> tuple[int, ItemStatus] | None:
+        """(item_id, status) if this inbox file was recorded with this size and not modified since, else None.
+
+        Lets scheduled runs skip re-hashing an inbox full of masters they have already taken in.
+        """
+        with self.read_session() as s:
+            row = s.execute(
+                select(SourceFile.item_id, Item.status).join(Item, Item.id == SourceFile.item_id)
+                .where(SourceFile.inbox_path == inbox_path, SourceFile.size_bytes == size_bytes, SourceFile.seen_at >= modified_at)
+                .limit(1)
+            ).first()
+            return (row[0], ItemStatus(row[1])) if row else None
+
     def set_original_key(self, item_id: int, sha256: str, key: str) -> None:
         with self.session() as s:
             for f in s.scalars(select(SourceFile).where(SourceFile.item_id == item_id, SourceFile.sha256 == sha256)):
