@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ItemStatusName = Literal[
     "received", "quarantined", "processed", "awaiting_review", "approved", "rejected",
-    "sent_back", "resubmitted", "batched", "minted",
+    "sent_back", "resubmitted", "batched", "minted", "failed", "superseded",
 ]
 
 
@@ -48,6 +48,13 @@ class Quarantine(BaseModel):
     message_zh: str
 
 
+class Failure(BaseModel):
+    """Our own error while ingesting the item; later runs retry it up to the configured attempts."""
+
+    attempts: int
+    error: str
+
+
 class DecisionRecord(BaseModel):
     id: int
     reviewer: str
@@ -74,9 +81,13 @@ class ItemRecord(BaseModel):
     id: int
     status: ItemStatusName
     accession_number: str | None
+    accession_number_source: Literal["sheet", "file_name"] | None = Field(
+        default=None, description="Where the accession number came from; 'file_name' means it was only guessed.")
     original_file_names: list[str]
     sha256: str | None = Field(description="SHA-256 of the original as received.")
     quarantine: Quarantine | None
+    failure: Failure | None = None
+    superseded_by: int | None = Field(default=None, description="The item that replaced this stale one.")
     warnings: list[Warning]
     duplicate_candidates: list[DuplicateCandidateOut]
     image: ImageRecord | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -21,20 +21,15 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from relicflow.catalogue.models import (
     ALLOWED_TRANSITIONS,
     AuditEntry,
-    DuplicateCandidate,
     Image,
-    ImageHash,
     IngestRun,
     Item,
     ItemStatus,
-    ItemWarning,
-    MetadataRecord,
-    SourceFile,
     StatusTransition,
     User,
     utcnow,
 )
-from relicflow.catalogue.ingested import DuplicateMatcher, IngestedImage
+from relicflow.catalogue.intake import IntakeOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.reviews import ReviewOperations
 from relicflow.errors import CatalogueError, IllegalTransition
@@ -82,8 +77,8 @@ def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-class Catalogue(ReviewOperations, MintOperations):
-    """The catalogue database; review and mint operations live in their own modules as mixins."""
+class Catalogue(IntakeOperations, ReviewOperations, MintOperations):
+    """The catalogue database; ingest, review and mint operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False) -> None:
         self.database_url = database_url
@@ -209,24 +204,7 @@ class Catalogue(ReviewOperations, MintOperations):
         with self.read_session() as s:
             return s.scalar(select(func.count(User.id))) or 0
 
-    # -- ingest ----------------------------------------------------------------------------------
-
-    def start_ingest_run(self, *, inbox: str, sheet: str | None, flow_run_id: str | None) -> int:
-        with self.session() as s:
-            run = IngestRun(inbox=inbox, sheet=sheet, flow_run_id=flow_run_id)
-            s.add(run)
-            s.flush()
-            self.audit(s, actor="ingest", action="ingest:start", details={"run": run.id, "inbox": inbox, "sheet": sheet})
-            return run.id
-
-    def finish_ingest_run(self, run_id: int, summary: dict[str, Any]) -> None:
-        with self.session() as s:
-            run = s.get(IngestRun, run_id)
-            if run is None:
-                raise CatalogueError(f"no ingest run {run_id}")
-            run.finished_at = utcnow()
-            run.summary = summary
-            self.audit(s, actor="ingest", action="ingest:finish", details={"run": run_id, **summary})
+    # -- ingest runs and their review gates ----------------------------------------------------------
 
     def set_gate_flow_run(self, run_id: int, flow_run_id: str) -> None:
         with self.session() as s:
@@ -249,109 +227,6 @@ class Catalogue(ReviewOperations, MintOperations):
         with self.read_session() as s:
             return s.get(IngestRun, run_id)
 
-    def register_received(self, *, sha256: str, file_name: str, inbox_path: str, size_bytes: int, ingest_run_id: int | None) -> tuple[int, bool]:
-        """The item for this content, creating it when the content is new. Returns (item_id, created).
-
-        Content addressing: a re-run or a file dropped again under another name never makes a second
-        item; the extra name is recorded against the existing one.
-        """
-        with self.session() as s:
-            existing = s.scalar(select(SourceFile).where(SourceFile.sha256 == sha256).limit(1))
-            if existing is not None:
-                if s.scalar(select(SourceFile.id).where(SourceFile.sha256 == sha256, SourceFile.file_name == file_name)) is None:
-                    s.add(SourceFile(item_id=existing.item_id, sha256=sha256, file_name=file_name, inbox_path=inbox_path,
-                                     size_bytes=size_bytes, original_key=existing.original_key))
-                    self.audit(s, actor="ingest", action="file:same-content", item_id=existing.item_id, details={"file_name": file_name})
-                return existing.item_id, False
-            item = Item(status=ItemStatus.received.value, ingest_run_id=ingest_run_id)
-            s.add(item)
-            s.flush()
-            s.add(SourceFile(item_id=item.id, sha256=sha256, file_name=file_name, inbox_path=inbox_path, size_bytes=size_bytes))
-            s.add(StatusTransition(item_id=item.id, from_status=None, to_status=ItemStatus.received.value, actor="ingest"))
-            self.audit(s, actor="ingest", action="status:received", item_id=item.id,
-                       details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes})
-            return item.id, True
-
-    def known_unchanged(self, inbox_path: str, *, size_bytes: int, modified_at: datetime) -> tuple[int, ItemStatus] | None:
-        """(item_id, status) if this inbox file was recorded with this size and not modified since, else None.
-
-        Lets scheduled runs skip re-hashing an inbox full of masters they have already taken in.
-        """
-        with self.read_session() as s:
-            row = s.execute(
-                select(SourceFile.item_id, Item.status).join(Item, Item.id == SourceFile.item_id)
-                .where(SourceFile.inbox_path == inbox_path, SourceFile.size_bytes == size_bytes, SourceFile.seen_at >= modified_at)
-                .limit(1)
-            ).first()
-            return (row[0], ItemStatus(row[1])) if row else None
-
-    def set_original_key(self, item_id: int, sha256: str, key: str) -> None:
-        with self.session() as s:
-            for f in s.scalars(select(SourceFile).where(SourceFile.item_id == item_id, SourceFile.sha256 == sha256)):
-                f.original_key = key
-
-    def item_status(self, item_id: int) -> ItemStatus:
-        with self.read_session() as s:
-            status = s.scalar(select(Item.status).where(Item.id == item_id))
-            if status is None:
-                raise CatalogueError(f"no item {item_id}")
-            return ItemStatus(status)
-
-    def quarantine(self, item_id: int, *, code: str, message_en: str, message_zh: str, details: dict[str, Any] | None = None,
-                   accession_number: str | None = None, title: str | None = None) -> None:
-        """Quarantine a received item; the accession number and title, when the sheet knows the file, tell
-        staff which relic the unusable file was meant to show."""
-        with self.session() as s:
-            item = s.get_one(Item, item_id)
-            item.accession_number = accession_number or item.accession_number
-            item.title = title or item.title
-            item.quarantine_code = code
-            item.quarantine_message_en = message_en
-            item.quarantine_message_zh = message_zh
-            self._transition(s, item, ItemStatus.quarantined, actor="ingest", reason=code, details={"message": message_en, **(details or {})})
-
-    def record_ingested(self, item_id: int, result: IngestedImage, *, match: DuplicateMatcher | None = None) -> list[tuple[int, int]]:
-        """Everything ingest learnt about one item, and received→processed→awaiting_review, atomically.
-
-        The near-duplicate search runs inside the same write transaction, so two scans of one object
-        ingested side by side still find each other. Returns the (other_item_id, distance) matches.
-        """
-        with self.session() as s:
-            self.serialise_writers(s)  # before the duplicate search: scans committed meanwhile must be seen
-            item = s.get_one(Item, item_id)
-            version = 1 + (s.scalar(select(func.max(Image.version)).where(Image.item_id == item_id)) or 0)
-            image = Image(item_id=item_id, version=version, sha256=result.sha256, size_bytes=result.size_bytes, format=result.format,
-                          width=result.width, height=result.height, mode=result.mode, bits_per_sample=result.bits_per_sample,
-                          original_key=result.original_key, access_key=result.access_key, thumbnail_key=result.thumbnail_key,
-                          derivation=result.derivation)
-            s.add(image)
-            s.flush()
-            matches: list[tuple[int, int]] = []
-            if match is not None and "phash" in result.hashes:
-                q = (select(Image.item_id, ImageHash.value).join(ImageHash, ImageHash.image_id == Image.id)
-                     .where(ImageHash.algorithm == "phash", Image.item_id != item_id))
-                matches = match(result.hashes["phash"], [(row[0], row[1]) for row in s.execute(q)])
-            for algorithm, value in result.hashes.items():
-                s.add(ImageHash(image_id=image.id, algorithm=algorithm, value=value))
-            for other_id, distance in matches:
-                s.add(DuplicateCandidate(item_id=item_id, other_item_id=other_id, algorithm="phash", distance=distance))
-                if s.scalar(select(DuplicateCandidate.id).where(DuplicateCandidate.item_id == other_id,
-                                                                DuplicateCandidate.other_item_id == item_id)) is None:
-                    s.add(DuplicateCandidate(item_id=other_id, other_item_id=item_id, algorithm="phash", distance=distance))
-            s.add(MetadataRecord(item_id=item_id, source="technical", data=result.technical))
-            if result.sheet_fields is not None:
-                s.add(MetadataRecord(item_id=item_id, source="accession_sheet", data=result.sheet_fields))
-            item.accession_number = result.accession_number
-            item.title = result.title
-            item.grade = result.grade
-            item.required_approvals = max(1, result.required_approvals)
-            for w in result.warnings:
-                s.add(ItemWarning(item_id=item_id, code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details))
-            self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": result.sha256, "version": version})
-            self._transition(s, item, ItemStatus.awaiting_review, actor="ingest",
-                             details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches]})
-            return matches
-
     def item(self, item_id: int) -> Item | None:
         with self.read_session() as s:
             return s.scalar(select(Item).where(Item.id == item_id).options(*ITEM_LOAD))
@@ -368,13 +243,6 @@ class Catalogue(ReviewOperations, MintOperations):
     def items_with_accession(self, accession_number: str) -> list[int]:
         with self.read_session() as s:
             return list(s.scalars(select(Item.id).where(Item.accession_number == accession_number)))
-
-    def settled_files(self, inbox_paths: Sequence[str]) -> int:
-        """How many of these inbox files belong to items past 'received' (for progress displays)."""
-        with self.read_session() as s:
-            q = (select(func.count(func.distinct(SourceFile.inbox_path))).join(Item, Item.id == SourceFile.item_id)
-                 .where(SourceFile.inbox_path.in_(list(inbox_paths)), Item.status != ItemStatus.received.value))
-            return s.scalar(q) or 0
 
     def items_awaiting_review(self) -> list[Item]:
         return self.items(status=ItemStatus.awaiting_review.value)

@@ -34,6 +34,7 @@ class IngestedImage:
     technical: dict[str, Any]
     warnings: list[WarningNote]
     accession_number: str | None = None
+    accession_number_source: str | None = None  # sheet | file_name (a guess, marked as such)
     title: str | None = None
     grade: str | None = None
     sheet_fields: dict[str, Any] | None = None

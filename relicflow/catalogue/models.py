@@ -60,17 +60,24 @@ class ItemStatus(str, enum.Enum):
     resubmitted = "resubmitted"
     batched = "batched"
     minted = "minted"
+    failed = "failed"
+    superseded = "superseded"
 
 
 ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
-    ItemStatus.received: frozenset({ItemStatus.quarantined, ItemStatus.processed}),
+    # failed: our own error (not the file's) while ingesting; retried a bounded number of times.
+    ItemStatus.received: frozenset({ItemStatus.quarantined, ItemStatus.processed, ItemStatus.failed}),
+    ItemStatus.failed: frozenset({ItemStatus.received, ItemStatus.superseded}),
     ItemStatus.processed: frozenset({ItemStatus.awaiting_review, ItemStatus.quarantined}),
     ItemStatus.awaiting_review: frozenset({ItemStatus.approved, ItemStatus.rejected, ItemStatus.sent_back}),
     ItemStatus.sent_back: frozenset({ItemStatus.resubmitted}),
     ItemStatus.resubmitted: frozenset({ItemStatus.awaiting_review}),
     ItemStatus.approved: frozenset({ItemStatus.batched}),
     ItemStatus.batched: frozenset({ItemStatus.minted}),
-    ItemStatus.quarantined: frozenset(),
+    # back to received: an administrator retries it, or the same bytes arrive again under a usable name;
+    # superseded: a new file arrived at the same inbox path (e.g. the complete copy of a cut-short one).
+    ItemStatus.quarantined: frozenset({ItemStatus.received, ItemStatus.superseded}),
+    ItemStatus.superseded: frozenset(),
     ItemStatus.rejected: frozenset(),
     ItemStatus.minted: frozenset(),
 }
@@ -129,6 +136,12 @@ class IngestRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # beaten while the run works, so the next run can tell a killed run from one still going
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # completed | aborted | interrupted
+    label: Mapped[str | None] = mapped_column(String(64), index=True)  # set by the caller, e.g. the CLI
+    files_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    files_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Item(Base):
@@ -136,6 +149,7 @@ class Item(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
+    accession_number_source: Mapped[str | None] = mapped_column(String(16))  # sheet | file_name (a guess)
     title: Mapped[str | None] = mapped_column(Text)
     grade: Mapped[str | None] = mapped_column(String(32))
     required_approvals: Mapped[int] = mapped_column(Integer, default=1)
@@ -143,6 +157,9 @@ class Item(Base):
     quarantine_code: Mapped[str | None] = mapped_column(String(64))
     quarantine_message_en: Mapped[str | None] = mapped_column(Text)
     quarantine_message_zh: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ingest attempts that ended in our own error
+    last_error: Mapped[str | None] = mapped_column(Text)
+    superseded_by_item_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -160,7 +177,6 @@ class SourceFile(Base):
     """Every file name under which an original arrived; one original may arrive under several names."""
 
     __tablename__ = "source_files"
-    __table_args__ = (UniqueConstraint("sha256", "file_name", name="uq_source_files_sha256_file_name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -170,6 +186,8 @@ class SourceFile(Base):
     original_key: Mapped[str | None] = mapped_column(Text)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="files")
+    __table_args__ = (UniqueConstraint("sha256", "file_name", name="uq_source_files_sha256_file_name"),
+                      Index("ix_source_files_inbox_path", "inbox_path"))
 
 
 class Image(Base):

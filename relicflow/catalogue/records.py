@@ -9,6 +9,7 @@ from schemas.catalogue import (
     CatalogueRecord,
     DecisionRecord,
     DuplicateCandidateOut,
+    Failure,
     ImageRecord,
     ItemRecord,
     Quarantine,
@@ -27,10 +28,13 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
         id=item.id,
         status=item.status,  # type: ignore[arg-type]
         accession_number=item.accession_number,
+        accession_number_source=item.accession_number_source,  # type: ignore[arg-type]
         original_file_names=sorted({f.file_name for f in item.files}),
         sha256=item.files[0].sha256 if item.files else None,
         quarantine=Quarantine(code=item.quarantine_code, message_en=item.quarantine_message_en or "",
                               message_zh=item.quarantine_message_zh or "") if item.quarantine_code else None,
+        failure=Failure(attempts=item.attempts, error=item.last_error or "") if item.status == "failed" else None,
+        superseded_by=item.superseded_by_item_id,
         warnings=[Warning(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details) for w in item.warnings],
         duplicate_candidates=[DuplicateCandidateOut(item_id=d.other_item_id, algorithm=d.algorithm, distance=d.distance)
                               for d in item.duplicate_candidates],
