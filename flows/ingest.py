@@ -1,14 +1,21 @@
-"""The ingest flow: new scans in the inbox → catalogue items awaiting review (or quarantined).
+"""The ingest flow: new scans in the inbox → catalogue items awaiting review (or quarantined, or failed).
 
-Re-running over the same inbox adds nothing: originals are keyed by SHA-256 in the catalogue. Items a
-crashed run left ``received`` are picked up again. When a deployment of the review gate exists (under
-``relicflow serve``), the run starts it, so the wait for reviewers shows in Prefect as a Suspended run.
+The batch always finishes: every file ends in one state (see tasks/ingest_scan.py), and the run's own
+state says only whether *the run* worked. It stops early, and fails, only when the installation cannot
+go on (data disk full, catalogue or store unreachable, inbox gone); then the files not yet done stay
+``received`` and the next run takes them. Re-running over the same inbox adds nothing. A run killed
+midway is marked ``interrupted`` by the next one, which takes over its unfinished items. When a
+deployment of the review gate exists (under ``relicflow serve``), the run starts it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import datetime, timezone
+import os
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,40 +27,214 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from relicflow.catalogue import Catalogue, ItemStatus
-from relicflow.errors import InputRejected, RelicflowError
+from relicflow.catalogue.ingested import WarningNote
+from relicflow.errors import IngestStopped, InputRejected
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import open_store
 from flows.review_gate import start_review_gate
 from tasks.enrichment import AccessionSheet, read_accession_sheet
-from tasks.inbox import list_inbox, sha256_of_file
-from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan
+from tasks.inbox import list_inbox
+from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan, run_stopping_problem
+from tasks.intake import IntakePlan, ScanWork, plan_intake
 from tasks.validation import apply_decoder_limits
 
-@task(name="ingest-scan", cache_policy=NO_CACHE, task_run_name="ingest {file_name}")
-def ingest_scan_task(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_bytes: int, file_name: str) -> ScanOutcome:
-    return ingest_scan(ctx, item_id, path, sha256, size_bytes, file_name)
+ANALYSIS_PRELOAD = ("tasks.scan_analysis",)
 
 
-def _read_sheets(paths: list[Path], logger: logging.Logger | logging.LoggerAdapter[Any]) -> tuple[AccessionSheet | None, list[dict[str, str]]]:
-    """The first readable accession sheet; an unreadable one is reported, never fatal to the scans."""
-    problems: list[dict[str, str]] = []
+@task(name="ingest-scan", cache_policy=NO_CACHE, task_run_name="ingest {work.file_name}")
+def ingest_scan_task(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
+    return ingest_scan(ctx, work)
+
+
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: float | None = None,
+                start_gate: bool = True, settings: Settings | None = None, label: str | None = None) -> dict[str, Any]:
+    """Ingest every new scan in the inbox; returns the run's summary (counts by outcome)."""
+    logger = get_run_logger()
+    settings = settings or load_settings()
+    apply_decoder_limits(settings.max_image_pixels)
+    inbox_path = Path(inbox).expanduser().resolve() if inbox else settings.inbox
+    check_inbox(inbox_path)
+    catalogue = Catalogue.from_settings(settings)
+    try:
+        return _ingest(catalogue, settings, inbox_path, sheet, settle_s, start_gate, label, logger)
+    except Exception as exc:
+        stopping = run_stopping_problem(exc, settings)
+        if stopping is not None and stopping is not exc:
+            raise stopping from exc
+        raise
+    finally:
+        catalogue.dispose()
+
+
+def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: str | None, settle_s: float | None,
+            start_gate: bool, label: str | None, logger: logging.Logger | logging.LoggerAdapter[Any]) -> dict[str, Any]:
+    catalogue.migrate()
+    store = open_store(settings)
+    for run_id in catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=6 * settings.ingest_heartbeat_s)):
+        logger.warning("ingest run %s stopped without finishing (killed?); marked interrupted, its unfinished files "
+                       "are taken over by this run", run_id)
+        if start_gate and catalogue.count_by_status(ingest_run_id=run_id).get(ItemStatus.awaiting_review.value):
+            start_review_gate(catalogue, run_id, logger)
+
+    listing = list_inbox(inbox_path, settle_s=settings.inbox_settle_s if settle_s is None else settle_s)
+    sheet_paths = [Path(sheet).expanduser().resolve()] if sheet else listing.sheets
+    accession_sheet, sheet_rows, sheet_warnings = read_sheets(sheet_paths, logger)
+    run_id = catalogue.start_ingest_run(inbox=str(inbox_path), sheet=str(accession_sheet.path) if accession_sheet else None,
+                                        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None, label=label)
+    with heartbeat(catalogue, run_id, settings.ingest_heartbeat_s):
+        plan = plan_intake(catalogue, listing, run_id=run_id, max_attempts=settings.ingest_max_attempts, logger=logger)
+        logger.info("ingest run %s: %d files in %s, %d to process, %d already known, %d skipped, sheet %s", run_id,
+                    len(listing.scans), inbox_path, len(plan.work), plan.known, sum(plan.skipped.values()),
+                    accession_sheet.path.name if accession_sheet else "none")
+        catalogue.beat(run_id, files_total=len(plan.work), files_done=0)
+        with analysis_workers(settings, len(plan.work)) as workers:
+            ctx = IngestContext(settings=settings, catalogue=catalogue, store=store, sheet=accession_sheet,
+                                sheet_warnings=tuple(sheet_warnings), workers=workers)
+            outcomes = _run_scans(ctx, catalogue, run_id, plan.work)
+
+    unmatched = unmatched_sheet_rows(catalogue, accession_sheet, listing.scans, outcomes)
+    rows = plan.report + sheet_rows + [{"item": "-", "file": sheet_name, "status": "sheet_row_unmatched",
+                                        "warnings": f"row {row}: accession number {number} matches no scan"}
+                                       for sheet_name, row, number in unmatched]
+    for sheet_name, row, number in unmatched:
+        logger.warning("accession sheet %s row %d (%s) matches no scan", sheet_name, row, number)
+    rows += _report_rows(catalogue, outcomes, settings.locale)
+    summary = summarise(run_id, listing, plan, outcomes, sheet_rows, [number for _, _, number in unmatched], stopped=ctx.stop_reason)
+    catalogue.finish_ingest_run(run_id, summary, outcome="aborted" if ctx.stop_reason else "completed")
+    create_table_artifact(key="ingest-report", table=rows or [{"item": "-", "file": "-", "status": "nothing new", "warnings": ""}],
+                          description=f"Ingest run {run_id}: {summary['awaiting_review']} awaiting review, "
+                                      f"{summary['quarantined']} quarantined, {summary['failed']} failed, "
+                                      f"{summary['already_known']} already known, {summary['skipped_total']} skipped")
+    if start_gate and summary["awaiting_review"] and not ctx.stop_reason:
+        summary["gate_flow_run_id"] = start_review_gate(catalogue, run_id, logger)
+    if ctx.stop_reason is not None:
+        raise ctx.stop_reason
+    return summary
+
+
+def _run_scans(ctx: IngestContext, catalogue: Catalogue, run_id: int, work: list[ScanWork]) -> list[ScanOutcome]:
+    progress_id = create_progress_artifact(progress=0.0, key="ingest-progress", description=f"Ingest run {run_id}")
+    futures = [ingest_scan_task.submit(ctx, w) for w in work]
+    outcomes: list[ScanOutcome] = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        outcomes.append(future.result())  # ingest_scan settles every item problem itself; anything else is the run's
+        catalogue.beat(run_id, files_done=done)
+        update_progress_artifact(progress_id, progress=100.0 * done / len(futures))
+    if not futures:
+        update_progress_artifact(progress_id, progress=100.0)
+    return outcomes
+
+
+def check_inbox(inbox: Path) -> None:
+    """A missing, unmounted or unreadable inbox stops the run before anything is recorded."""
+    try:
+        with os.scandir(inbox):
+            pass
+    except FileNotFoundError:
+        raise IngestStopped(f"The inbox folder {inbox} does not exist (not created yet, or a network share not mounted). "
+                            "Create or mount it, or correct the inbox setting.",
+                            f"收件箱文件夹 {inbox} 不存在（尚未创建，或网络共享未挂载）。请创建或挂载它，或更正收件箱设置。") from None
+    except NotADirectoryError:
+        raise IngestStopped(f"The inbox {inbox} is a file, not a folder. Correct the inbox setting.",
+                            f"收件箱 {inbox} 是一个文件而不是文件夹。请更正收件箱设置。") from None
+    except OSError as exc:
+        raise IngestStopped(f"The inbox folder {inbox} cannot be read ({exc.strerror or exc}). Check its permissions.",
+                            f"无法读取收件箱文件夹 {inbox}（{exc.strerror or exc}）。请检查其权限。") from None
+
+
+@contextlib.contextmanager
+def heartbeat(catalogue: Catalogue, run_id: int, interval_s: float) -> Iterator[None]:
+    """Beat in the background while the run works, so the next run can tell it was not killed."""
+    stop = threading.Event()
+
+    def beat_forever() -> None:
+        while not stop.wait(interval_s):
+            try:
+                catalogue.beat(run_id)
+            except Exception:  # a busy database must not kill the run; the next beat tries again
+                logging.getLogger("relicflow.ingest").warning("heartbeat of ingest run %s failed", run_id, exc_info=True)
+
+    thread = threading.Thread(target=beat_forever, name=f"ingest-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def analysis_workers(settings: Settings, jobs: int) -> Iterator[Any]:
+    """Worker processes for the pixel work, started only when there is work."""
+    if jobs == 0:
+        yield None
+        return
+    from relicflow.isolated import IsolatedWorkers
+
+    processes = settings.decode_processes or min(4, os.cpu_count() or 1)
+    with IsolatedWorkers(min(processes, jobs), memory_limit_mb=settings.decode_memory_limit_mb, preload=ANALYSIS_PRELOAD) as workers:
+        yield workers
+
+
+# -- sheets --------------------------------------------------------------------------------------
+
+
+def read_sheets(paths: list[Path], logger: logging.Logger | logging.LoggerAdapter[Any]
+                ) -> tuple[AccessionSheet | None, list[dict[str, str]], list[WarningNote]]:
+    """The first readable accession sheet, report rows for the others, and a warning for every item of the
+    run about each sheet that could not be used: a refused sheet must not pass unnoticed."""
+    used: AccessionSheet | None = None
+    rows: list[dict[str, str]] = []
+    warnings: list[WarningNote] = []
     for path in paths:
-        try:
-            return read_accession_sheet(path), problems
-        except InputRejected as exc:
-            logger.error("accession sheet %s not used: %s", path.name, exc.message_en)
-            problems.append({"item": "-", "file": path.name, "status": "sheet_rejected", "warnings": f"{exc.code}: {exc.message_en}"})
-    return None, problems
+        if used is not None:
+            message_en = (f"The accession sheet {path.name} was not read: only one sheet is used per run, and "
+                          f"{used.path.name} came first. Put every object in one sheet.")
+            message_zh = f"登记表 {path.name} 未被读取：每次运行只使用一张登记表，已使用排在前面的 {used.path.name}。请把所有藏品放在同一张表中。"
+            code = "sheet_ignored"
+        else:
+            try:
+                used = read_accession_sheet(path)
+                continue
+            except InputRejected as exc:
+                code, message_en, message_zh = "sheet_refused", f"{exc.code}: {exc.message_en}", exc.message_zh
+        logger.error("accession sheet %s not used: %s", path.name, message_en)
+        rows.append({"item": "-", "file": path.name, "status": code, "warnings": message_en})
+        warnings.append(WarningNote(code=code, message_en=message_en, message_zh=message_zh, details={"sheet": path.name}))
+    return used, rows, warnings
 
 
-def _report_rows(catalogue: Catalogue, run_id: int, locale: str) -> list[dict[str, str]]:
-    """One row per new item, from the catalogue's final state (a near duplicate found by a later scan of
-    the same run shows on both)."""
+def unmatched_sheet_rows(catalogue: Catalogue, sheet: AccessionSheet | None, scans: list[Any],
+                         outcomes: list[ScanOutcome]) -> list[tuple[str, int, str]]:
+    """(sheet, row number, accession number) of rows no file of the inbox names and no item carries."""
+    if sheet is None:
+        return []
+    named = {row.row_number for scan in scans if (row := sheet.row_for_file(scan.file_name))}
+    matched = {o.accession_number for o in outcomes if o.accession_number}
+    return [(sheet.path.name, r.row_number, r.accession_number) for r in sheet.rows
+            if r.row_number not in named and r.accession_number not in matched
+            and not catalogue.items_with_accession(r.accession_number)]
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str) -> list[dict[str, str]]:
+    """One row per item this run worked on, from the catalogue's final state (a near duplicate found by
+    a later scan of the same run shows on both)."""
     rows = []
-    for item in catalogue.items(ingest_run_id=run_id):
+    for outcome in sorted(outcomes, key=lambda o: o.item_id):
+        item = catalogue.item(outcome.item_id)
+        if item is None:
+            continue
         if item.quarantine_code:
             message = item.quarantine_message_en if locale == "en" else item.quarantine_message_zh
             notes = f"{item.quarantine_code}: {message}"
+        elif item.status == ItemStatus.failed.value:
+            notes = f"internal error (attempt {item.attempts}): {outcome.error}"
+        elif item.status == ItemStatus.received.value:
+            notes = outcome.message or ""
         else:
             notes = ", ".join([w.code for w in item.warnings]
                               + [f"near_duplicate of #{d.other_item_id} (distance {d.distance})" for d in item.duplicate_candidates])
@@ -62,89 +243,26 @@ def _report_rows(catalogue: Catalogue, run_id: int, locale: str) -> list[dict[st
     return rows
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: float | None = None,
-                start_gate: bool = True, settings: Settings | None = None) -> dict[str, Any]:
-    """Ingest every new scan in the inbox; returns the run's summary (counts by outcome)."""
-    logger = get_run_logger()
-    settings = settings or load_settings()
-    apply_decoder_limits(settings.max_image_pixels)
-    catalogue = Catalogue.from_settings(settings)
-    catalogue.migrate()
-    store = open_store(settings)
-    inbox_path = Path(inbox).expanduser().resolve() if inbox else settings.inbox
-    if not inbox_path.is_dir():
-        raise RelicflowError(f"inbox {inbox_path} does not exist or is not a folder")
+def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOutcome], sheet_rows: list[dict[str, str]],
+              unmatched: list[str], *, stopped: IngestStopped | None) -> dict[str, Any]:
+    def count(status: ItemStatus) -> int:
+        return sum(o.status == status.value for o in outcomes)
 
-    scans, sheets = list_inbox(inbox_path, settle_s=settings.inbox_settle_s if settle_s is None else settle_s)
-    sheet_paths = [Path(sheet).expanduser().resolve()] if sheet else sheets
-    accession_sheet, rows = _read_sheets(sheet_paths, logger)
-    run_id = catalogue.start_ingest_run(inbox=str(inbox_path), sheet=str(accession_sheet.path) if accession_sheet else None,
-                                        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None)
-    ctx = IngestContext(settings=settings, catalogue=catalogue, store=store, sheet=accession_sheet)
-    logger.info("ingest run %s: %d files in %s, sheet %s", run_id, len(scans), inbox_path,
-                accession_sheet.path.name if accession_sheet else "none")
-
-    progress_id = create_progress_artifact(progress=0.0, key="ingest-progress", description=f"Ingest run {run_id}")
-    futures = []
-    known = unreadable = 0
-    for scan in scans:
-        try:
-            modified_at = datetime.fromtimestamp(scan.path.stat().st_mtime, timezone.utc)
-            seen = catalogue.known_unchanged(str(scan.path), size_bytes=scan.size, modified_at=modified_at)
-            if seen is not None and seen[1] is not ItemStatus.received:
-                known += 1  # taken in before and untouched since: no need to read the master again
-                continue
-            sha = sha256_of_file(scan.path)
-        except OSError as exc:  # moved away or unreadable since it was listed: report it, go on with the rest
-            logger.error("could not read %s: %s; it is left for the next run", scan.relative, exc)
-            rows.append({"item": "-", "file": scan.relative, "status": "unreadable", "warnings": str(exc)})
-            unreadable += 1
-            continue
-        item_id, created = catalogue.register_received(sha256=sha, file_name=scan.path.name, inbox_path=str(scan.path),
-                                                       size_bytes=scan.size, ingest_run_id=run_id)
-        if created or catalogue.item_status(item_id) is ItemStatus.received:
-            futures.append(ingest_scan_task.submit(ctx, item_id, scan.path, sha, scan.size, scan.path.name))
-        else:
-            known += 1
-    outcomes: list[ScanOutcome] = []
-    errors: list[str] = []
-    for done, future in enumerate(as_completed(futures), start=1):
-        try:
-            outcomes.append(future.result())
-        except Exception as exc:  # logged and counted; the item stays 'received' for the next run
-            logger.exception("a scan could not be ingested and will be retried next run: %s", exc)
-            errors.append(str(exc))
-        update_progress_artifact(progress_id, progress=100.0 * done / len(futures))
-    if not futures:
-        update_progress_artifact(progress_id, progress=100.0)
-
-    # A row is matched when a file in the inbox carries one of its file names (good, quarantined or known
-    # from an earlier run alike), or when the catalogue already holds its accession number.
-    named = {row.row_number for scan in scans if accession_sheet and (row := accession_sheet.row_for_file(scan.path.name))}
-    matched = {o.accession_number for o in outcomes if o.accession_number}
-    unmatched_rows = [r for r in accession_sheet.rows if r.row_number not in named and r.accession_number not in matched
-                      and not catalogue.items_with_accession(r.accession_number)] if accession_sheet else []
-    for r in unmatched_rows:
-        rows.append({"item": "-", "file": accession_sheet.path.name if accession_sheet else "-", "status": "sheet_row_unmatched",
-                     "warnings": f"row {r.row_number}: accession number {r.accession_number} matches no scan"})
-        logger.warning("accession sheet row %d (%s) matches no scan", r.row_number, r.accession_number)
-    rows += _report_rows(catalogue, run_id, settings.locale)
-
-    summary = {
-        "ingest_run_id": run_id, "files": len(scans), "new": len(outcomes) + len(errors), "already_known": known,
-        "awaiting_review": sum(o.status == ItemStatus.awaiting_review.value for o in outcomes),
-        "quarantined": sum(o.status == ItemStatus.quarantined.value for o in outcomes),
-        "errors": len(errors), "unreadable": unreadable, "unmatched_sheet_rows": [r.accession_number for r in unmatched_rows],
+    failed = [o for o in outcomes if o.status == ItemStatus.failed.value]
+    return {
+        "ingest_run_id": run_id, "outcome": "aborted" if stopped else "completed",
+        "stopped_because": stopped.message_en if stopped else None,
+        "files": len(listing.scans), "new": len(outcomes), "already_known": plan.known,
+        "awaiting_review": count(ItemStatus.awaiting_review), "quarantined": count(ItemStatus.quarantined),
+        "failed": len(failed), "left_received": count(ItemStatus.received),
+        "superseded": len(plan.superseded), "retried": len(plan.retried),
+        "skipped": dict(sorted(plan.skipped.items())), "skipped_total": sum(plan.skipped.values()),
+        "skipped_files": [{"file": r["file"], "reason": r["status"].removeprefix("skipped: ")}
+                          for r in plan.report if r["status"].startswith("skipped: ")],
+        "sheet_errors": len(sheet_rows), "sheet_problems": [f"{r['file']}: {r['warnings']}" for r in sheet_rows],
+        "errors": len(failed) + len(sheet_rows),
+        "failures": [{"item": o.item_id, "file": o.file_name, "error": o.error, "attempts": o.attempts} for o in failed],
+        "unreadable": plan.skipped.get("unreadable", 0),
+        "unmatched_sheet_rows": unmatched,
         "items": [o.item_id for o in outcomes],
     }
-    catalogue.finish_ingest_run(run_id, summary)
-    create_table_artifact(key="ingest-report", table=rows or [{"item": "-", "file": "-", "status": "nothing new", "warnings": ""}],
-                          description=f"Ingest run {run_id}: {summary['awaiting_review']} awaiting review, "
-                                      f"{summary['quarantined']} quarantined, {known} already known")
-    if start_gate and summary["awaiting_review"]:
-        summary["gate_flow_run_id"] = start_review_gate(catalogue, run_id, logger)
-    catalogue.dispose()
-    if errors:
-        raise RelicflowError(f"{len(errors)} file(s) could not be ingested (kept as 'received', retried next run): {errors[0]}")
-    return summary

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from relicflow.errors import RelicflowError
+from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
 
 app = typer.Typer(help="relicflow: museum relic scans → review gate → regulated digital collections.", no_args_is_help=True,
@@ -125,9 +125,14 @@ def ingest(
     path: Optional[Path] = typer.Argument(None, help="Folder of scans (default: the configured inbox)."),
     sheet: Optional[Path] = typer.Option(None, "--sheet", help="Accession sheet (CSV) exported from the collection system."),
 ) -> None:
-    """Run the ingest flow once over a folder of scans, with a progress bar and a summary."""
+    """Run the ingest flow once over a folder of scans, with a progress bar and a summary.
+
+    Files that changed in the last inbox_settle_s seconds (still being copied) are left for the next run,
+    as in scheduled runs. Exit code 0: the run finished (whatever each file's outcome); 1: it could not.
+    """
+    import uuid
+
     from relicflow.catalogue import Catalogue
-    from tasks.inbox import list_inbox
 
     settings = _settings(ctx)
     inbox = (path or settings.inbox).expanduser().resolve()
@@ -136,35 +141,84 @@ def ingest(
         raise typer.Exit(1)
     from flows.ingest import ingest_flow
 
-    scans, _ = list_inbox(inbox)
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    label = f"cli-{uuid.uuid4().hex}"
     result: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settle_s=0.0, settings=settings)
+            result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settings=settings, label=label)
         except BaseException as exc:  # reported below, in the main thread
             result["error"] = exc
 
     worker = threading.Thread(target=run, name="ingest-flow", daemon=True)
-    paths = [str(s.path) for s in scans]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task(_t("cli.ingest.scanning", settings, n=len(scans)), total=len(scans))
+        task = bar.add_task(_t("cli.ingest.preparing", settings), total=None)
         worker.start()
         while worker.is_alive():
-            bar.update(task, completed=catalogue.settled_files(paths))
+            _show_progress(bar, task, catalogue.ingest_run_by_label(label), settings)
             worker.join(0.5)
-        bar.update(task, completed=catalogue.settled_files(paths))
+        _show_progress(bar, task, catalogue.ingest_run_by_label(label), settings)
     catalogue.dispose()
     if "error" in result:
-        console.print(_t("cli.error", settings, message=result["error"]))
+        error = result["error"]
+        message = error.message(settings.locale) if isinstance(error, IngestStopped) else str(error)
+        console.print(_t("cli.ingest.stopped", settings, message=message))
         raise typer.Exit(1)
-    s = result["summary"]
+    _print_ingest_summary(result["summary"], settings)
+
+
+def _show_progress(bar: Progress, task: Any, run: Any, settings: Settings) -> None:
+    if run is None or not run.files_total and run.finished_at is None:
+        return
+    bar.update(task, description=_t("cli.ingest.scanning", settings, n=run.files_total), total=run.files_total,
+               completed=run.files_done)
+
+
+def _print_ingest_summary(s: dict[str, Any], settings: Settings) -> None:
     console.print(_t("cli.ingest.summary", settings, files=s["files"], new=s["new"], awaiting=s["awaiting_review"],
-                     quarantined=s["quarantined"], known=s["already_known"], errors=s["errors"]))
+                     quarantined=s["quarantined"], failed=s["failed"], known=s["already_known"],
+                     skipped=s["skipped_total"], errors=s["errors"]))
+    for failure in s["failures"]:
+        console.print(_t("cli.ingest.failed_item", settings, item=failure["item"], file=failure["file"],
+                         error=failure["error"], attempts=failure["attempts"], max=settings.ingest_max_attempts))
+    for problem in s["sheet_problems"]:
+        console.print(_t("cli.ingest.sheet_problem", settings, problem=problem))
+    if s["skipped_total"]:
+        console.print(_t("cli.ingest.skipped", settings, n=s["skipped_total"]))
+        for entry in s["skipped_files"][:50]:
+            console.print(f"  {escape(entry['file'])}: {_t('cli.skip.' + entry['reason'], settings)}")
+        if len(s["skipped_files"]) > 50:
+            console.print(f"  … (+{len(s['skipped_files']) - 50})")
     if s["unmatched_sheet_rows"]:
         console.print(_t("cli.ingest.unmatched", settings, numbers=", ".join(s["unmatched_sheet_rows"])))
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    item_ids: list[int] = typer.Argument(..., help="Ids of failed or quarantined items (see `relicflow items`)."),
+) -> None:
+    """Let the next ingest run process failed or quarantined items again (e.g. after raising a limit)."""
+    from relicflow.catalogue import Catalogue
+
+    settings = _settings(ctx)
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    refused = []
+    for item_id in item_ids:
+        try:
+            ok = catalogue.requeue(item_id, actor=f"cli:{os.environ.get('USER', 'unknown')}", reason="retry_requested",
+                                   reset_attempts=True)
+        except RelicflowError:
+            ok = False
+        (console.print(_t("cli.retry.queued", settings, item=item_id)) if ok else refused.append(item_id))
+    catalogue.dispose()
+    for item_id in refused:
+        console.print(_t("cli.retry.refused", settings, item=item_id))
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -199,10 +253,18 @@ def items(
     for r in records:
         notes = [(r.quarantine.message_zh if zh else r.quarantine.message_en)] if r.quarantine else []
         notes += [f"{d.reviewer}: {d.reason}" for d in r.decisions[-1:] if d.decision in ("reject", "send_back") and r.status in ("rejected", "sent_back")]
+        if r.failure is not None:
+            notes.append(_t("cli.items.failed", settings, attempts=r.failure.attempts, max=settings.ingest_max_attempts,
+                            error=r.failure.error.splitlines()[0] if r.failure.error else ""))
+        if r.superseded_by is not None:
+            notes.append(_t("cli.items.superseded", settings, item=r.superseded_by))
         notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
-        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(r.accession_number or "-"),
+        accession = (r.accession_number or "-") + ("?" if r.accession_number_source == "file_name" else "")
+        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(accession),
                       escape(", ".join(r.original_file_names)), escape("; ".join(notes)))
     console.print(table)
+    if any(r.accession_number_source == "file_name" for r in records):
+        console.print(_t("cli.items.guessed_note", settings))
 
 
 @users_app.command("add")

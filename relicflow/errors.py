@@ -32,9 +32,35 @@ class InputRejected(RelicflowError):
     def message(self, locale: str = "zh-CN") -> str:
         return self.message_en if locale.startswith("en") else self.message_zh
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword details do not survive pickling's default (args-only) path; scans run in worker processes
+        return (_rebuild_input_rejected, (self.code, self.message_en, self.message_zh, self.details))
+
+
+def _rebuild_input_rejected(code: str, message_en: str, message_zh: str, details: dict[str, object]) -> InputRejected:
+    return InputRejected(code, message_en, message_zh, **details)
+
+
+class IngestStopped(RelicflowError):
+    """The ingest run itself cannot go on (data disk full, catalogue or object store unreachable, inbox
+    gone). Items not yet done stay ``received`` for the next run; the run is reported as failed."""
+
+    def __init__(self, message_en: str, message_zh: str) -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+    def message(self, locale: str = "zh-CN") -> str:
+        return self.message_en if locale.startswith("en") else self.message_zh
+
 
 class StorageError(RelicflowError):
     """The object store refused or lost a write or read."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot take writes at all right now (disk full, read-only, endpoint unreachable after
+    retries): a problem of the installation, not of the file being stored."""
 
 
 class IntegrityError(StorageError):

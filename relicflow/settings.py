@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=200_000_000, description="Decompression-bomb guard: larger images are quarantined.")
     access_long_side: int = 2048
     thumbnail_long_side: int = 400
+    decode_processes: int = Field(default=0, description="Worker processes for the pixel work of ingest; 0: one per CPU core, at most 4.")
+    decode_timeout_s: float = Field(default=600.0, description="A scan whose decoding and pixel work takes longer is quarantined as decoder_timeout.")
+    decode_memory_limit_mb: int = Field(default=6144, description="Address-space limit of each decoding worker; a scan needing more is quarantined.")
+    ingest_max_attempts: int = Field(default=3, description="Ingest attempts for an item that fails with an internal error before it waits for an administrator.")
+    ingest_heartbeat_s: float = Field(default=10.0, description="How often a running ingest run says it is alive; silent for 6x this, it counts as interrupted.")
     login_max_failures: int = Field(default=8, description="Failed sign-ins per account (or per address, x3) before sign-in pauses.")
     login_failure_window_s: int = Field(default=900, description="The window those failures are counted in, and how long the pause lasts.")
     locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")

@@ -161,14 +161,46 @@ def queue(request: Request) -> Response:
                   quarantined=quarantined, flash=_flash(request))
 
 
+RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
+
+
+def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int = 200, error: str | None = None) -> Response:
+    ctx = review(request)
+    catalogue, locale = ctx.catalogue, locale_of(request)
+    sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames())
+    return render(request, "quarantine.html", status_code=status_code, nav="quarantine", error=error, flash=_retry_flash(request),
+                  rows=views.quarantine_rows(catalogue.items(status=ItemStatus.quarantined.value), locale),
+                  failed=views.failed_rows(catalogue.items(status=ItemStatus.failed.value), max_attempts=ctx.settings.ingest_max_attempts),
+                  max_attempts=ctx.settings.ingest_max_attempts, last_run=views.last_run_notes(catalogue),
+                  sent_back=sent_back, can_retry=user.role in RETRY_ROLES)
+
+
+def _retry_flash(request: Request) -> str | None:
+    item = request.query_params.get("item", "")
+    if request.query_params.get("done") == "retried" and item.isdigit() and len(item) < 12:
+        return t("web.flash.retried", locale_of(request), id=int(item))
+    return None
+
+
 @router.get("/quarantine")
 def quarantine(request: Request) -> Response:
-    require_user(request)
-    catalogue = review(request).catalogue
-    items = catalogue.items(status=ItemStatus.quarantined.value)
-    sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames())
-    return render(request, "quarantine.html", nav="quarantine", rows=views.quarantine_rows(items, locale_of(request)),
-                  sent_back=sent_back)
+    return _quarantine_page(request, require_user(request))
+
+
+@router.post("/items/{item_id:int}/retry")
+def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
+    """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse("/login?next=/quarantine", status_code=303)
+    if not tokens_match(user.csrf_token, csrf_token):
+        log.warning("retry of item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
+        return error_page(request, 403, "web.error.csrf")
+    if user.role not in RETRY_ROLES:
+        return error_page(request, 403, "web.retry.role_cannot_retry")
+    if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
+        return _quarantine_page(request, user, status_code=400, error=t("web.retry.not_possible", locale_of(request), id=item_id))
+    return RedirectResponse(f"/quarantine?done=retried&item={item_id}", status_code=303)
 
 
 # -- item page, images, decisions ----------------------------------------------------------------

@@ -67,6 +67,31 @@ class QuarantineRow:
     code: str
     reason: str
     when: str
+    accession_number: str | None = None
+
+
+@dataclass
+class FailedRow:
+    """An item ingest could not finish because of our own error; later runs retry it a few times."""
+
+    id: int
+    file_names: list[str]
+    attempts: int
+    error: str
+    retried_automatically: bool
+    when: str
+
+
+@dataclass
+class LastRunNotes:
+    """What the newest finished ingest run did not take in, so staff who never open Prefect see it."""
+
+    run_id: int
+    finished: str
+    outcome: str
+    stopped_because: str | None
+    skipped: list[dict[str, str]]
+    sheet_problems: list[str]
 
 
 @dataclass
@@ -151,10 +176,29 @@ def quarantine_rows(items: list[Item], locale: str) -> list[QuarantineRow]:
         QuarantineRow(
             id=item.id, file_names=sorted({f.file_name for f in item.files}), code=item.quarantine_code or "",
             reason=(item.quarantine_message_en if locale == "en" else item.quarantine_message_zh) or "",
-            when=format_time(item.updated_at),
+            when=format_time(item.updated_at), accession_number=item.accession_number,
         )
         for item in items
     ]
+
+
+def failed_rows(items: list[Item], *, max_attempts: int) -> list[FailedRow]:
+    return [
+        FailedRow(id=item.id, file_names=sorted({f.file_name for f in item.files}), attempts=item.attempts,
+                  error=(item.last_error or "").strip().splitlines()[0][:300] if item.last_error else "",
+                  retried_automatically=item.attempts < max_attempts, when=format_time(item.updated_at))
+        for item in items
+    ]
+
+
+def last_run_notes(catalogue: Catalogue) -> LastRunNotes | None:
+    run = catalogue.latest_finished_ingest_run()
+    if run is None:
+        return None
+    summary = run.summary or {}
+    return LastRunNotes(run_id=run.id, finished=format_time(run.finished_at), outcome=run.outcome or "completed",
+                        stopped_because=summary.get("stopped_because"), skipped=list(summary.get("skipped_files", []))[:200],
+                        sheet_problems=list(summary.get("sheet_problems", [])))
 
 
 def sent_back_rows(items: list[Item], reviewer_names: dict[int, str]) -> list[SentBackRow]:

@@ -1,40 +1,58 @@
 """One scan's way through ingest: the stages by name, wired to object storage and the catalogue.
 
-Each stage is a plain function (``store_original``, ``validate_scan``, ``derive_access_copies``,
-``hash_scan``, ``enrich_from_sheet``); ``ingest_scan`` runs them in order for one catalogue item and the
-thin Prefect task in ``flows/ingest.py`` wraps it. Bad input raises ``InputRejected`` from a stage and
-becomes a quarantine with the original kept; anything else propagates, leaving the item ``received`` so
-the next run picks it up again (every storage write is create-only and idempotent).
+``ingest_scan`` takes one planned item (:class:`~tasks.intake.ScanWork`) to exactly one outcome and never
+lets a problem of that item escape: ``awaiting_review``; ``quarantined`` for bad input (including a
+decoder that hangs, crashes or runs out of memory on it: the pixel work runs in an isolated worker
+process); or ``failed`` for our own errors, recorded with the error and retried a bounded number of
+times. Only a problem of the installation (data disk full, catalogue or store unreachable, inbox gone)
+stops the run, through ``ctx.stop``: the item stays ``received`` and the next run takes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
+import tempfile
+import threading
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
+
 from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import IngestedImage, WarningNote
-from relicflow.errors import InputRejected, IntegrityError
+from relicflow.errors import IllegalTransition, IngestStopped, InputRejected, IntegrityError, StorageUnavailable
 from relicflow.settings import Settings
 from relicflow.storage import ObjectStore, derivative_key, put_original
-from tasks.cleanup import Derivatives, make_derivatives, normalise_for_viewing
-from tasks.enrichment import AccessionSheet, SheetRow, accession_number_from_filename, technical_metadata
-from tasks.hashing import PerceptualHashes, near_duplicates, perceptual_hashes
-from tasks.quality import quality_warnings
-from tasks.validation import DecodedImage, decode_and_validate
+from tasks.enrichment import AccessionSheet, SheetRow, accession_number_from_filename
+from tasks.hashing import near_duplicates
+from tasks.ingest_rejections import decoder_problem, file_changed, file_name_unusable, file_vanished
+from tasks.intake import ScanWork
+from tasks.scan_analysis import AnalysisLimits, Rejection, ScanAnalysis, analyse_scan
 
 log = logging.getLogger("relicflow.ingest")
 
 
-@dataclass(frozen=True)
+@dataclass
 class IngestContext:
     settings: Settings
     catalogue: Catalogue
     store: ObjectStore
     sheet: AccessionSheet | None = None
+    sheet_warnings: tuple[WarningNote, ...] = ()  # refused sheets: said on every item of the run
+    workers: Any = None  # relicflow.isolated pool for the pixel work; None runs it in this process
+    stop: threading.Event = field(default_factory=threading.Event)
+    stop_reason: IngestStopped | None = None
+
+    def stop_run(self, reason: IngestStopped) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            self.stop.set()
 
 
 @dataclass(frozen=True)
@@ -47,118 +65,238 @@ class ScanOutcome:
     quarantine_code: str | None = None
     message: str | None = None
     accession_number: str | None = None
+    error: str | None = None
+    attempts: int | None = None
 
 
-def store_original(ctx: IngestContext, item_id: int, path: Path, sha256: str) -> str:
+def ingest_scan(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
+    """Take one received item to its outcome; see the module docstring for the rules."""
+    if ctx.stop.is_set():
+        return ScanOutcome(work.item_id, work.file_name, ItemStatus.received.value, message="run stopped before this file")
+    try:
+        return _ingest(ctx, work)
+    except Exception as exc:
+        stopping = run_stopping_problem(exc, ctx.settings)
+        if stopping is not None:
+            log.error("ingest run stops: %s", stopping.message_en, exc_info=exc)
+            ctx.stop_run(stopping)
+            return ScanOutcome(work.item_id, work.file_name, ItemStatus.received.value, message=stopping.message_en)
+        return _record_failure(ctx, work, exc)
+
+
+def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
+    try:
+        original_key = store_original(ctx, work)
+        if work.name_problem:
+            raise file_name_unusable(work.name_problem, work.file_name, work.name_hints)
+        analysis = analyse(ctx, work, original_key)
+    except InputRejected as rejected:
+        return _quarantine(ctx, work, rejected)
+    access_key, thumbnail_key = store_derivatives(ctx, work.sha256, analysis)
+    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name)
+    warnings = [WarningNote(f.code, f.message_en, f.message_zh, f.details) for f in analysis.findings]
+    warnings += sheet_warnings + list(ctx.sheet_warnings)
+    fields = dict(row.fields) if row else None
+    grade = (fields or {}).get("grade")
+    result = IngestedImage(
+        sha256=work.sha256, size_bytes=work.size_bytes, format=analysis.format, width=analysis.width, height=analysis.height,
+        mode=analysis.mode, bits_per_sample=analysis.bits_per_sample, original_key=original_key, access_key=access_key,
+        thumbnail_key=thumbnail_key, derivation=analysis.derivation, hashes=analysis.hashes, technical=analysis.technical,
+        warnings=warnings, accession_number=accession_number, accession_number_source=source,
+        title=(fields or {}).get("title"), grade=grade, sheet_fields=fields,
+        required_approvals=2 if grade in ctx.settings.two_reviewer_grades else 1,
+    )
+    distance = ctx.settings.near_duplicate_distance
+    try:
+        matches = ctx.catalogue.record_ingested(
+            work.item_id, result, match=lambda query, candidates: near_duplicates(query, candidates, max_distance=distance))
+    except IllegalTransition:  # another run (a manual one beside the schedule) finished it meanwhile
+        status = ctx.catalogue.item_status(work.item_id)
+        log.info("item %s was finished by another run meanwhile (%s)", work.item_id, status.value)
+        return ScanOutcome(work.item_id, work.file_name, status.value, accession_number=accession_number)
+    codes = [w.code for w in warnings] + (["near_duplicate"] if matches else [])
+    return ScanOutcome(work.item_id, work.file_name, ItemStatus.awaiting_review.value, warnings=codes,
+                       duplicates=[m[0] for m in matches], accession_number=accession_number)
+
+
+# -- the stages ---------------------------------------------------------------------------------
+
+
+def store_original(ctx: IngestContext, work: ScanWork) -> str:
     """Keep the master exactly as received, under its SHA-256, before anything can go wrong with it.
 
-    A file that vanished or changed since it was hashed (still being copied, or replaced) is refused as
-    bad input: the item is quarantined with the reason, and the new content, if any, arrives as its own
-    item on the next run. Any other storage failure propagates and the item is retried.
+    A retry whose inbox file has gone uses the original already kept. A file that vanished or changed
+    since it was hashed is refused as bad input: quarantined with the reason; the completed file, when it
+    arrives at the same path, supersedes that quarantine.
     """
-    if not path.is_file():
-        raise InputRejected(
-            "file_vanished",
-            "The file disappeared from the inbox before it could be stored. If it was moved on purpose, nothing "
-            "needs doing; otherwise put it back into the inbox.",
-            "文件在保存前已从收件箱中消失。如系有意移走，无需处理；否则请将其放回收件箱。",
-            path=str(path),
-        )
+    if work.path is None:
+        if work.original_key is None or not ctx.store.exists(work.original_key):
+            raise file_vanished()
+        return work.original_key
+    if not work.path.is_file():
+        if not work.path.parent.is_dir():
+            raise IngestStopped(f"The inbox folder {work.path.parent} disappeared during the run (a network share "
+                                "unmounted?). Nothing was lost; the run stops and the next one continues.",
+                                f"收件箱文件夹 {work.path.parent} 在运行中消失（网络共享断开？）。没有任何数据丢失；"
+                                "本次运行停止，下一次运行会继续。")
+        raise file_vanished()
     try:
-        stored = put_original(ctx.store, path, sha256)
+        stored = put_original(ctx.store, work.path, work.sha256)
     except IntegrityError as exc:
-        raise InputRejected(
-            "file_changed_during_ingest",
-            "The file changed while it was being stored (it was probably still being copied into the inbox). "
-            "Nothing was stored for this version; the completed file is picked up on the next run.",
-            "文件在保存过程中发生了变化（可能仍在拷贝进收件箱）。此版本未被保存；完整的文件会在下一次运行时自动处理。",
-            path=str(path),
-        ) from exc
-    ctx.catalogue.set_original_key(item_id, sha256, stored.key)
+        raise file_changed() from exc
+    ctx.catalogue.set_original_key(work.item_id, work.sha256, stored.key)
     return stored.key
 
 
-def validate_scan(ctx: IngestContext, path: Path) -> DecodedImage:
-    return decode_and_validate(path, max_pixels=ctx.settings.max_image_pixels)
+def analyse(ctx: IngestContext, work: ScanWork, original_key: str) -> ScanAnalysis:
+    """The pixel work, in an isolated worker when the run has one; its limits come from the settings."""
+    s = ctx.settings
+    limits = AnalysisLimits(max_pixels=s.max_image_pixels, access_long_side=s.access_long_side,
+                            thumbnail_long_side=s.thumbnail_long_side)
+    with source_for_analysis(ctx, work, original_key) as source:
+        if ctx.workers is None:
+            result = analyse_scan(source, limits, sha256=work.sha256, size_bytes=work.size_bytes)
+        else:
+            from relicflow.errors import IsolationError
+
+            try:
+                result = ctx.workers.run(analyse_scan, str(source), limits, sha256=work.sha256, size_bytes=work.size_bytes,
+                                         timeout_s=s.decode_timeout_s)
+            except IsolationError as exc:
+                raise decoder_problem(exc, timeout_s=s.decode_timeout_s, memory_limit_mb=s.decode_memory_limit_mb) from exc
+    if isinstance(result, Rejection):
+        raise result.error()
+    return result
 
 
-def derive_access_copies(ctx: IngestContext, decoded: DecodedImage, sha256: str,
-                         normalised: tuple[Any, list[dict[str, Any]]]) -> tuple[Derivatives, str, str]:
-    derivatives = make_derivatives(decoded, access_long_side=ctx.settings.access_long_side,
-                                   thumbnail_long_side=ctx.settings.thumbnail_long_side, normalised=normalised)
+@contextlib.contextmanager
+def source_for_analysis(ctx: IngestContext, work: ScanWork, original_key: str) -> Iterator[Path]:
+    """The bytes that were kept, never bytes that changed since: the stored original itself when the
+    store is a local directory; else the inbox file, checked unchanged afterwards; else a download."""
+    local = ctx.store.local_path(original_key)
+    if local is not None:
+        yield local
+        return
+    if work.path is not None and _unchanged(work):
+        yield work.path
+        if not _unchanged(work):
+            raise file_changed()
+        return
+    with tempfile.TemporaryDirectory(prefix="relicflow-original-", dir=ctx.settings.data_dir) as tmp:
+        copy = Path(tmp) / "original"
+        with ctx.store.open_read(original_key) as src, copy.open("wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+        yield copy
+
+
+def _unchanged(work: ScanWork) -> bool:
+    try:
+        st = work.path.stat() if work.path is not None else None
+    except OSError:
+        return False
+    return st is not None and (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == work.stat_key
+
+
+def store_derivatives(ctx: IngestContext, sha256: str, analysis: ScanAnalysis) -> tuple[str, str]:
     # Named by their own content as well: a re-run after a Pillow upgrade may encode different bytes,
     # and create-only storage must then add a file, not refuse the item.
-    access = ctx.store.put_bytes(_derivative_name(sha256, "access", derivatives.access_jpeg), derivatives.access_jpeg,
+    access = ctx.store.put_bytes(_derivative_name(sha256, "access", analysis.access_jpeg), analysis.access_jpeg,
                                  content_type="image/jpeg")
-    thumb = ctx.store.put_bytes(_derivative_name(sha256, "thumbnail", derivatives.thumbnail_jpeg), derivatives.thumbnail_jpeg,
+    thumb = ctx.store.put_bytes(_derivative_name(sha256, "thumbnail", analysis.thumbnail_jpeg), analysis.thumbnail_jpeg,
                                 content_type="image/jpeg")
-    return derivatives, access.key, thumb.key
+    return access.key, thumb.key
 
 
 def _derivative_name(original_sha256: str, kind: str, data: bytes) -> str:
     return derivative_key(original_sha256, f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.jpg")
 
 
-def hash_scan(decoded: DecodedImage) -> tuple[PerceptualHashes, list[dict[str, Any]], Any]:
-    """Hashes of the upright, sRGB, 8-bit view, so EXIF-rotated and 16-bit copies hash like their twins."""
-    normalised, operations = normalise_for_viewing(decoded)
-    return perceptual_hashes(normalised), operations, normalised
-
-
-def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | None, str | None, list[WarningNote]]:
-    """The accession-sheet row for this file: by the sheet's file-name column, else by the number in the name."""
+def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | None, str | None, str | None, list[WarningNote]]:
+    """(row, accession number, where the number came from, warnings) for this file: the sheet's row by
+    its file-name column, else by the number in the file name; a number only guessed is marked so."""
     guessed = accession_number_from_filename(file_name)
-    if ctx.sheet is None:
-        return None, guessed, []
-    row = ctx.sheet.row_for_file(file_name) or (ctx.sheet.row_for_accession(guessed) if guessed else None)
-    if row is None:
-        return None, guessed, [WarningNote(
+    row = None
+    if ctx.sheet is not None:
+        row = ctx.sheet.row_for_file(file_name) or (ctx.sheet.row_for_accession(guessed) if guessed else None)
+    if row is not None:
+        return row, row.accession_number, "sheet", []
+    warnings = []
+    if ctx.sheet is not None:
+        warnings.append(WarningNote(
             code="no_sheet_row",
             message_en=f"No row of the accession sheet {ctx.sheet.path.name} names this file"
                        + (f" or accession number {guessed}" if guessed else "") + "; catalogue data is missing.",
             message_zh=f"登记表 {ctx.sheet.path.name} 中没有与此文件" + (f"或总登记号 {guessed} " if guessed else "")
                        + "对应的行，缺少藏品著录信息。",
             details={"sheet": ctx.sheet.path.name, "guessed_accession_number": guessed},
-        )]
-    return row, row.accession_number, []
+        ))
+    if guessed:
+        warnings.append(WarningNote(
+            code="accession_number_guessed",
+            message_en=f"No accession-sheet row names this file; the accession number {guessed} was read from the file "
+                       "name and may be wrong. Check it against the collection system.",
+            message_zh=f"登记表中没有与此文件对应的行；总登记号 {guessed} 是从文件名推断的，可能有误，请与藏品管理系统核对。",
+            details={"guessed_accession_number": guessed, "file_name": file_name},
+        ))
+    return None, guessed, "file_name" if guessed else None, warnings
 
 
-def ingest_scan(ctx: IngestContext, item_id: int, path: Path, sha256: str, size_bytes: int, file_name: str) -> ScanOutcome:
-    """Take one received item to ``awaiting_review`` or ``quarantined``."""
-    if ctx.catalogue.item_status(item_id) is not ItemStatus.received:
-        raise ValueError(f"item {item_id} is not in 'received'; ingest_scan only handles new items")
-    try:
-        original_key = store_original(ctx, item_id, path, sha256)
-        decoded = validate_scan(ctx, path)
-    except InputRejected as rejected:
-        log.warning("quarantined %s: %s", file_name, rejected)
-        row, accession_number, _ = enrich_from_sheet(ctx, file_name)
-        ctx.catalogue.quarantine(item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
-                                 details={"file_name": file_name, **{k: str(v) for k, v in rejected.details.items()}},
-                                 accession_number=accession_number, title=row.fields.get("title") if row else None)
-        return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.quarantined.value,
-                           quarantine_code=rejected.code, message=rejected.message(ctx.settings.locale),
-                           accession_number=accession_number)
-    hashes, operations, normalised = hash_scan(decoded)
-    derivatives, access_key, thumbnail_key = derive_access_copies(ctx, decoded, sha256, (normalised, operations))
-    warnings = [WarningNote(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details)
-                for w in quality_warnings(decoded, normalised)]
-    row, accession_number, sheet_warnings = enrich_from_sheet(ctx, file_name)
-    warnings += sheet_warnings
-    fields = dict(row.fields) if row else None
-    grade = (fields or {}).get("grade")
-    result = IngestedImage(
-        sha256=sha256, size_bytes=size_bytes, format=decoded.format, width=decoded.width, height=decoded.height,
-        mode=decoded.mode, bits_per_sample=decoded.bits_per_sample, original_key=original_key, access_key=access_key,
-        thumbnail_key=thumbnail_key, derivation=derivatives.operations,
-        hashes={"phash": hashes.phash, "dhash": hashes.dhash},
-        technical=technical_metadata(decoded, size_bytes=size_bytes, sha256=sha256),
-        warnings=warnings, accession_number=accession_number, title=(fields or {}).get("title"), grade=grade,
-        sheet_fields=fields, required_approvals=2 if grade in ctx.settings.two_reviewer_grades else 1,
-    )
-    distance = ctx.settings.near_duplicate_distance
-    matches = ctx.catalogue.record_ingested(
-        item_id, result, match=lambda query, candidates: near_duplicates(query, candidates, max_distance=distance))
-    codes = [w.code for w in warnings] + (["near_duplicate"] if matches else [])
-    return ScanOutcome(item_id=item_id, file_name=file_name, status=ItemStatus.awaiting_review.value, warnings=codes,
-                       duplicates=[m[0] for m in matches], accession_number=accession_number)
+# -- outcomes other than review ------------------------------------------------------------------
+
+
+def _quarantine(ctx: IngestContext, work: ScanWork, rejected: InputRejected) -> ScanOutcome:
+    log.warning("quarantined %s: %s", work.file_name, rejected)
+    row, accession_number, source, _ = enrich_from_sheet(ctx, work.file_name)
+    ctx.catalogue.quarantine(work.item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
+                             details={"file_name": work.file_name, **{k: str(v) for k, v in rejected.details.items()}},
+                             accession_number=accession_number, accession_number_source=source,
+                             title=row.fields.get("title") if row else None, warnings=ctx.sheet_warnings)
+    return ScanOutcome(work.item_id, work.file_name, ItemStatus.quarantined.value, quarantine_code=rejected.code,
+                       message=rejected.message(ctx.settings.locale), accession_number=accession_number)
+
+
+def _record_failure(ctx: IngestContext, work: ScanWork, exc: Exception) -> ScanOutcome:
+    """Our own error: logged with its traceback, recorded on the item, retried by later runs."""
+    log.exception("ingest of %s (item %s) failed with an internal error", work.file_name, work.item_id)
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    remote = getattr(exc, "remote_traceback", None)
+    detail = f"{text}\n{remote}" if remote else "".join(traceback.format_exception(exc))
+    attempts = ctx.catalogue.record_ingest_failure(work.item_id, error=detail, max_attempts=ctx.settings.ingest_max_attempts)
+    if attempts is None:  # finished by another run meanwhile
+        return ScanOutcome(work.item_id, work.file_name, ctx.catalogue.item_status(work.item_id).value)
+    return ScanOutcome(work.item_id, work.file_name, ItemStatus.failed.value, error=text, attempts=attempts)
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def run_stopping_problem(exc: BaseException, settings: Settings) -> IngestStopped | None:
+    """The installation's problem, not the file's: stop the run rather than fail every item in turn."""
+    if isinstance(exc, IngestStopped):
+        return exc
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in _FULL or "database or disk is full" in str(e):
+            return IngestStopped(
+                f"The data disk is full ({settings.data_dir}): nothing more can be stored. Free some space, then run "
+                "ingest again; files not yet taken in are picked up then, and nothing half-stored is kept.",
+                f"数据磁盘已满（{settings.data_dir}），无法继续保存。请清理空间后重新运行入库；"
+                "尚未处理的文件届时会自动处理，不会留下保存了一半的文件。")
+        if isinstance(e, OSError) and e.errno == errno.EROFS:
+            return IngestStopped(
+                f"The data folder {settings.data_dir} is read-only: nothing can be stored. Ask the administrator to "
+                "make it writable, then run ingest again.",
+                f"数据文件夹 {settings.data_dir} 为只读，无法保存。请联系管理员恢复写权限后重新运行入库。")
+        if isinstance(e, StorageUnavailable):
+            return IngestStopped(f"The object store cannot be used: {e}. The run stops; it continues on the next run.",
+                                 f"对象存储当前不可用：{e}。本次运行停止，下一次运行会继续。")
+        if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return IngestStopped(f"The catalogue database cannot be used: {e.orig if hasattr(e, 'orig') else e}. "
+                                 "The run stops; it continues on the next run.",
+                                 f"藏品目录数据库当前不可用：{e.orig if hasattr(e, 'orig') else e}。本次运行停止，下一次运行会继续。")
+    return None

@@ -1,0 +1,115 @@
+"""All the pixel work for one scan, as one pure function that can run in an isolated worker process.
+
+Decoding a file from outside is the riskiest thing relicflow does (a decoder may hang, crash or eat
+memory on hostile input), so everything that touches pixels happens here, and only plain data comes
+back: the facts about the image, its access JPEGs, hashes, technical metadata and warnings. Bad input
+comes back as a :class:`Rejection` (not an exception) so it crosses a process boundary intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relicflow.errors import InputRejected
+from tasks.cleanup import make_derivatives, normalise_for_viewing
+from tasks.enrichment import technical_metadata
+from tasks.hashing import perceptual_hashes
+from tasks.quality import quality_warnings
+from tasks.validation import apply_decoder_limits, decode_and_validate
+
+
+@dataclass(frozen=True)
+class AnalysisLimits:
+    max_pixels: int
+    access_long_side: int = 2048
+    thumbnail_long_side: int = 400
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A warning for the reviewer, as plain data (code, English, Chinese, details)."""
+
+    code: str
+    message_en: str
+    message_zh: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanAnalysis:
+    format: str
+    width: int
+    height: int
+    mode: str
+    bits_per_sample: int
+    access_jpeg: bytes
+    thumbnail_jpeg: bytes
+    derivation: list[dict[str, Any]]
+    hashes: dict[str, str]
+    technical: dict[str, Any]
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why the file cannot be used (an :class:`InputRejected`, as data)."""
+
+    code: str
+    message_en: str
+    message_zh: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, exc: InputRejected) -> Rejection:
+        return cls(exc.code, exc.message_en, exc.message_zh, {k: _plain(v) for k, v in exc.details.items()})
+
+    def error(self) -> InputRejected:
+        return InputRejected(self.code, self.message_en, self.message_zh, **self.details)
+
+
+def analyse_scan(path: str | Path, limits: AnalysisLimits, *, sha256: str, size_bytes: int) -> ScanAnalysis | Rejection:
+    """Validate and decode the file, make the upright sRGB view, its hashes, JPEGs and warnings."""
+    apply_decoder_limits(limits.max_pixels)  # this process's own Pillow guard (workers start fresh)
+    try:
+        decoded = decode_and_validate(Path(path), max_pixels=limits.max_pixels)
+    except InputRejected as rejected:
+        return Rejection.of(rejected)
+    try:
+        normalised, operations = normalise_for_viewing(decoded)
+        hashes = perceptual_hashes(normalised)
+        derivatives = make_derivatives(decoded, access_long_side=limits.access_long_side,
+                                       thumbnail_long_side=limits.thumbnail_long_side, normalised=(normalised, operations))
+        findings = [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in _decoder_warnings(decoded, operations)]
+        findings += [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in quality_warnings(decoded, normalised)]
+        technical = technical_metadata(decoded, size_bytes=size_bytes, sha256=sha256)
+        return ScanAnalysis(
+            format=decoded.format, width=decoded.width, height=decoded.height, mode=decoded.mode,
+            bits_per_sample=decoded.bits_per_sample, access_jpeg=derivatives.access_jpeg,
+            thumbnail_jpeg=derivatives.thumbnail_jpeg, derivation=derivatives.operations,
+            hashes={"phash": hashes.phash, "dhash": hashes.dhash}, technical=technical, findings=findings,
+        )
+    finally:
+        decoded.image.close()
+
+
+def _decoder_warnings(decoded: Any, operations: list[dict[str, Any]]) -> list[Any]:
+    """What decoding and normalisation noticed (extra pages, trailing data, colour profile problems)."""
+    found = list(getattr(decoded, "warnings", ()))
+    try:
+        from tasks.cleanup import viewing_warnings  # type: ignore[attr-defined]
+    except ImportError:
+        return found
+    return found + list(viewing_warnings(decoded, operations))
+
+
+def _plain(value: Any) -> Any:
+    """Details must survive pickling and JSON: keep plain values, show anything else as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,205 @@
+"""Inbox hazards through the real ingest flow (Prefect server, SQLite catalogue, local store, isolated
+decoder workers): no single file stops the batch, and nothing ends stuck or unexplained."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flows.ingest import ingest_flow
+from relicflow.catalogue import Catalogue, ItemStatus
+from relicflow.errors import IngestStopped
+from relicflow.settings import Settings, load_settings
+from relicflow.storage import open_store, original_key
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def relic(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, size=(6, 8, 3), dtype=np.uint8)).resize(size, Image.Resampling.BICUBIC)
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (320, 240)) -> bytes:
+    buf = io.BytesIO()
+    relic(seed, size).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def items_by_status(catalogue: Catalogue) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for item in catalogue.items():
+        out.setdefault(item.status, []).append(item.id)
+    return out
+
+
+@pytest.fixture
+def catalogue(settings: Settings) -> Iterator[Catalogue]:
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    yield catalogue
+    catalogue.dispose()
+
+
+def test_the_same_bytes_under_three_names_in_one_run_are_one_item(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    data = jpeg_bytes(1)
+    for name in ("2019.3.17_front.jpg", "copy of 2019.3.17_front.jpg", "sub/2019.3.17.jpg"):
+        (settings.inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings.inbox / name).write_bytes(data)
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["new"] == 1 and summary["awaiting_review"] == 1 and summary["errors"] == 0
+    (item,) = catalogue.items()
+    assert sorted(f.file_name for f in item.files) == ["2019.3.17.jpg", "2019.3.17_front.jpg", "copy of 2019.3.17_front.jpg"]
+    assert ingest_flow(settings=settings, start_gate=False)["new"] == 0
+
+
+def test_an_undecodable_name_is_quarantined_and_released_when_renamed(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    bad = settings.inbox / os.fsdecode("青铜鼎_正面.jpg".encode("gbk"))
+    bad.write_bytes(jpeg_bytes(2))
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["quarantined"] == 1 and summary["errors"] == 0
+    (item,) = catalogue.items()
+    assert item.quarantine_code == "file_name_not_utf8" and "青铜鼎_正面.jpg (GB18030)" in (item.quarantine_message_en or "")
+    sha = item.files[0].sha256
+    assert open_store(settings).get_bytes(original_key(sha)) == bad.read_bytes()
+    # the technician renames it: the same bytes, a usable name → the item is processed after all
+    bad.rename(settings.inbox / "青铜鼎_正面.jpg")
+    again = ingest_flow(settings=settings, start_gate=False)
+    assert again["awaiting_review"] == 1
+    (item,) = catalogue.items()
+    assert item.status == "awaiting_review" and item.quarantine_code is None
+
+
+def test_a_cut_short_copy_is_superseded_by_the_complete_file(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    data = jpeg_bytes(3, (800, 600))
+    target = settings.inbox / "GJ-0042.jpg"
+    target.write_bytes(data[: len(data) // 2])  # the copy broke off halfway
+    first = ingest_flow(settings=settings, start_gate=False)
+    assert first["quarantined"] == 1
+    (stale,) = catalogue.items()
+    assert stale.quarantine_code == "truncated_image"
+    target.write_bytes(data)  # copied again, completely
+    second = ingest_flow(settings=settings, start_gate=False)
+    assert second["awaiting_review"] == 1 and second["superseded"] == 1
+    stale_now = catalogue.item(stale.id)
+    assert stale_now is not None and stale_now.status == "superseded" and stale_now.superseded_by_item_id == second["items"][0]
+    assert catalogue.items(status="quarantined") == []
+
+
+def test_files_still_being_copied_are_left_for_the_next_run_and_reported(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    (settings.inbox / "arriving.jpg").write_bytes(jpeg_bytes(4))
+    (settings.inbox / "big.tif.part").write_bytes(b"half")
+    os.symlink(settings.inbox / "arriving.jpg", settings.inbox / "link.jpg")
+    summary = ingest_flow(settings=settings, settle_s=30.0, start_gate=False)
+    assert summary["new"] == 0 and summary["skipped"] == {"partial_file": 1, "still_being_copied": 1, "symlink": 1}
+    assert {s["file"]: s["reason"] for s in summary["skipped_files"]} == {
+        "arriving.jpg": "still_being_copied", "big.tif.part": "partial_file", "link.jpg": "symlink"}
+    assert catalogue.items() == []  # nothing registered for a file that may still change
+    assert ingest_flow(settings=settings, settle_s=0.0, start_gate=False)["awaiting_review"] == 1
+
+
+def test_an_internal_error_is_retried_a_bounded_number_of_times_then_waits(settings: Settings, catalogue: Catalogue) -> None:
+    settings = load_settings(**{**settings.model_dump(), "ingest_max_attempts": 2})
+    settings.inbox.mkdir(parents=True)
+    data = jpeg_bytes(5)
+    (settings.inbox / "GJ-7.jpg").write_bytes(data)
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    blocker = settings.data_dir / "objects" / "derivatives" / sha[:2]  # a damaged store: a file where a folder goes
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+
+    first = ingest_flow(settings=settings, start_gate=False)
+    assert first["failed"] == 1 and first["errors"] == 1 and first["outcome"] == "completed"
+    assert first["failures"][0]["attempts"] == 1 and "StorageError" in first["failures"][0]["error"]
+    second = ingest_flow(settings=settings, start_gate=False)
+    assert second["failed"] == 1 and second["failures"][0]["attempts"] == 2
+    third = ingest_flow(settings=settings, start_gate=False)  # out of attempts: left for a person
+    assert third["new"] == 0 and third["failed"] == 0
+    (item,) = catalogue.items()
+    assert item.status == "failed" and item.attempts == 2
+    blocker.unlink()
+    assert catalogue.requeue(item.id, actor="admin", reason="retry_requested", reset_attempts=True)
+    fourth = ingest_flow(settings=settings, start_gate=False)
+    assert fourth["awaiting_review"] == 1
+    assert catalogue.item_status(item.id) is ItemStatus.awaiting_review
+
+
+def test_a_refused_sheet_is_a_warning_on_every_item_and_an_error_in_the_summary(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    (settings.inbox / "2004.jpg").write_bytes(jpeg_bytes(6))
+    (settings.inbox / "GJ-9.jpg").write_bytes(jpeg_bytes(7))
+    (settings.inbox / "sheet.csv").write_text("名称,备注\n青铜鼎,无登记号\n", encoding="utf-8")
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["awaiting_review"] == 2 and summary["sheet_errors"] == 1 and summary["errors"] == 1
+    assert "sheet.csv" in summary["sheet_problems"][0]
+    for item in catalogue.items():
+        codes = {w.code for w in item.warnings}
+        assert "sheet_refused" in codes and "accession_number_guessed" in codes, item.id
+        assert item.accession_number_source == "file_name"
+
+
+def test_a_missing_inbox_stops_the_run_with_a_clear_message(settings: Settings, catalogue: Catalogue) -> None:
+    with pytest.raises(IngestStopped, match="does not exist"):
+        ingest_flow(settings=settings, start_gate=False)
+    assert catalogue.items() == []
+
+
+def test_a_decoder_that_runs_too_long_is_quarantined_and_the_batch_goes_on(settings: Settings, catalogue: Catalogue) -> None:
+    settings = load_settings(**{**settings.model_dump(), "decode_timeout_s": 0.5})
+    settings.inbox.mkdir(parents=True)
+    (settings.inbox / "small.jpg").write_bytes(jpeg_bytes(8))
+    noise = np.random.default_rng(0).integers(0, 255, size=(6000, 8000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(settings.inbox / "huge.png", compress_level=1)  # seconds of decoding, resizing, hashing
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["awaiting_review"] == 1 and summary["quarantined"] == 1
+    (slow,) = catalogue.items(status="quarantined")
+    assert slow.quarantine_code == "decoder_timeout" and "decode_timeout_s" in (slow.quarantine_message_en or "")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 3 MB file system (tmpfs) for the object store: a full disk, not a simulated one."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_data_disk_stops_the_run_cleanly_and_the_next_run_finishes(settings: Settings, catalogue: Catalogue, small_disk: Path) -> None:
+    settings = load_settings(**{**settings.model_dump(), "storage_url": (small_disk / "objects").as_uri(), "decode_processes": 1})
+    settings.inbox.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(6):  # ~1 MB of incompressible pixels each: the 3 MB disk fills on the third or fourth
+        Image.fromarray(rng.integers(0, 255, size=(600, 600, 3), dtype=np.uint8)).save(settings.inbox / f"GJ-{i}.png")
+    with pytest.raises(IngestStopped, match="disk is full"):
+        ingest_flow(settings=settings, start_gate=False)
+    statuses = items_by_status(catalogue)
+    assert set(statuses) <= {"awaiting_review", "received"} and statuses.get("received")  # nothing failed or quarantined
+    leftovers = [p for p in (small_disk / "objects").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []  # nothing half-written
+    (run,) = [r for r in [catalogue.ingest_run(i) for i in range(1, 5)] if r is not None]
+    assert run.outcome == "aborted" and "disk is full" in run.summary["stopped_because"]
+    # more space (here: a bigger store), and the next run takes the rest
+    shutil.copytree(small_disk / "objects", settings.data_dir / "objects2")
+    bigger = load_settings(**{**settings.model_dump(), "storage_url": (settings.data_dir / "objects2").as_uri()})
+    summary = ingest_flow(settings=bigger, start_gate=False)
+    assert summary["outcome"] == "completed" and set(items_by_status(catalogue)) == {"awaiting_review"}
+    assert len(catalogue.items()) == 6
