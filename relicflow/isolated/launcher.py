@@ -76,7 +76,7 @@ def serve(config: dict[str, Any]) -> None:
         for name in config["preload"]:
             importlib.import_module(name)
         if "cv2" in sys.modules:
-            sys.modules["cv2"].setNumThreads(config["threads_per_worker"])
+            sys.modules["cv2"].setNumThreads(1)
     except BaseException:
         control.send(FAILED + traceback.format_exc().encode("utf-8", "replace")[-60000:])
         return

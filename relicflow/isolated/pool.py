@@ -11,6 +11,7 @@ Knows nothing of Prefect, the catalogue or the web.
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import threading
 import weakref
@@ -37,7 +38,9 @@ class IsolatedWorkers:
     """Run picklable module-level functions in separate processes, ``processes`` calls at a time.
 
     ``run`` may be called from many threads at once: it blocks while every worker is busy and never gives
-    one worker two calls. Workers (and the launcher they are forked from) start on first use.
+    one worker two calls. Workers (and the launcher they are forked from) start on first use. Native
+    libraries (OpenMP, OpenBLAS, OpenCV, libvips) run one thread in each worker: parallelism comes from
+    running several scans, and a launcher with library threads running could not be forked safely.
 
     - ``memory_limit_mb``: RLIMIT_DATA of each worker (heap and buffers, including the ~65 MB that numpy,
       Pillow and OpenCV take once imported; not mapped library code). ``None``: no limit.
@@ -45,12 +48,11 @@ class IsolatedWorkers:
       one scan do not accumulate); ``None``: never.
     - ``preload``: modules imported once in the launcher, so that a new worker starts in milliseconds.
       Include the modules of the functions you run. Must be importable with this process's ``sys.path``.
-    - ``threads_per_worker``: OpenMP/OpenBLAS/OpenCV/libvips threads in each worker.
     - ``max_result_mb``: a larger reply is refused and the worker replaced.
     """
 
     def __init__(self, processes: int, *, memory_limit_mb: int | None, max_calls_per_worker: int | None = 200,
-                 preload: Sequence[str] = (), threads_per_worker: int = 1, start_timeout_s: float = 120.0,
+                 preload: Sequence[str] = (), start_timeout_s: float = 120.0,
                  max_result_mb: int = 1024) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
@@ -62,8 +64,7 @@ class IsolatedWorkers:
         self.memory_limit_mb = memory_limit_mb
         self.max_calls_per_worker = max_calls_per_worker
         self._launcher = LauncherProcess(LaunchSettings(
-            preload=tuple(preload), memory_limit_mb=memory_limit_mb, threads_per_worker=threads_per_worker,
-            start_timeout_s=start_timeout_s, max_result_bytes=max_result_mb * 2**20))
+            preload=tuple(preload), memory_limit_mb=memory_limit_mb, start_timeout_s=start_timeout_s, max_result_bytes=max_result_mb * 2**20))
         self._changed = threading.Condition()
         self._idle: list[WorkerProcess] = []
         self._live: set[WorkerProcess] = set()
@@ -81,8 +82,8 @@ class IsolatedWorkers:
         raises comes back as itself, with the worker's traceback as ``remote_traceback`` and as its cause.
         Arguments that cannot be pickled raise here, before any worker is used.
         """
-        if not timeout_s > 0:
-            raise ValueError("timeout_s must be positive")
+        if not 0 < timeout_s < math.inf:
+            raise ValueError("timeout_s must be a positive number of seconds")
         call = _describe(fn)
         request = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         worker, reply = self._deliver(request, call, timeout_s)

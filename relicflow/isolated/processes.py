@@ -22,8 +22,9 @@ from relicflow.isolated.launcher import FAILED, FORK, INT32, KILL, READY, recv_m
 
 log = logging.getLogger("relicflow.isolated")
 
-# Thread pools of the native libraries, fixed before anything is imported in the launcher: one scan's
-# work must not spread over every core (2 here) while four scans run side by side.
+# Thread pools of the native libraries, fixed at 1 before anything is imported in the launcher: one scan's
+# work must not spread over every core (2 here) while four scans run side by side, and the launcher must
+# have no threads when it forks. Overrides the parent's environment on purpose.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                      "VECLIB_MAXIMUM_THREADS", "OPENCV_FOR_THREADS_NUM", "VIPS_CONCURRENCY")
 _BOOT = ("import json, sys; config = json.loads(sys.argv[1]); sys.path[:] = config['sys_path']; "
@@ -36,7 +37,6 @@ _EXIT_REPORT_TIMEOUT_S = 30.0
 class LaunchSettings:
     preload: tuple[str, ...]
     memory_limit_mb: int | None
-    threads_per_worker: int
     start_timeout_s: float
     max_result_bytes: int
 
@@ -158,10 +158,10 @@ class LauncherProcess:
         settings = self._settings
         control, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ)
-        env.update({name: str(settings.threads_per_worker) for name in _THREAD_VARIABLES})
+        env.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
         limit = settings.memory_limit_mb * 2**20 if settings.memory_limit_mb else None
         config = {"control_fd": remote.fileno(), "sys_path": sys.path, "preload": list(settings.preload),
-                  "memory_limit_bytes": limit, "threads_per_worker": settings.threads_per_worker}
+                  "memory_limit_bytes": limit}
         try:
             process = subprocess.Popen([sys.executable, "-c", _BOOT, json.dumps(config)], env=env,
                                        stdin=subprocess.DEVNULL, pass_fds=(remote.fileno(),))

@@ -417,8 +417,11 @@ def test_missing_preload_module_is_a_configuration_error() -> None:
 def test_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         IsolatedWorkers(0, memory_limit_mb=None)
-    with IsolatedWorkers(1, memory_limit_mb=None) as pool, pytest.raises(ValueError):
-        pool.run(targets.add, 1, 1, timeout_s=0)
+    with IsolatedWorkers(1, memory_limit_mb=None) as pool:
+        for bad in (0, -1, float("inf"), float("nan")):
+            with pytest.raises(ValueError):
+                pool.run(targets.add, 1, 1, timeout_s=bad)
+        assert pool.process_ids() == []  # refused before any process started
 
 
 def test_random_mix_on_one_worker_keeps_answers_in_order() -> None:
