@@ -7,7 +7,8 @@ process, never from the multi-threaded Prefect parent, is the point; starting it
 program, not through ``multiprocessing``, keeps the parent's ``__main__`` (``prefect.engine`` under a
 served flow, ~1 s of imports) out of every worker.
 
-This module must stay light: it is imported before the preloads and by every worker.
+This module must stay light: it is imported before the preloads and by every worker. Linux only
+(``os.waitid``, ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -80,8 +81,15 @@ def serve(config: dict[str, Any]) -> None:
     except BaseException:
         control.send(FAILED + traceback.format_exc().encode("utf-8", "replace")[-60000:])
         return
-    control.send(READY + b" " + str(len(os.listdir("/proc/self/task"))).encode())
+    control.send(READY + b" " + str(_thread_count()).encode())
     _Launcher(control, config).run()
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 class _Launcher:

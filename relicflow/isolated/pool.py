@@ -64,7 +64,8 @@ class IsolatedWorkers:
         self.memory_limit_mb = memory_limit_mb
         self.max_calls_per_worker = max_calls_per_worker
         self._launcher = LauncherProcess(LaunchSettings(
-            preload=tuple(preload), memory_limit_mb=memory_limit_mb, start_timeout_s=start_timeout_s, max_result_bytes=max_result_mb * 2**20))
+            preload=tuple(preload), memory_limit_mb=memory_limit_mb, start_timeout_s=start_timeout_s,
+            max_result_bytes=max_result_mb * 2**20))
         self._changed = threading.Condition()
         self._idle: list[WorkerProcess] = []
         self._live: set[WorkerProcess] = set()
@@ -200,7 +201,7 @@ class IsolatedWorkers:
 
     def _discard(self, worker: WorkerProcess) -> int | None:
         """Kill the worker's process group, wait for its exit code, free its slot for a replacement."""
-        self._launcher.kill(worker.pid)
+        self._launcher.kill(worker)
         exit_code = worker.exit_code()
         worker.close()
         self._forget(worker)

@@ -56,8 +56,10 @@ class ReplyTooLarge(Exception):
 class WorkerProcess:
     """A channel to one worker and the pipe on which the launcher reports the worker's exit code."""
 
-    def __init__(self, pid: int, channel: socket.socket, status_fd: int, max_result_bytes: int) -> None:
+    def __init__(self, pid: int, launcher_run: int, channel: socket.socket, status_fd: int,
+                 max_result_bytes: int) -> None:
         self.pid = pid
+        self.launcher_run = launcher_run  # which start of the launcher forked it
         self.calls = 0
         self._channel = channel
         self._status_fd = status_fd
@@ -112,6 +114,7 @@ class LauncherProcess:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._run = 0  # counts starts: a worker of a launcher that died is not the new launcher's to kill
         self._closed = False
 
     @property
@@ -138,15 +141,15 @@ class LauncherProcess:
                 return reply
         raise AssertionError("unreachable")
 
-    def kill(self, pid: int) -> None:
+    def kill(self, worker: WorkerProcess) -> None:
         """SIGKILL the worker's process group, unless the launcher already reaped the worker."""
         with self._lock:
-            if self._control is None:
-                return  # no launcher: its workers died with it (PR_SET_PDEATHSIG)
+            if self._control is None or worker.launcher_run != self._run:
+                return  # its launcher is gone, and the worker with it (PR_SET_PDEATHSIG)
             try:
-                self._control.send(KILL + INT32.pack(pid))
+                self._control.send(KILL + INT32.pack(worker.pid))
             except OSError as exc:
-                log.warning("could not ask the launcher to kill worker %d: %s", pid, exc)
+                log.warning("could not ask the launcher to kill worker %d: %s", worker.pid, exc)
 
     def close(self) -> None:
         """Stop the launcher; it kills and reaps every worker before it exits."""
@@ -168,6 +171,7 @@ class LauncherProcess:
         finally:
             remote.close()
         self._process, self._control = process, control
+        self._run += 1
         if not _readable(control, settings.start_timeout_s):
             self._stop()
             raise IsolationError(f"the isolated-worker launcher did not start within {settings.start_timeout_s:g} s")
@@ -195,7 +199,7 @@ class LauncherProcess:
                 os.close(fd)
             raise OSError("the launcher closed its control socket")
         (pid,) = INT32.unpack(message)
-        return WorkerProcess(pid, socket.socket(fileno=fds[0]), fds[1], self._settings.max_result_bytes)
+        return WorkerProcess(pid, self._run, socket.socket(fileno=fds[0]), fds[1], self._settings.max_result_bytes)
 
     def _stop(self) -> None:
         if self._control is not None:
