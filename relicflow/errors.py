@@ -6,9 +6,24 @@ Chinese and English (for the museum technician who has to fix the scan).
 
 from __future__ import annotations
 
+import signal
+
 
 class RelicflowError(Exception):
     """Base of every error relicflow raises on purpose."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickle rebuilds an exception by calling ``cls(*self.args)``; subclasses whose __init__ takes other
+        # arguments than their message (InputRejected, IllegalTransition) then fail to unpickle, and they
+        # must cross process boundaries (isolated workers, Prefect results). Rebuild without __init__.
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(cls: type[RelicflowError], args: tuple[object, ...], state: dict[str, object]) -> RelicflowError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(RelicflowError):
@@ -94,3 +109,94 @@ class IssuerError(RelicflowError):
 
 class SignatureError(IssuerError):
     """A request or callback signature is missing, stale or wrong."""
+
+
+class IsolationError(RelicflowError):
+    """Work sent to an isolated worker process came back neither as a result nor as its own exception.
+
+    Raised by :class:`relicflow.isolated.IsolatedWorkers`; also for a pool that is closed or whose
+    launcher process cannot start.
+    """
+
+
+class WorkerTimedOut(IsolationError):
+    """The call ran longer than its time limit; the worker and everything it started were killed."""
+
+    def __init__(self, call: str, pid: int, timeout_s: float) -> None:
+        super().__init__(f"{call} did not finish within {timeout_s:g} s; worker process {pid} was killed")
+        self.call = call
+        self.pid = pid
+        self.timeout_s = timeout_s
+
+
+class WorkerCrashed(IsolationError):
+    """The worker process died during the call (a signal such as SIGSEGV or SIGKILL, or an exit).
+
+    ``exit_code`` follows ``subprocess``: negative for a signal, ``None`` when nobody could tell (the
+    launcher process died too). A SIGKILL that relicflow did not send usually means the kernel's
+    out-of-memory killer.
+    """
+
+    def __init__(self, call: str, pid: int, exit_code: int | None) -> None:
+        self.call = call
+        self.pid = pid
+        self.exit_code = exit_code
+        self.signal_number = -exit_code if exit_code is not None and exit_code < 0 else None
+        super().__init__(f"worker process {pid} {self.how_it_ended()} while running {call}")
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.signal_number is None:
+            return None
+        try:
+            return signal.Signals(self.signal_number).name
+        except ValueError:
+            return f"signal {self.signal_number}"
+
+    def how_it_ended(self) -> str:
+        if self.exit_code is None:
+            return "died (exit status unknown: its launcher process died too)"
+        if self.signal_number is None:
+            return f"exited with code {self.exit_code}"
+        described = signal.strsignal(self.signal_number) or self.signal_name
+        if self.signal_number == signal.SIGKILL:
+            described += "; not sent by relicflow, so probably the kernel's out-of-memory killer"
+        return f"was killed by {self.signal_name} ({described})"
+
+
+class WorkerOutOfMemory(IsolationError):
+    """The call ran out of memory (MemoryError, or the worker's memory limit); the worker was replaced."""
+
+    def __init__(self, call: str, pid: int, memory_limit_mb: int | None, remote_traceback: str) -> None:
+        limit = f"its limit of {memory_limit_mb} MB" if memory_limit_mb else "the memory available"
+        super().__init__(f"{call} needed more memory than {limit} in worker process {pid}")
+        self.call = call
+        self.pid = pid
+        self.memory_limit_mb = memory_limit_mb
+        self.remote_traceback = remote_traceback
+
+
+class RemoteError(IsolationError):
+    """The call raised an exception (or returned a result) that cannot be sent back between processes.
+
+    Carries what can be carried: the exception's type name, its message and the worker's traceback.
+    """
+
+    def __init__(self, call: str, type_name: str, message: str, remote_traceback: str) -> None:
+        super().__init__(f"{call} raised {type_name}: {message}")
+        self.call = call
+        self.type_name = type_name
+        self.remote_message = message
+        self.remote_traceback = remote_traceback
+
+
+class RemoteTraceback(Exception):
+    """Never raised: set as ``__cause__`` of an exception re-raised from a worker, so that printing it
+    shows where in the worker it happened."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\n--- traceback in the worker process ---\n{self.text}"
