@@ -82,7 +82,7 @@ def main(n: int = 8) -> None:
         in_process = full(IngestContext(settings=settings, catalogue=catalogue, store=open_store(settings)))
         for p in scans:  # the same files again, as new content, through an isolated worker
             p.write_bytes(p.read_bytes() + b"\0")
-        with IsolatedWorkers(1, memory_limit_mb=settings.decode_memory_limit_mb, preload=("tasks.scan_analysis",)) as workers:
+        with IsolatedWorkers(1, memory_limit_mb=settings.decode_memory_limit_mb, preload=("tasks.scan_analysis:warm_up",)) as workers:
             workers.run(analyse_scan, str(scans[0]), limits, sha256="0" * 64, size_bytes=0, timeout_s=60)  # start-up
             isolated = full(IngestContext(settings=settings, catalogue=catalogue, store=open_store(settings), workers=workers))
         print(f"scans: {n} synthetic JPEGs, 4000 x 3000 (12 MP), q92, {scans[0].stat().st_size / 1e6:.1f} MB each")

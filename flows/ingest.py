@@ -28,17 +28,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import WarningNote
-from relicflow.errors import IngestStopped, InputRejected
+from relicflow.errors import IngestStopped
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import open_store
 from flows.review_gate import start_review_gate
-from tasks.enrichment import AccessionSheet, read_accession_sheet
 from tasks.inbox import list_inbox
 from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan, run_stopping_problem
 from tasks.intake import IntakePlan, ScanWork, plan_intake
+from tasks.sheet_set import SheetSet, read_accession_sheets
 from tasks.validation import apply_decoder_limits
 
-ANALYSIS_PRELOAD = ("tasks.scan_analysis",)
+ANALYSIS_PRELOAD = ("tasks.scan_analysis:warm_up",)
 
 
 @task(name="ingest-scan", cache_policy=NO_CACHE, task_run_name="ingest {work.file_name}")
@@ -79,21 +79,22 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
 
     listing = list_inbox(inbox_path, settle_s=settings.inbox_settle_s if settle_s is None else settle_s)
     sheet_paths = [Path(sheet).expanduser().resolve()] if sheet else listing.sheets
-    accession_sheet, sheet_rows, sheet_warnings = read_sheets(sheet_paths, logger)
-    run_id = catalogue.start_ingest_run(inbox=str(inbox_path), sheet=str(accession_sheet.path) if accession_sheet else None,
+    sheets = read_accession_sheets(sheet_paths, root=inbox_path)
+    sheet_rows, sheet_warnings = sheet_report(sheets, logger)
+    run_id = catalogue.start_ingest_run(inbox=str(inbox_path), sheet=", ".join(sheets.sheet_names) or None,
                                         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None, label=label)
     with heartbeat(catalogue, run_id, settings.ingest_heartbeat_s):
         plan = plan_intake(catalogue, listing, run_id=run_id, max_attempts=settings.ingest_max_attempts, logger=logger)
-        logger.info("ingest run %s: %d files in %s, %d to process, %d already known, %d skipped, sheet %s", run_id,
+        logger.info("ingest run %s: %d files in %s, %d to process, %d already known, %d skipped, sheets: %s", run_id,
                     len(listing.scans), inbox_path, len(plan.work), plan.known, sum(plan.skipped.values()),
-                    accession_sheet.path.name if accession_sheet else "none")
+                    ", ".join(sheets.sheet_names) or "none")
         catalogue.beat(run_id, files_total=len(plan.work), files_done=0)
         with analysis_workers(settings, len(plan.work)) as workers:
-            ctx = IngestContext(settings=settings, catalogue=catalogue, store=store, sheet=accession_sheet,
+            ctx = IngestContext(settings=settings, catalogue=catalogue, store=store, sheets=sheets,
                                 sheet_warnings=tuple(sheet_warnings), workers=workers)
             outcomes = _run_scans(ctx, catalogue, run_id, plan.work)
 
-    unmatched = unmatched_sheet_rows(catalogue, accession_sheet, listing.scans, outcomes)
+    unmatched = unmatched_sheet_rows(catalogue, sheets, listing.scans)
     rows = plan.report + sheet_rows + [{"item": "-", "file": sheet_name, "status": "sheet_row_unmatched",
                                         "warnings": f"row {row}: accession number {number} matches no scan"}
                                        for sheet_name, row, number in unmatched]
@@ -180,41 +181,24 @@ def analysis_workers(settings: Settings, jobs: int) -> Iterator[Any]:
 # -- sheets --------------------------------------------------------------------------------------
 
 
-def read_sheets(paths: list[Path], logger: logging.Logger | logging.LoggerAdapter[Any]
-                ) -> tuple[AccessionSheet | None, list[dict[str, str]], list[WarningNote]]:
-    """The first readable accession sheet, report rows for the others, and a warning for every item of the
-    run about each sheet that could not be used: a refused sheet must not pass unnoticed."""
-    used: AccessionSheet | None = None
+def sheet_report(sheets: SheetSet, logger: logging.Logger | logging.LoggerAdapter[Any]) -> tuple[list[dict[str, str]], list[WarningNote]]:
+    """Report rows for every sheet or row set aside, and a warning for every item of the run about each
+    sheet set aside whole: a refused sheet must never pass unnoticed."""
     rows: list[dict[str, str]] = []
     warnings: list[WarningNote] = []
-    for path in paths:
-        if used is not None:
-            message_en = (f"The accession sheet {path.name} was not read: only one sheet is used per run, and "
-                          f"{used.path.name} came first. Put every object in one sheet.")
-            message_zh = f"登记表 {path.name} 未被读取：每次运行只使用一张登记表，已使用排在前面的 {used.path.name}。请把所有藏品放在同一张表中。"
-            code = "sheet_ignored"
-        else:
-            try:
-                used = read_accession_sheet(path)
-                continue
-            except InputRejected as exc:
-                code, message_en, message_zh = "sheet_refused", f"{exc.code}: {exc.message_en}", exc.message_zh
-        logger.error("accession sheet %s not used: %s", path.name, message_en)
-        rows.append({"item": "-", "file": path.name, "status": code, "warnings": message_en})
-        warnings.append(WarningNote(code=code, message_en=message_en, message_zh=message_zh, details={"sheet": path.name}))
-    return used, rows, warnings
+    for problem in sheets.problems:
+        logger.error("accession sheet problem (%s): %s", problem.code, problem.message_en)
+        rows.append({"item": "-", "file": ", ".join(problem.sheets) or "-", "status": problem.code, "warnings": problem.message_en})
+        if problem.level == "sheet":
+            warnings.append(WarningNote(problem.code, problem.message_en, problem.message_zh, problem.details))
+    return rows, warnings
 
 
-def unmatched_sheet_rows(catalogue: Catalogue, sheet: AccessionSheet | None, scans: list[Any],
-                         outcomes: list[ScanOutcome]) -> list[tuple[str, int, str]]:
+def unmatched_sheet_rows(catalogue: Catalogue, sheets: SheetSet, scans: list[Any]) -> list[tuple[str, int, str]]:
     """(sheet, row number, accession number) of rows no file of the inbox names and no item carries."""
-    if sheet is None:
-        return []
-    named = {row.row_number for scan in scans if (row := sheet.row_for_file(scan.file_name))}
-    matched = {o.accession_number for o in outcomes if o.accession_number}
-    return [(sheet.path.name, r.row_number, r.accession_number) for r in sheet.rows
-            if r.row_number not in named and r.accession_number not in matched
-            and not catalogue.items_with_accession(r.accession_number)]
+    return [(row.sheet, row.row_number, row.accession_number)
+            for row in sheets.rows_matching_none([scan.file_name for scan in scans])
+            if not catalogue.items_with_accession(row.accession_number)]
 
 
 # -- report --------------------------------------------------------------------------------------

@@ -47,14 +47,6 @@ class InputRejected(RelicflowError):
     def message(self, locale: str = "zh-CN") -> str:
         return self.message_en if locale.startswith("en") else self.message_zh
 
-    def __reduce__(self) -> tuple[object, ...]:
-        # keyword details do not survive pickling's default (args-only) path; scans run in worker processes
-        return (_rebuild_input_rejected, (self.code, self.message_en, self.message_zh, self.details))
-
-
-def _rebuild_input_rejected(code: str, message_en: str, message_zh: str, details: dict[str, object]) -> InputRejected:
-    return InputRejected(code, message_en, message_zh, **details)
-
 
 class IngestStopped(RelicflowError):
     """The ingest run itself cannot go on (data disk full, catalogue or object store unreachable, inbox

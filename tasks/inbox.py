@@ -15,7 +15,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SHEET_SUFFIXES = frozenset({".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
+from tasks.sheet_files import SHEET_SUFFIXES
+
 # Left by copy tools and browsers while a file is still arriving; taken once it has its real name.
 PARTIAL_SUFFIXES = frozenset({".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", ".!qb", ".filepart"})
 # Written by operating systems and viewers; never scans.

@@ -26,14 +26,26 @@ import sqlalchemy.exc
 
 from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import IngestedImage, WarningNote
-from relicflow.errors import IllegalTransition, IngestStopped, InputRejected, IntegrityError, StorageUnavailable
+from relicflow.errors import (
+    IllegalTransition,
+    IngestStopped,
+    InputRejected,
+    IntegrityError,
+    StorageUnavailable,
+)
 from relicflow.settings import Settings
 from relicflow.storage import ObjectStore, derivative_key, put_original
-from tasks.enrichment import AccessionSheet, SheetRow, accession_number_from_filename
+from tasks.accession_sheet import SheetRow
 from tasks.hashing import near_duplicates
-from tasks.ingest_rejections import decoder_problem, file_changed, file_name_unusable, file_vanished
+from tasks.ingest_rejections import (
+    decoder_problem,
+    file_changed,
+    file_name_unusable,
+    file_vanished,
+)
 from tasks.intake import ScanWork
 from tasks.scan_analysis import AnalysisLimits, Rejection, ScanAnalysis, analyse_scan
+from tasks.sheet_set import SheetSet
 
 log = logging.getLogger("relicflow.ingest")
 
@@ -43,8 +55,8 @@ class IngestContext:
     settings: Settings
     catalogue: Catalogue
     store: ObjectStore
-    sheet: AccessionSheet | None = None
-    sheet_warnings: tuple[WarningNote, ...] = ()  # refused sheets: said on every item of the run
+    sheets: SheetSet = field(default_factory=lambda: SheetSet((), (), (), ()))
+    sheet_warnings: tuple[WarningNote, ...] = ()  # sheets set aside whole: said on every item of the run
     workers: Any = None  # relicflow.isolated pool for the pixel work; None runs it in this process
     stop: threading.Event = field(default_factory=threading.Event)
     stop_reason: IngestStopped | None = None
@@ -213,33 +225,13 @@ def _derivative_name(original_sha256: str, kind: str, data: bytes) -> str:
 
 
 def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | None, str | None, str | None, list[WarningNote]]:
-    """(row, accession number, where the number came from, warnings) for this file: the sheet's row by
-    its file-name column, else by the number in the file name; a number only guessed is marked so."""
-    guessed = accession_number_from_filename(file_name)
-    row = None
-    if ctx.sheet is not None:
-        row = ctx.sheet.row_for_file(file_name) or (ctx.sheet.row_for_accession(guessed) if guessed else None)
-    if row is not None:
-        return row, row.accession_number, "sheet", []
-    warnings = []
-    if ctx.sheet is not None:
-        warnings.append(WarningNote(
-            code="no_sheet_row",
-            message_en=f"No row of the accession sheet {ctx.sheet.path.name} names this file"
-                       + (f" or accession number {guessed}" if guessed else "") + "; catalogue data is missing.",
-            message_zh=f"登记表 {ctx.sheet.path.name} 中没有与此文件" + (f"或总登记号 {guessed} " if guessed else "")
-                       + "对应的行，缺少藏品著录信息。",
-            details={"sheet": ctx.sheet.path.name, "guessed_accession_number": guessed},
-        ))
-    if guessed:
-        warnings.append(WarningNote(
-            code="accession_number_guessed",
-            message_en=f"No accession-sheet row names this file; the accession number {guessed} was read from the file "
-                       "name and may be wrong. Check it against the collection system.",
-            message_zh=f"登记表中没有与此文件对应的行；总登记号 {guessed} 是从文件名推断的，可能有误，请与藏品管理系统核对。",
-            details={"guessed_accession_number": guessed, "file_name": file_name},
-        ))
-    return None, guessed, "file_name" if guessed else None, warnings
+    """(row, accession number, where the number came from, warnings) for this file: the sheets' row by
+    its file-name column, else by the number in the file name; a number only guessed is marked so, and a
+    row of this file that was set aside (duplicate, conflict) is said on the item."""
+    match = ctx.sheets.match(file_name)
+    source = None if match.source is None else ("file_name" if match.guessed else "sheet")
+    warnings = [WarningNote(w.code, w.message_en, w.message_zh, w.details) for w in match.warnings]
+    return match.row, match.accession_number, source, warnings
 
 
 # -- outcomes other than review ------------------------------------------------------------------
@@ -247,11 +239,12 @@ def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | No
 
 def _quarantine(ctx: IngestContext, work: ScanWork, rejected: InputRejected) -> ScanOutcome:
     log.warning("quarantined %s: %s", work.file_name, rejected)
-    row, accession_number, source, _ = enrich_from_sheet(ctx, work.file_name)
+    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name)
     ctx.catalogue.quarantine(work.item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
                              details={"file_name": work.file_name, **{k: str(v) for k, v in rejected.details.items()}},
                              accession_number=accession_number, accession_number_source=source,
-                             title=row.fields.get("title") if row else None, warnings=ctx.sheet_warnings)
+                             title=row.fields.get("title") if row else None,
+                             warnings=[*sheet_warnings, *ctx.sheet_warnings])
     return ScanOutcome(work.item_id, work.file_name, ItemStatus.quarantined.value, quarantine_code=rejected.code,
                        message=rejected.message(ctx.settings.locale), accession_number=accession_number)
 

@@ -94,6 +94,20 @@ def analyse_scan(path: str | Path, limits: AnalysisLimits, *, sha256: str, size_
         decoded.image.close()
 
 
+def warm_up() -> None:
+    """Analyse a tiny image once, so the lazy imports and set-up of a first call (scipy's FFT for pHash,
+    Pillow's plugins, OpenCV) are paid by the process that forks the decoding workers, not by each scan's
+    time limit."""
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="relicflow-warm-up-") as tmp:
+        sample = Path(tmp) / "warm-up.png"
+        Image.new("RGB", (64, 48), (120, 90, 60)).save(sample)
+        analyse_scan(sample, AnalysisLimits(max_pixels=64 * 48), sha256="0" * 64, size_bytes=sample.stat().st_size)
+
+
 def _decoder_warnings(decoded: Any, operations: list[dict[str, Any]]) -> list[Any]:
     """What decoding and normalisation noticed (extra pages, trailing data, colour profile problems)."""
     found = list(getattr(decoded, "warnings", ()))

@@ -75,7 +75,10 @@ def serve(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
     try:
         for name in config["preload"]:
-            importlib.import_module(name)
+            module_name, _, warm_up = name.partition(":")
+            module = importlib.import_module(module_name)
+            if warm_up:  # first calls import lazily (scipy, Pillow's plugins): pay that once, before forking
+                getattr(module, warm_up)()
         if "cv2" in sys.modules:
             sys.modules["cv2"].setNumThreads(1)
     except BaseException:

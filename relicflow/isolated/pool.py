@@ -48,6 +48,8 @@ class IsolatedWorkers:
       one scan do not accumulate); ``None``: never.
     - ``preload``: modules imported once in the launcher, so that a new worker starts in milliseconds.
       Include the modules of the functions you run. Must be importable with this process's ``sys.path``.
+      ``"module:function"`` also calls that function (no arguments) once after importing: a warm-up
+      whose lazy imports and one-off set-up every forked worker then inherits.
     - ``max_result_mb``: a larger reply is refused and the worker replaced.
     """
 

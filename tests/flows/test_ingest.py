@@ -105,7 +105,10 @@ def test_sheet_joined_by_file_name_column_and_unmatched_rows_reported(settings: 
     assert ding.record.grade == "一级" and ding.required_approvals == 2  # graded relics need two reviewers
     # the copy is joined by the accession number in its file name (the sheet names only the front view)
     assert records["2019.3.17_copy.jpg"].accession_number == "2019.3.17"
-    assert any(w.code == "no_sheet_row" for w in records["GJ-0003.jpg"].warnings)
+    # no row names GJ-0003: its number is read from the file name and marked as a guess
+    gj = records["GJ-0003.jpg"]
+    assert gj.accession_number == "GJ-0003" and gj.accession_number_source == "file_name"
+    assert any(w.code == "accession_number_guessed" for w in gj.warnings)
     assert summary["unmatched_sheet_rows"] == ["2021.9.9"]
 
 
@@ -145,6 +148,7 @@ def test_an_unreadable_sheet_does_not_stop_the_scans(settings: Settings, inbox: 
     (inbox / "accession_sheet.csv").write_text("名称,备注\n青铜鼎,无登记号\n", encoding="utf-8")
     summary = ingest_flow(settings=settings, start_gate=False)
     assert summary["awaiting_review"] == 4 and summary["quarantined"] == 5
+    assert summary["sheet_errors"] == 1 and summary["errors"] == 1  # said, not swallowed
 
 
 def test_items_json_lists_every_item_with_its_record(settings: Settings, inbox: Path) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import struct
 import subprocess
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,16 +142,34 @@ def test_an_internal_error_is_retried_a_bounded_number_of_times_then_waits(setti
 
 def test_a_refused_sheet_is_a_warning_on_every_item_and_an_error_in_the_summary(settings: Settings, catalogue: Catalogue) -> None:
     settings.inbox.mkdir(parents=True)
-    (settings.inbox / "2004.jpg").write_bytes(jpeg_bytes(6))
-    (settings.inbox / "GJ-9.jpg").write_bytes(jpeg_bytes(7))
+    (settings.inbox / "2004.jpg").write_bytes(jpeg_bytes(6))  # a year, not an accession number
+    (settings.inbox / "GJ-00123_正面.jpg").write_bytes(jpeg_bytes(7))
     (settings.inbox / "sheet.csv").write_text("名称,备注\n青铜鼎,无登记号\n", encoding="utf-8")
     summary = ingest_flow(settings=settings, start_gate=False)
     assert summary["awaiting_review"] == 2 and summary["sheet_errors"] == 1 and summary["errors"] == 1
     assert "sheet.csv" in summary["sheet_problems"][0]
-    for item in catalogue.items():
-        codes = {w.code for w in item.warnings}
-        assert "sheet_refused" in codes and "accession_number_guessed" in codes, item.id
-        assert item.accession_number_source == "file_name"
+    by_name = {item.files[0].file_name: item for item in catalogue.items()}
+    for item in by_name.values():
+        assert "sheet_missing_accession_column" in {w.code for w in item.warnings}, item.id
+    guessed = by_name["GJ-00123_正面.jpg"]
+    assert guessed.accession_number == "GJ-00123" and guessed.accession_number_source == "file_name"
+    assert "accession_number_guessed" in {w.code for w in guessed.warnings}
+    assert by_name["2004.jpg"].accession_number is None and by_name["2004.jpg"].accession_number_source is None
+
+
+def test_all_sheets_are_read_and_a_duplicate_row_is_said_on_its_item(settings: Settings, catalogue: Catalogue) -> None:
+    settings.inbox.mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (settings.inbox / name).write_bytes(jpeg_bytes(ord(name[0])))
+    (settings.inbox / "batch1.csv").write_text("总登记号,藏品名称,文件名\nM-001,青铜鼎,a.jpg\nM-002,玉璧,b.jpg\nM-002,玉璧重复,\n", encoding="utf-8")
+    (settings.inbox / "batch2.csv").write_text("总登记号,藏品名称,文件名\nM-003,瓷瓶,c.jpg\n", encoding="utf-8")
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["awaiting_review"] == 3 and summary["sheet_errors"] == 1  # the duplicate rows, not a whole sheet
+    by_name = {item.files[0].file_name: item for item in catalogue.items()}
+    assert (by_name["a.jpg"].accession_number, by_name["a.jpg"].accession_number_source) == ("M-001", "sheet")
+    assert by_name["c.jpg"].accession_number == "M-003"  # from the second sheet
+    assert by_name["b.jpg"].accession_number is None
+    assert "sheet_duplicate_accession" in {w.code for w in by_name["b.jpg"].warnings}
 
 
 def test_a_missing_inbox_stops_the_run_with_a_clear_message(settings: Settings, catalogue: Catalogue) -> None:
@@ -158,16 +178,43 @@ def test_a_missing_inbox_stops_the_run_with_a_clear_message(settings: Settings, 
     assert catalogue.items() == []
 
 
+def blank_png(path: Path, side: int) -> Path:
+    """A real, valid greyscale PNG of side x side black pixels: a few hundred KB on disk, side² bytes decoded,
+    and seconds of decoding, resizing and hashing whatever the machine."""
+    row = b"\0" * (side + 1)  # filter byte + pixels
+    compressor = zlib.compressobj(1)
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
 def test_a_decoder_that_runs_too_long_is_quarantined_and_the_batch_goes_on(settings: Settings, catalogue: Catalogue) -> None:
-    settings = load_settings(**{**settings.model_dump(), "decode_timeout_s": 0.5})
+    settings = load_settings(**{**settings.model_dump(), "decode_timeout_s": 0.3})
     settings.inbox.mkdir(parents=True)
-    (settings.inbox / "small.jpg").write_bytes(jpeg_bytes(8))
-    noise = np.random.default_rng(0).integers(0, 255, size=(6000, 8000, 3), dtype=np.uint8)
-    Image.fromarray(noise).save(settings.inbox / "huge.png", compress_level=1)  # seconds of decoding, resizing, hashing
+    Image.new("RGB", (16, 12), "sienna").save(settings.inbox / "GJ-00001.png")  # milliseconds of work
+    blank_png(settings.inbox / "GJ-00002.png", 13_000)  # 169 MP: seconds of work, far beyond 0.3 s
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["awaiting_review"] == 1 and summary["quarantined"] == 1 and summary["outcome"] == "completed"
+    (slow,) = catalogue.items(status="quarantined")
+    assert slow.files[0].file_name == "GJ-00002.png" and slow.accession_number == "GJ-00002"
+    assert slow.quarantine_code == "decoder_timeout" and "decode_timeout_s" in (slow.quarantine_message_en or "")
+    assert "超过 0.3 秒" in (slow.quarantine_message_zh or "")
+
+
+def test_a_file_that_needs_more_memory_than_allowed_is_quarantined(settings: Settings, catalogue: Catalogue) -> None:
+    settings = load_settings(**{**settings.model_dump(), "decode_memory_limit_mb": 250})
+    settings.inbox.mkdir(parents=True)
+    Image.new("RGB", (16, 12), "sienna").save(settings.inbox / "GJ-00003.png")
+    blank_png(settings.inbox / "GJ-00004.png", 13_000)  # 169 MB of pixels, more with the working copies
     summary = ingest_flow(settings=settings, start_gate=False)
     assert summary["awaiting_review"] == 1 and summary["quarantined"] == 1
-    (slow,) = catalogue.items(status="quarantined")
-    assert slow.quarantine_code == "decoder_timeout" and "decode_timeout_s" in (slow.quarantine_message_en or "")
+    (big,) = catalogue.items(status="quarantined")
+    assert big.quarantine_code == "decoder_out_of_memory" and "250 MB" in (big.quarantine_message_en or "")
 
 
 @pytest.fixture
