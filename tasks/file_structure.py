@@ -1,0 +1,416 @@
+"""Read a JPEG, PNG, WebP or TIFF file's own layout: is it cut short, does something follow it, how many pictures.
+
+Decoders answer "can I draw this?"; they do not say whether the file ends where its own structure says
+it should. An interrupted copy and a ZIP appended to a JPEG both decode, and a multi-page TIFF decodes as
+its first page. This module walks the container (JPEG markers and entropy-coded data, PNG chunks, RIFF
+chunks, TIFF IFDs with their strips and tiles) and reports what it finds, as data. It never raises on a
+damaged file: what it cannot follow it leaves to the decoder. The file is memory-mapped, never read whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("relicflow.validation")
+
+MAX_TIFF_IFDS = 10_000  # more pages than any scan has; stops a looping or endless IFD chain
+ALIGNMENT_SLACK = 16  # bytes after the end that writers add for word or block alignment
+PADDING_LIMIT = 65_536  # zero (or 0xFF) bytes up to this size are padding, not hidden content
+
+
+@dataclass(frozen=True)
+class Trailing:
+    """Bytes after the end of the image: where they start, how many, what they look like."""
+
+    offset: int
+    length: int
+    looks_like: str
+
+
+@dataclass(frozen=True)
+class JpegFrame:
+    """The JPEG's start-of-frame: which coding process, sample precision and size."""
+
+    marker: int
+    precision: int
+    width: int
+    height: int
+    components: int
+
+    @property
+    def arithmetic(self) -> bool:
+        return self.marker >= 0xC9
+
+    @property
+    def lossless(self) -> bool:
+        return self.marker in (0xC3, 0xC7, 0xCB, 0xCF)
+
+    @property
+    def hierarchical(self) -> bool:
+        return self.marker in (0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF)
+
+    @property
+    def progressive(self) -> bool:
+        return self.marker in (0xC2, 0xC6, 0xCA, 0xCE)
+
+
+@dataclass(frozen=True)
+class FileStructure:
+    """What the container says about itself. ``truncation`` is a sentence of evidence when it is cut."""
+
+    container: str
+    size: int
+    truncation: str | None = None
+    trailing: Trailing | None = None
+    pages: int = 1
+    page_kind: str = "pages"
+    jpeg_frame: JpegFrame | None = None
+    jpeg_icc: bytes | None = None
+    jpeg_exif: bytes | None = None
+    png_significant_bits: int | None = None
+    png_bit_depth: int | None = None
+    camera_raw: str | None = None
+    complete: bool = False  # the walk reached the container's own end: nothing is missing
+
+
+class _Cut(Exception):
+    """The walk ran past the end of the file; the message is the evidence."""
+
+
+class _Unreadable(Exception):
+    """The structure is damaged in a way that is not truncation; the decoder will judge the file."""
+
+
+def inspect_structure(path: Path, container: str) -> FileStructure | None:
+    """Walk ``path`` as ``container`` ("JPEG", "PNG", "WEBP", "TIFF"); None for any other container."""
+    walker = _WALKERS.get(container)
+    if walker is None:
+        return None
+    with path.open("rb") as fp:
+        size = path.stat().st_size
+        if size == 0:
+            return FileStructure(container, 0)
+        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                return walker(data, size)
+            except _Cut as cut:
+                return FileStructure(container, size, truncation=str(cut))
+            except _Unreadable as damaged:
+                log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
+                return FileStructure(container, size)
+            except (struct.error, IndexError, ValueError, OverflowError) as exc:
+                log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
+                         type(exc).__name__, exc)
+                return FileStructure(container, size)
+
+
+# --- JPEG ----------------------------------------------------------------------------------------
+
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # skips stuffed 0xFF00, restarts and fill bytes
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _walk_jpeg(data: mmap.mmap, size: int) -> FileStructure:
+    end, frame, icc, exif, mpf = _jpeg_end(data, size, 0)
+    for offset, length in _mpo_pictures(data, mpf):  # a multi-picture file's further pictures are part of it
+        if offset + length > size:
+            raise _Cut(f"picture {offset:,} of this multi-picture JPEG ends beyond the file's {size:,} bytes")
+        if data[offset:offset + 2] == b"\xff\xd8":
+            end = max(end, _jpeg_end(data, size, offset)[0])
+    return FileStructure("JPEG", size, trailing=_trailing(data, size, end), jpeg_frame=frame,
+                         jpeg_icc=icc, jpeg_exif=exif, complete=True)
+
+
+def _jpeg_end(data: mmap.mmap, size: int, start: int) -> tuple[int, JpegFrame | None, bytes | None, bytes | None, int | None]:
+    """Offset just past the EOI of the JPEG that starts at ``start``, and what its header said."""
+    pos, frame, exif, mpf = start + 2, None, None, None
+    icc_parts: dict[int, bytes] = {}
+    while True:
+        if pos + 2 > size:
+            raise _Cut(f"the JPEG stops at byte {size:,}, before its end marker")
+        if data[pos] != 0xFF:
+            raise _Unreadable(f"no marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            raise _Cut(f"the JPEG stops at byte {size:,}, inside a header segment")
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        if length < 2 or marker == 0xD8:
+            raise _Unreadable(f"bad segment at byte {pos}")
+        segment_end = pos + 2 + length
+        if segment_end > size:
+            raise _Cut(f"a header segment at byte {pos:,} declares {length:,} bytes, beyond the end of the "
+                       f"file ({size:,} bytes)")
+        body = pos + 4
+        if marker in _SOF_MARKERS and frame is None and length >= 8:
+            precision, height, width, components = struct.unpack_from(">BHHB", data, body)
+            frame = JpegFrame(marker, precision, width, height, components)
+        elif marker == 0xE1 and exif is None and data[body:body + 6] == b"Exif\x00\x00":
+            exif = bytes(data[body + 6:segment_end])
+        elif marker == 0xE2 and data[body:body + 12] == b"ICC_PROFILE\x00" and length > 16:
+            icc_parts[data[body + 12]] = bytes(data[body + 14:segment_end])
+        elif marker == 0xE2 and data[body:body + 4] == b"MPF\x00" and mpf is None:
+            mpf = body + 4
+        if marker == 0xDA:
+            found = _NEXT_MARKER.search(data, segment_end)
+            if found is None:
+                raise _Cut(f"the picture data runs to the end of the file ({size:,} bytes) without the JPEG end "
+                           "marker")
+            pos = found.start()
+            continue
+        pos = segment_end
+    icc = b"".join(icc_parts[k] for k in sorted(icc_parts)) or None
+    return pos + 2, frame, icc, exif, mpf
+
+
+def _mpo_pictures(data: mmap.mmap, mpf: int | None) -> list[tuple[int, int]]:
+    """(offset, length) of the further pictures a multi-picture (MPO) index declares, in file offsets."""
+    if mpf is None:
+        return []
+    order = {b"II": "<", b"MM": ">"}.get(bytes(data[mpf:mpf + 2]))
+    if order is None:
+        return []
+    ifd = mpf + struct.unpack_from(order + "I", data, mpf + 4)[0]
+    count = struct.unpack_from(order + "H", data, ifd)[0]
+    for index in range(min(count, 64)):
+        tag, _type, number, value = struct.unpack_from(order + "HHII", data, ifd + 2 + 12 * index)
+        if tag == 0xB002:  # MPEntry: 16 bytes per picture, offsets relative to the MP header
+            pictures = []
+            for entry in range(min(number // 16, 64)):
+                _attr, length, offset = struct.unpack_from(order + "III", data, mpf + value + 16 * entry)
+                if offset:
+                    pictures.append((mpf + offset, length))
+            return pictures
+    return []
+
+
+# --- PNG -----------------------------------------------------------------------------------------
+
+def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
+    pos, frames, significant, depth = 8, 1, None, None
+    while True:
+        if pos + 8 > size:
+            raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if length > 0x7FFFFFFF:
+            raise _Unreadable(f"chunk length {length} at byte {pos}")
+        end = pos + 12 + length
+        if end > size:
+            name = kind.decode("latin-1")
+            raise _Cut(f"the {name!r} chunk at byte {pos:,} declares {length:,} bytes, beyond the end of the "
+                       f"file ({size:,} bytes)")
+        if kind == b"IEND":
+            break
+        if kind == b"IHDR" and length >= 13:
+            depth = data[pos + 16]
+        elif kind == b"acTL" and length >= 8:
+            frames = max(1, struct.unpack_from(">I", data, pos + 8)[0])
+        elif kind == b"sBIT" and length >= 1:
+            significant = max(data[pos + 8:pos + 8 + min(length, 4)])
+        pos = end
+    return FileStructure("PNG", size, trailing=_trailing(data, size, end), pages=frames, page_kind="frames",
+                         png_significant_bits=significant, png_bit_depth=depth, complete=True)
+
+
+# --- WebP ----------------------------------------------------------------------------------------
+
+def _walk_webp(data: mmap.mmap, size: int) -> FileStructure:
+    declared = 8 + struct.unpack_from("<I", data, 4)[0]
+    if declared > size:
+        raise _Cut(f"the WebP header declares {declared:,} bytes, the file has {size:,}")
+    pos, frames = 12, 0
+    while pos + 8 <= declared:
+        kind, length = struct.unpack_from("<4sI", data, pos)
+        pos += 8 + length + (length & 1)
+        if pos > declared + 1:
+            raise _Unreadable(f"chunk {kind!r} overruns the RIFF size")
+        frames += kind == b"ANMF"
+    end = min(declared + (declared & 1), size)
+    return FileStructure("WEBP", size, trailing=_trailing(data, size, end), pages=max(frames, 1),
+                         page_kind="frames", complete=True)
+
+
+# --- TIFF ----------------------------------------------------------------------------------------
+
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_CHILD_IFD_TAGS = (330, 34665, 34853, 40965)  # SubIFDs, Exif, GPS, Interoperability
+_DATA_PAIRS = ((273, 279), (324, 325), (513, 514), (288, 289))  # strips, tiles, old JPEG, free space
+_RAW_PHOTOMETRIC = frozenset({32803, 34892})  # colour filter array, linear raw
+_RAW_COMPRESSIONS = frozenset({32767, 32769, 32770, 34713, 34316})
+_RAW_BY_MAKE = (("NIKON", "NEF"), ("SONY", "ARW"), ("CANON", "CR2"), ("PENTAX", "PEF"), ("SAMSUNG", "SRW"),
+                ("OLYMPUS", "ORF"), ("PANASONIC", "RW2"), ("FUJIFILM", "RAF"), ("HASSELBLAD", "3FR"))
+
+
+class _Tiff:
+    """One pass over a classic or BigTIFF file: every IFD, the bytes each refers to, the page count."""
+
+    def __init__(self, data: mmap.mmap, size: int) -> None:
+        self.data, self.size = data, size
+        self.order = "<" if data[:2] == b"II" else ">"
+        self.big = struct.unpack_from(self.order + "H", data, 2)[0] == 43
+        self.end = 16 if self.big else 8  # furthest byte any structure refers to
+        self.visited: set[int] = set()
+        self.raw_signs: list[str] = []
+        self.make = ""
+
+    def walk(self) -> int:
+        offset = self._offset(8 if self.big else 4)
+        if offset & 1:  # directories start on a word boundary: an odd offset is damage, not a cut
+            raise _Unreadable(f"first directory at odd offset {offset}")
+        if offset == 0 or offset >= self.size:
+            raise _Cut(f"the TIFF's first directory is at byte {offset:,}, beyond the end of the file "
+                       f"({self.size:,} bytes)")
+        pages = 0
+        while offset and len(self.visited) < MAX_TIFF_IFDS:
+            if offset in self.visited:
+                break
+            if offset & 1:
+                raise _Unreadable(f"next directory at odd offset {offset}")
+            if offset >= self.size:
+                raise _Cut(f"the TIFF's next directory is at byte {offset:,}, beyond the end of the file "
+                           f"({self.size:,} bytes)")
+            tags, offset = self._ifd(offset, depth=0)
+            subfile = tags.get(254, [0])[0]
+            if not (subfile & 0b101) and tags.get(255, [1])[0] != 2:  # not a reduced copy or a mask
+                pages += 1
+        return max(pages, 1)
+
+    def _offset(self, at: int) -> int:
+        return struct.unpack_from(self.order + ("Q" if self.big else "I"), self.data, at)[0]
+
+    def _ifd(self, offset: int, depth: int) -> tuple[dict[int, list[int]], int]:
+        self.visited.add(offset)
+        count_size, entry_size, inline = (8, 20, 8) if self.big else (2, 12, 4)
+        if offset + count_size > self.size:
+            raise _Cut(f"a TIFF directory at byte {offset:,} lies beyond the end of the file ({self.size:,} bytes)")
+        count = struct.unpack_from(self.order + ("Q" if self.big else "H"), self.data, offset)[0]
+        table_end = offset + count_size + count * entry_size + (8 if self.big else 4)
+        if count > 65535 or table_end > self.size:
+            raise _Cut(f"a TIFF directory at byte {offset:,} runs past the end of the file ({self.size:,} bytes)")
+        self.end = max(self.end, table_end)
+        tags: dict[int, list[int]] = {}
+        for index in range(count):
+            at = offset + count_size + index * entry_size
+            tag, kind = struct.unpack_from(self.order + "HH", self.data, at)
+            number = self._offset(at + 4) if self.big else struct.unpack_from(self.order + "I", self.data, at + 4)[0]
+            length = number * _TYPE_SIZES.get(kind, 1)
+            where = at + 4 + (8 if self.big else 4)
+            if length > inline:
+                where = self._offset(where)
+                if where + length <= self.size:
+                    self.end = max(self.end, where + length)
+                elif tag in (273, 279, 324, 325):
+                    raise _Cut(f"the TIFF's list of picture data blocks lies beyond the end of the file "
+                               f"({self.size:,} bytes)")
+                else:
+                    continue  # a damaged metadata offset; the picture may still be whole
+            if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
+                tags[tag] = self._numbers(kind, where, min(number, 1 << 20))
+            elif kind == 2 and tag == 271:
+                self.make = bytes(self.data[where:where + min(length, 64)]).split(b"\0")[0].decode("latin-1")
+            elif tag == 50706:
+                self.raw_signs.append("DNG")
+        self._data_extents(tags)
+        if tags.get(262, [0])[0] in _RAW_PHOTOMETRIC or tags.get(259, [1])[0] in _RAW_COMPRESSIONS:
+            self.raw_signs.append("raw data")
+        if depth < 4:
+            for tag in _CHILD_IFD_TAGS:
+                for child in tags.get(tag, [])[:64]:
+                    if child and child < self.size and child not in self.visited:
+                        try:
+                            self._ifd(child, depth + 1)
+                        except _Cut:  # a damaged metadata pointer; the main chain decides truncation
+                            log.info("TIFF sub-directory at byte %d not followed", child)
+        return tags, self._offset(table_end - (8 if self.big else 4))
+
+    def _numbers(self, kind: int, where: int, number: int) -> list[int]:
+        code = {3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}[kind]
+        return list(struct.unpack_from(f"{self.order}{number}{code}", self.data, where))
+
+    def _data_extents(self, tags: dict[int, list[int]]) -> None:
+        for offsets_tag, counts_tag in _DATA_PAIRS:
+            offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
+            if not offsets or not counts:
+                continue
+            furthest = max((o + c for o, c in zip(offsets, counts) if c), default=0)
+            if furthest > self.size and offsets_tag != 288:
+                raise _Cut(f"the TIFF's picture data should run to byte {furthest:,}, but the file ends at byte "
+                           f"{self.size:,}")
+            self.end = max(self.end, min(furthest, self.size))
+
+    def camera_raw(self) -> str | None:
+        if self.data[8:10] == b"CR" and self.data[:2] == b"II":
+            return "CR2"
+        if "DNG" in self.raw_signs:
+            return "DNG"
+        if not self.raw_signs:
+            return None
+        make = self.make.upper()
+        return next((name for prefix, name in _RAW_BY_MAKE if make.startswith(prefix)), "camera raw")
+
+
+_WANTED_TAGS = frozenset({254, 255, 259, 262, 273, 279, 324, 325, 513, 514, 288, 289, *_CHILD_IFD_TAGS})
+
+
+def _walk_tiff(data: mmap.mmap, size: int) -> FileStructure:
+    if size < 16:
+        raise _Cut(f"the TIFF stops at byte {size:,}, inside its header")
+    tiff = _Tiff(data, size)
+    pages = tiff.walk()
+    return FileStructure("TIFF", size, trailing=_trailing(data, size, tiff.end), pages=pages,
+                         camera_raw=tiff.camera_raw(), complete=True)
+
+
+# --- what follows the end ------------------------------------------------------------------------
+
+_TRAILING_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"%PDF-", "pdf"), (b"Rar!\x1a\x07", "rar"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"), (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF8", "gif"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+)
+
+
+def _trailing(data: mmap.mmap, size: int, end: int) -> Trailing | None:
+    """Bytes after ``end`` that are more than alignment or zero padding."""
+    length = size - end
+    if length <= ALIGNMENT_SLACK:
+        return None
+    head = bytes(data[end:end + 64])
+    if length <= PADDING_LIMIT and data[end:size].strip(head[:1]) == b"" and head[:1] in (b"\x00", b"\xff"):
+        return None
+    return Trailing(end, length, looks_like(head, data, end, size))
+
+
+def looks_like(head: bytes, data: mmap.mmap, end: int, size: int) -> str:
+    for signature, kind in _TRAILING_SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        return "video"
+    if data.rfind(b"PK\x05\x06", end, size) != -1:  # a ZIP is read from its end: it may start later
+        return "zip"
+    stripped = head.lstrip().lower()
+    if stripped.startswith((b"<", b"<?php", b"#!")):
+        return "html"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "data"
+    return "text" if text.isprintable() or all(ch.isprintable() or ch.isspace() for ch in text) else "data"
+
+
+_WALKERS = {"JPEG": _walk_jpeg, "PNG": _walk_png, "WEBP": _walk_webp, "TIFF": _walk_tiff}
