@@ -75,6 +75,8 @@ class FileStructure:
     png_significant_bits: int | None = None
     png_bit_depth: int | None = None
     camera_raw: str | None = None
+    size_mismatch: str | None = None  # the header declares more picture than the file lists (TIFF)
+    declared_size: tuple[int, int] | None = None  # (width, height) of the first picture, from the header
     complete: bool = False  # the walk reached the container's own end: nothing is missing
 
 
@@ -123,7 +125,8 @@ def _walk_jpeg(data: mmap.mmap, size: int) -> FileStructure:
         if data[offset:offset + 2] == b"\xff\xd8":
             end = max(end, _jpeg_end(data, size, offset)[0])
     return FileStructure("JPEG", size, trailing=_trailing(data, size, end), jpeg_frame=frame,
-                         jpeg_icc=icc, jpeg_exif=exif, complete=True)
+                         jpeg_icc=icc, jpeg_exif=exif, complete=True,
+                         declared_size=(frame.width, frame.height) if frame else None)
 
 
 def _jpeg_end(data: mmap.mmap, size: int, start: int) -> tuple[int, JpegFrame | None, bytes | None, bytes | None, int | None]:
@@ -199,7 +202,7 @@ def _mpo_pictures(data: mmap.mmap, mpf: int | None) -> list[tuple[int, int]]:
 # --- PNG -----------------------------------------------------------------------------------------
 
 def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
-    pos, frames, significant, depth = 8, 1, None, None
+    pos, frames, significant, depth, declared = 8, 1, None, None, None
     while True:
         if pos + 8 > size:
             raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
@@ -214,6 +217,7 @@ def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
         if kind == b"IEND":
             break
         if kind == b"IHDR" and length >= 13:
+            declared = struct.unpack_from(">II", data, pos + 8)
             depth = data[pos + 16]
         elif kind == b"acTL" and length >= 8:
             frames = max(1, struct.unpack_from(">I", data, pos + 8)[0])
@@ -221,7 +225,8 @@ def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
             significant = max(data[pos + 8:pos + 8 + min(length, 4)])
         pos = end
     return FileStructure("PNG", size, trailing=_trailing(data, size, end), pages=frames, page_kind="frames",
-                         png_significant_bits=significant, png_bit_depth=depth, complete=True)
+                         png_significant_bits=significant, png_bit_depth=depth, complete=True,
+                         declared_size=declared)
 
 
 # --- WebP ----------------------------------------------------------------------------------------
@@ -273,6 +278,7 @@ class _Tiff:
             raise _Cut(f"the TIFF's first directory is at byte {offset:,}, beyond the end of the file "
                        f"({self.size:,} bytes)")
         pages = 0
+        self.first_tags: dict[int, list[int]] = {}
         while offset and len(self.visited) < MAX_TIFF_IFDS:
             if offset in self.visited:
                 break
@@ -282,6 +288,7 @@ class _Tiff:
                 raise _Cut(f"the TIFF's next directory is at byte {offset:,}, beyond the end of the file "
                            f"({self.size:,} bytes)")
             tags, offset = self._ifd(offset, depth=0)
+            self.first_tags = self.first_tags or tags
             subfile = tags.get(254, [0])[0]
             if not (subfile & 0b101) and tags.get(255, [1])[0] != 2:  # not a reduced copy or a mask
                 pages += 1
@@ -350,6 +357,34 @@ class _Tiff:
                            f"{self.size:,}")
             self.end = max(self.end, min(furthest, self.size))
 
+    def size_mismatch(self) -> str | None:
+        """Fewer strips or tiles (or, uncompressed, fewer bytes) than the first page's declared size needs."""
+        tags = self.first_tags
+        width, length = tags.get(256, [0])[0], tags.get(257, [0])[0]
+        samples = tags.get(277, [1])[0]
+        planes = samples if tags.get(284, [1])[0] == 2 else 1
+        if not width or not length:
+            return None
+        if 324 in tags and 322 in tags and 323 in tags:
+            tile_w, tile_h = tags[322][0] or 1, tags[323][0] or 1
+            expected, listed, kind = -(-width // tile_w) * -(-length // tile_h) * planes, len(tags[324]), "tiles"
+        elif 273 in tags:
+            rows = min(tags.get(278, [length])[0] or length, length)
+            expected, listed, kind = -(-length // rows) * planes, len(tags[273]), "strips"
+        else:
+            return None
+        declared = f"the header says the picture is {width:,} x {length:,} pixels"
+        if listed < expected:
+            return f"{declared} in {expected:,} {kind}, but the file lists {listed:,}"
+        per_sample = tags.get(258, [1])
+        bits = sum(per_sample[:samples]) if len(per_sample) >= samples else per_sample[0] * samples
+        if tags.get(259, [1])[0] == 1 and kind == "strips" and 279 in tags:
+            needed = min(-(-width * bits // 8), -(-width * per_sample[0] // 8) * samples) * length
+            stored = sum(tags[279])
+            if stored < needed:
+                return f"{declared} ({needed:,} bytes uncompressed), but its strips hold {stored:,} bytes"
+        return None
+
     def camera_raw(self) -> str | None:
         if self.data[8:10] == b"CR" and self.data[:2] == b"II":
             return "CR2"
@@ -361,7 +396,8 @@ class _Tiff:
         return next((name for prefix, name in _RAW_BY_MAKE if make.startswith(prefix)), "camera raw")
 
 
-_WANTED_TAGS = frozenset({254, 255, 259, 262, 273, 279, 324, 325, 513, 514, 288, 289, *_CHILD_IFD_TAGS})
+_WANTED_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 322, 323, 324, 325, 513, 514,
+                          288, 289, *_CHILD_IFD_TAGS})
 
 
 def _walk_tiff(data: mmap.mmap, size: int) -> FileStructure:
@@ -370,7 +406,8 @@ def _walk_tiff(data: mmap.mmap, size: int) -> FileStructure:
     tiff = _Tiff(data, size)
     pages = tiff.walk()
     return FileStructure("TIFF", size, trailing=_trailing(data, size, tiff.end), pages=pages,
-                         camera_raw=tiff.camera_raw(), complete=True)
+                         camera_raw=tiff.camera_raw(), size_mismatch=tiff.size_mismatch(), complete=True,
+                         declared_size=(tiff.first_tags.get(256, [0])[0], tiff.first_tags.get(257, [0])[0]))
 
 
 # --- what follows the end ------------------------------------------------------------------------

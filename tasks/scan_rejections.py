@@ -90,16 +90,16 @@ def unsupported(found: str) -> InputRejected:
     """A real picture in a format outside the allow-list, named, with what to export instead."""
     shown = DISPLAY_NAMES.get(found, found)
     if found in RAW_FORMATS:
-        noun_en = "a camera raw file" if found == "camera raw" else f"a {shown} camera raw file"
+        noun_en = "a camera raw file" if found == "camera raw" else f"a camera raw file ({shown})"
         noun_zh = "相机 RAW 文件" if found == "camera raw" else f"{shown} 格式的相机 RAW 文件"
         advice = _RAW_ADVICE
     else:
-        noun_en, noun_zh = f"a {shown} file", f"{shown} 格式的文件"
+        noun_en, noun_zh = f"in the {shown} format", f"{shown} 格式的文件"
         advice = _ADVICE.get(found, ("Export it again as TIFF (for masters) or JPEG.",
                                      "请重新导出为 TIFF（母版）或 JPEG 格式。"))
     return InputRejected(
         "unsupported_format",
-        f"This is {noun_en}, a format relicflow does not accept. Accepted formats: {_ALLOWED_DISPLAY}. "
+        f"This file is {noun_en}, which relicflow does not accept. Accepted formats: {_ALLOWED_DISPLAY}. "
         + advice[0],
         f"该文件是{noun_zh}，系统不接受此格式。可接受的格式：{_ALLOWED_DISPLAY_ZH}。" + advice[1],
         format_found=shown,
@@ -112,7 +112,7 @@ def unsupported_variant(container: str, variant_en: str, variant_zh: str, reason
     shown = DISPLAY_NAMES.get(container, container)
     return InputRejected(
         "unsupported_format",
-        f"This {shown} file is {variant_en}, a kind of {shown} that relicflow cannot decode. The file itself is "
+        f"This file is {variant_en}, a kind of {shown} that relicflow cannot decode. The file itself is "
         "probably fine: export it again as an uncompressed or ZIP-compressed TIFF (8 or 16 bits per channel).",
         f"该 {shown} 文件是{variant_zh}，系统无法解码这种 {shown}。文件本身可能没有问题：请重新导出为无压缩或"
         "ZIP 压缩的 TIFF（每通道 8 位或 16 位）。",
@@ -183,19 +183,17 @@ def truncated(evidence: str, decoder_message: str | None = None) -> InputRejecte
     )
 
 
-def header_mismatch(declared: tuple[int, int], decoder_message: str) -> InputRejected:
+def header_mismatch(evidence: str, decoder_message: str | None = None) -> InputRejected:
     """The file is complete but holds less picture than its header declares: re-exporting helps, copying not."""
-    width, height = declared
     return InputRejected(
         "corrupt_image",
-        f"The image header says the picture is {width} x {height} pixels, but the file, although complete, "
-        "holds less picture data than that: it was written wrongly or altered afterwards. Copying it again will "
-        "not help; export it again from the camera or scanning software.",
-        f"图像头声明的尺寸为 {width} × {height} 像素，但文件虽然完整，其中的图像数据却少于声明的尺寸："
-        "文件写入有误或事后被修改。重新拷贝无济于事，请从相机或扫描软件重新导出。",
+        f"The image header declares a bigger picture than the file holds, although the file is complete ({evidence}). "
+        "It was written wrongly or altered afterwards. Copying it again will not help; export it again from "
+        "the camera or scanning software.",
+        f"图像头声明的图像大于文件实际包含的数据，但文件本身是完整的（{evidence}）。文件写入有误或事后被修改。"
+        "重新拷贝无济于事，请从相机或扫描软件重新导出。",
+        evidence=evidence,
         decoder_message=decoder_message,
-        declared_width=width,
-        declared_height=height,
         reason="less_data_than_header_declares",
     )
 

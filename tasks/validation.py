@@ -106,6 +106,13 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
     structure = inspect_structure(path, found) or FileStructure(found, size)
     if structure.camera_raw:
         raise rejections.unsupported(RAW_SUFFIXES.get(path.suffix.lower(), structure.camera_raw))
+    width, height = structure.declared_size or (0, 0)
+    if width * height > max_pixels:  # checked again on Pillow's reading of the header below
+        raise rejections.bomb(width, height, max_pixels)
+    if structure.truncation:  # before any decoder parses a cut file
+        raise rejections.truncated(structure.truncation)
+    if structure.size_mismatch:  # decoders fill the missing rows with black and say nothing
+        raise rejections.header_mismatch(structure.size_mismatch)
     with path.open("rb") as fp:
         try:
             image = Image.open(fp, formats=ALLOWED_FORMATS)
@@ -126,8 +133,6 @@ def _without_pillow(path: Path, exc: Exception, structure: FileStructure, *, max
         raise rejections.bomb_from_decoder(exc) from exc
     if _is_metadata_bomb(exc):
         raise rejections.metadata_bomb(str(exc)) from exc
-    if structure.truncation:
-        raise rejections.truncated(structure.truncation, str(exc)) from exc
     reason = f"Pillow: {str(exc) or type(exc).__name__}"
     frame = structure.jpeg_frame
     if structure.container == "TIFF":
@@ -148,8 +153,6 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
     width, height = image.size
     if width * height > max_pixels:
         raise rejections.bomb(width, height, max_pixels)
-    if structure.truncation:
-        raise rejections.truncated(structure.truncation)
     # Pillow's JPEG opener calls multi-picture camera JPEGs "MPO"; the first picture is a plain JPEG.
     fmt = "JPEG" if image.format == "MPO" else str(image.format)
     bits = _bits_per_sample(image, fmt, structure)
@@ -309,5 +312,6 @@ def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[in
     if not _looks_truncated(exc):
         return rejections.corrupt(message)
     if structure.complete and declared is not None:
-        return rejections.header_mismatch(declared, message)
+        width, height = declared
+        return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message)
     return rejections.truncated("the decoder ran out of picture data", message)
