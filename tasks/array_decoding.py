@@ -73,6 +73,9 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
     colour_count = {_RGB: 3, _SEPARATED: 4, _CIELAB: 3}.get(photometric, 1)
     alpha_at = next((colour_count + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
     declared, source = _declared_white(tags, bits, sample_format, pixels.dtype)
+    if declared is None and sample_format == "uint" and alpha_at is not None and extras[alpha_at - colour_count] == 1:
+        # premultiplied colour is measured against the alpha's scale, the container's full range
+        declared, source = float((1 << bits) - 1), "associated alpha"
     operations: list[dict] = [{"op": "decode", "decoder": "tifffile", "reason": reason, "dtype": str(pixels.dtype),
                                "photometric": photometric}]
     if pixels.shape[2] < colour_count:
@@ -179,7 +182,8 @@ def _lab_to_8bit(lab: np.ndarray) -> tuple[np.ndarray, dict]:
     if lab.dtype == np.uint8:
         return lab, {"op": "to_8bit", "method": "lab_fixed", "from_bits": 8, "range_inferred": False}
     lightness = (lab[..., 0].astype(np.uint16) >> 8).astype(np.uint8)
-    chroma = ((lab[..., 1:].astype(np.uint16).view(np.int16) >> 8) + 128).astype(np.uint8)
+    # Pillow's LAB mode holds a*/b* as the TIFF does: signed bytes (read as unsigned)
+    chroma = (lab[..., 1:].astype(np.uint16).view(np.int16) >> 8).astype(np.int8).view(np.uint8)
     view = np.concatenate([lightness[..., np.newaxis], chroma], axis=-1)
     record = {"op": "to_8bit", "method": "lab_fixed", "from_bits": 16, "formula": "L >> 8; a,b >> 8 (signed)",
               "range_inferred": False}
