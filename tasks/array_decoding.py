@@ -56,6 +56,8 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
                     "TIFF", f"a TIFF with photometric interpretation {photometric}",
                     f"光度解释为 {photometric} 的 TIFF", reason)
             pixels = page.asarray()
+            if not width or not height or pixels.size == 0 or pixels.shape != tuple(page.shape):
+                raise rejections.corrupt(f"{reason}; tifffile: no picture of {width} x {height} in the file")
             tags = {tag.code: tag.value for tag in page.tags.values()}
             extras = [int(e) for e in (page.extrasamples or ())]
             sample_format = _SAMPLE_FORMATS.get(int(page.sampleformat), "uint")
@@ -70,6 +72,8 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
                                                  "采用了系统无法解码的压缩方式", message) from exc
         raise rejections.corrupt(f"{reason}; tifffile: {message}") from exc
     pixels = _height_width_samples(pixels, axes)
+    if pixels.ndim != 3 or pixels.shape[:2] != (height, width):
+        raise rejections.corrupt(f"{reason}; tifffile: picture shape {pixels.shape} for {width} x {height}")
     colour_count = {_RGB: 3, _SEPARATED: 4, _CIELAB: 3}.get(photometric, 1)
     alpha_at = next((colour_count + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
     declared, source = _declared_white(tags, bits, sample_format, pixels.dtype)

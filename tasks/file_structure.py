@@ -16,9 +16,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.tiff_structure import TiffCut, TiffDamaged, read_tiff_layout
+
 log = logging.getLogger("relicflow.validation")
 
-MAX_TIFF_IFDS = 10_000  # more pages than any scan has; stops a looping or endless IFD chain
 ALIGNMENT_SLACK = 16  # bytes after the end that writers add for word or block alignment
 PADDING_LIMIT = 65_536  # zero (or 0xFF) bytes up to this size are padding, not hidden content
 
@@ -247,167 +248,20 @@ def _walk_webp(data: mmap.mmap, size: int) -> FileStructure:
                          page_kind="frames", complete=True)
 
 
-# --- TIFF ----------------------------------------------------------------------------------------
-
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
-_CHILD_IFD_TAGS = (330, 34665, 34853, 40965)  # SubIFDs, Exif, GPS, Interoperability
-_DATA_PAIRS = ((273, 279), (324, 325), (513, 514), (288, 289))  # strips, tiles, old JPEG, free space
-_RAW_PHOTOMETRIC = frozenset({32803, 34892})  # colour filter array, linear raw
-_RAW_COMPRESSIONS = frozenset({32767, 32769, 32770, 34713, 34316})
-_RAW_BY_MAKE = (("NIKON", "NEF"), ("SONY", "ARW"), ("CANON", "CR2"), ("PENTAX", "PEF"), ("SAMSUNG", "SRW"),
-                ("OLYMPUS", "ORF"), ("PANASONIC", "RW2"), ("FUJIFILM", "RAF"), ("HASSELBLAD", "3FR"))
-
-
-class _Tiff:
-    """One pass over a classic or BigTIFF file: every IFD, the bytes each refers to, the page count."""
-
-    def __init__(self, data: mmap.mmap, size: int) -> None:
-        self.data, self.size = data, size
-        self.order = "<" if data[:2] == b"II" else ">"
-        self.big = struct.unpack_from(self.order + "H", data, 2)[0] == 43
-        self.end = 16 if self.big else 8  # furthest byte any structure refers to
-        self.visited: set[int] = set()
-        self.raw_signs: list[str] = []
-        self.make = ""
-
-    def walk(self) -> int:
-        offset = self._offset(8 if self.big else 4)
-        if offset & 1:  # directories start on a word boundary: an odd offset is damage, not a cut
-            raise _Unreadable(f"first directory at odd offset {offset}")
-        if offset == 0 or offset >= self.size:
-            raise _Cut(f"the TIFF's first directory is at byte {offset:,}, beyond the end of the file "
-                       f"({self.size:,} bytes)")
-        pages = 0
-        self.first_tags: dict[int, list[int]] = {}
-        while offset and len(self.visited) < MAX_TIFF_IFDS:
-            if offset in self.visited:
-                break
-            if offset & 1:
-                raise _Unreadable(f"next directory at odd offset {offset}")
-            if offset >= self.size:
-                raise _Cut(f"the TIFF's next directory is at byte {offset:,}, beyond the end of the file "
-                           f"({self.size:,} bytes)")
-            tags, offset = self._ifd(offset, depth=0)
-            self.first_tags = self.first_tags or tags
-            subfile = tags.get(254, [0])[0]
-            if not (subfile & 0b101) and tags.get(255, [1])[0] != 2:  # not a reduced copy or a mask
-                pages += 1
-        return max(pages, 1)
-
-    def _offset(self, at: int) -> int:
-        return struct.unpack_from(self.order + ("Q" if self.big else "I"), self.data, at)[0]
-
-    def _ifd(self, offset: int, depth: int) -> tuple[dict[int, list[int]], int]:
-        self.visited.add(offset)
-        count_size, entry_size, inline = (8, 20, 8) if self.big else (2, 12, 4)
-        if offset + count_size > self.size:
-            raise _Cut(f"a TIFF directory at byte {offset:,} lies beyond the end of the file ({self.size:,} bytes)")
-        count = struct.unpack_from(self.order + ("Q" if self.big else "H"), self.data, offset)[0]
-        table_end = offset + count_size + count * entry_size + (8 if self.big else 4)
-        if count > 65535 or table_end > self.size:
-            raise _Cut(f"a TIFF directory at byte {offset:,} runs past the end of the file ({self.size:,} bytes)")
-        self.end = max(self.end, table_end)
-        tags: dict[int, list[int]] = {}
-        for index in range(count):
-            at = offset + count_size + index * entry_size
-            tag, kind = struct.unpack_from(self.order + "HH", self.data, at)
-            number = self._offset(at + 4) if self.big else struct.unpack_from(self.order + "I", self.data, at + 4)[0]
-            length = number * _TYPE_SIZES.get(kind, 1)
-            where = at + 4 + (8 if self.big else 4)
-            if length > inline:
-                where = self._offset(where)
-                if where + length <= self.size:
-                    self.end = max(self.end, where + length)
-                elif tag in (273, 279, 324, 325):
-                    raise _Cut(f"the TIFF's list of picture data blocks lies beyond the end of the file "
-                               f"({self.size:,} bytes)")
-                else:
-                    continue  # a damaged metadata offset; the picture may still be whole
-            if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
-                tags[tag] = self._numbers(kind, where, min(number, 1 << 20))
-            elif kind == 2 and tag == 271:
-                self.make = bytes(self.data[where:where + min(length, 64)]).split(b"\0")[0].decode("latin-1")
-            elif tag == 50706:
-                self.raw_signs.append("DNG")
-        self._data_extents(tags)
-        if tags.get(262, [0])[0] in _RAW_PHOTOMETRIC or tags.get(259, [1])[0] in _RAW_COMPRESSIONS:
-            self.raw_signs.append("raw data")
-        if depth < 4:
-            for tag in _CHILD_IFD_TAGS:
-                for child in tags.get(tag, [])[:64]:
-                    if child and child < self.size and child not in self.visited:
-                        try:
-                            self._ifd(child, depth + 1)
-                        except _Cut:  # a damaged metadata pointer; the main chain decides truncation
-                            log.info("TIFF sub-directory at byte %d not followed", child)
-        return tags, self._offset(table_end - (8 if self.big else 4))
-
-    def _numbers(self, kind: int, where: int, number: int) -> list[int]:
-        code = {3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}[kind]
-        return list(struct.unpack_from(f"{self.order}{number}{code}", self.data, where))
-
-    def _data_extents(self, tags: dict[int, list[int]]) -> None:
-        for offsets_tag, counts_tag in _DATA_PAIRS:
-            offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
-            if not offsets or not counts:
-                continue
-            furthest = max((o + c for o, c in zip(offsets, counts) if c), default=0)
-            if furthest > self.size and offsets_tag != 288:
-                raise _Cut(f"the TIFF's picture data should run to byte {furthest:,}, but the file ends at byte "
-                           f"{self.size:,}")
-            self.end = max(self.end, min(furthest, self.size))
-
-    def size_mismatch(self) -> str | None:
-        """Fewer strips or tiles (or, uncompressed, fewer bytes) than the first page's declared size needs."""
-        tags = self.first_tags
-        width, length = tags.get(256, [0])[0], tags.get(257, [0])[0]
-        samples = tags.get(277, [1])[0]
-        planes = samples if tags.get(284, [1])[0] == 2 else 1
-        if not width or not length:
-            return None
-        if 324 in tags and 322 in tags and 323 in tags:
-            tile_w, tile_h = tags[322][0] or 1, tags[323][0] or 1
-            expected, listed, kind = -(-width // tile_w) * -(-length // tile_h) * planes, len(tags[324]), "tiles"
-        elif 273 in tags:
-            rows = min(tags.get(278, [length])[0] or length, length)
-            expected, listed, kind = -(-length // rows) * planes, len(tags[273]), "strips"
-        else:
-            return None
-        declared = f"the header says the picture is {width:,} x {length:,} pixels"
-        if listed < expected:
-            return f"{declared} in {expected:,} {kind}, but the file lists {listed:,}"
-        per_sample = tags.get(258, [1])
-        bits = sum(per_sample[:samples]) if len(per_sample) >= samples else per_sample[0] * samples
-        if tags.get(259, [1])[0] == 1 and kind == "strips" and 279 in tags:
-            needed = min(-(-width * bits // 8), -(-width * per_sample[0] // 8) * samples) * length
-            stored = sum(tags[279])
-            if stored < needed:
-                return f"{declared} ({needed:,} bytes uncompressed), but its strips hold {stored:,} bytes"
-        return None
-
-    def camera_raw(self) -> str | None:
-        if self.data[8:10] == b"CR" and self.data[:2] == b"II":
-            return "CR2"
-        if "DNG" in self.raw_signs:
-            return "DNG"
-        if not self.raw_signs:
-            return None
-        make = self.make.upper()
-        return next((name for prefix, name in _RAW_BY_MAKE if make.startswith(prefix)), "camera raw")
-
-
-_WANTED_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 322, 323, 324, 325, 513, 514,
-                          288, 289, *_CHILD_IFD_TAGS})
-
+# --- TIFF (the directory walk itself is in tasks.tiff_structure) ---------------------------------------
 
 def _walk_tiff(data: mmap.mmap, size: int) -> FileStructure:
     if size < 16:
         raise _Cut(f"the TIFF stops at byte {size:,}, inside its header")
-    tiff = _Tiff(data, size)
-    pages = tiff.walk()
-    return FileStructure("TIFF", size, trailing=_trailing(data, size, tiff.end), pages=pages,
-                         camera_raw=tiff.camera_raw(), size_mismatch=tiff.size_mismatch(), complete=True,
-                         declared_size=(tiff.first_tags.get(256, [0])[0], tiff.first_tags.get(257, [0])[0]))
+    try:
+        layout = read_tiff_layout(data, size)
+    except TiffCut as cut:
+        raise _Cut(str(cut)) from cut
+    except TiffDamaged as damaged:
+        raise _Unreadable(str(damaged)) from damaged
+    return FileStructure("TIFF", size, trailing=_trailing(data, size, layout.end), pages=layout.pages,
+                         camera_raw=layout.camera_raw, size_mismatch=layout.size_mismatch, complete=True,
+                         declared_size=layout.declared_size)
 
 
 # --- what follows the end ------------------------------------------------------------------------
