@@ -10,18 +10,20 @@ damaged file: what it cannot follow it leaves to the decoder. The file is memory
 from __future__ import annotations
 
 import logging
-import mmap
+import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.file_view import FileView
 from tasks.tiff_structure import TiffCut, TiffDamaged, read_tiff_layout
 
 log = logging.getLogger("relicflow.validation")
 
 ALIGNMENT_SLACK = 16  # bytes after the end that writers add for word or block alignment
 PADDING_LIMIT = 65_536  # zero (or 0xFF) bytes up to this size are padding, not hidden content
+ZIP_END_WITHIN = 65_535 + 22  # a ZIP's end record sits within its last 64 KiB (comment) + 22 bytes
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,21 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
     if walker is None:
         return None
     with path.open("rb") as fp:
-        size = path.stat().st_size
+        size = os.fstat(fp.fileno()).st_size
         if size == 0:
             return FileStructure(container, 0)
-        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            try:
-                return walker(data, size)
-            except _Cut as cut:
-                return FileStructure(container, size, truncation=str(cut))
-            except _Unreadable as damaged:
-                log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
-                return FileStructure(container, size)
-            except (struct.error, IndexError, ValueError, OverflowError) as exc:
-                log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
-                         type(exc).__name__, exc)
-                return FileStructure(container, size)
+        data = FileView(fp, size)
+        try:
+            return walker(data, size)
+        except _Cut as cut:
+            return FileStructure(container, size, truncation=str(cut))
+        except _Unreadable as damaged:
+            log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
+            return FileStructure(container, size)
+        except (struct.error, IndexError, ValueError, OverflowError) as exc:
+            log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
+                     type(exc).__name__, exc)
+            return FileStructure(container, size)
 
 
 # --- JPEG ----------------------------------------------------------------------------------------
@@ -118,28 +120,28 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # skips stuffed 0xFF00,
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _walk_jpeg(data: mmap.mmap, size: int) -> FileStructure:
+def _walk_jpeg(data: FileView, size: int) -> FileStructure:
     end, frame, icc, exif, mpf = _jpeg_end(data, size, 0)
     for offset, length in _mpo_pictures(data, mpf):  # a multi-picture file's further pictures are part of it
         if offset + length > size:
             raise _Cut(f"picture {offset:,} of this multi-picture JPEG ends beyond the file's {size:,} bytes")
-        if data[offset:offset + 2] == b"\xff\xd8":
+        if data.read(offset, 2) == b"\xff\xd8":
             end = max(end, _jpeg_end(data, size, offset)[0])
     return FileStructure("JPEG", size, trailing=_trailing(data, size, end), jpeg_frame=frame,
                          jpeg_icc=icc, jpeg_exif=exif, complete=True,
                          declared_size=(frame.width, frame.height) if frame else None)
 
 
-def _jpeg_end(data: mmap.mmap, size: int, start: int) -> tuple[int, JpegFrame | None, bytes | None, bytes | None, int | None]:
+def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | None, bytes | None, bytes | None, int | None]:
     """Offset just past the EOI of the JPEG that starts at ``start``, and what its header said."""
     pos, frame, exif, mpf = start + 2, None, None, None
     icc_parts: dict[int, bytes] = {}
     while True:
         if pos + 2 > size:
             raise _Cut(f"the JPEG stops at byte {size:,}, before its end marker")
-        if data[pos] != 0xFF:
+        if data.byte(pos) != 0xFF:
             raise _Unreadable(f"no marker at byte {pos}")
-        marker = data[pos + 1]
+        marker = data.byte(pos + 1)
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
@@ -150,7 +152,7 @@ def _jpeg_end(data: mmap.mmap, size: int, start: int) -> tuple[int, JpegFrame | 
             continue
         if pos + 4 > size:
             raise _Cut(f"the JPEG stops at byte {size:,}, inside a header segment")
-        length = struct.unpack_from(">H", data, pos + 2)[0]
+        length = data.unpack(">H", pos + 2)[0]
         if length < 2 or marker == 0xD8:
             raise _Unreadable(f"bad segment at byte {pos}")
         segment_end = pos + 2 + length
@@ -159,41 +161,41 @@ def _jpeg_end(data: mmap.mmap, size: int, start: int) -> tuple[int, JpegFrame | 
                        f"file ({size:,} bytes)")
         body = pos + 4
         if marker in _SOF_MARKERS and frame is None and length >= 8:
-            precision, height, width, components = struct.unpack_from(">BHHB", data, body)
+            precision, height, width, components = data.unpack(">BHHB", body)
             frame = JpegFrame(marker, precision, width, height, components)
-        elif marker == 0xE1 and exif is None and data[body:body + 6] == b"Exif\x00\x00":
-            exif = bytes(data[body + 6:segment_end])
-        elif marker == 0xE2 and data[body:body + 12] == b"ICC_PROFILE\x00" and length > 16:
-            icc_parts[data[body + 12]] = bytes(data[body + 14:segment_end])
-        elif marker == 0xE2 and data[body:body + 4] == b"MPF\x00" and mpf is None:
+        elif marker == 0xE1 and exif is None and data.read(body, 6) == b"Exif\x00\x00":
+            exif = data.read(body + 6, segment_end - body - 6)
+        elif marker == 0xE2 and data.read(body, 12) == b"ICC_PROFILE\x00" and length > 16:
+            icc_parts[data.byte(body + 12)] = data.read(body + 14, segment_end - body - 14)
+        elif marker == 0xE2 and data.read(body, 4) == b"MPF\x00" and mpf is None:
             mpf = body + 4
         if marker == 0xDA:
-            found = _NEXT_MARKER.search(data, segment_end)
+            found = data.search(_NEXT_MARKER, segment_end)
             if found is None:
                 raise _Cut(f"the picture data runs to the end of the file ({size:,} bytes) without the JPEG end "
                            "marker")
-            pos = found.start()
+            pos = found
             continue
         pos = segment_end
     icc = b"".join(icc_parts[k] for k in sorted(icc_parts)) or None
     return pos + 2, frame, icc, exif, mpf
 
 
-def _mpo_pictures(data: mmap.mmap, mpf: int | None) -> list[tuple[int, int]]:
+def _mpo_pictures(data: FileView, mpf: int | None) -> list[tuple[int, int]]:
     """(offset, length) of the further pictures a multi-picture (MPO) index declares, in file offsets."""
     if mpf is None:
         return []
-    order = {b"II": "<", b"MM": ">"}.get(bytes(data[mpf:mpf + 2]))
+    order = {b"II": "<", b"MM": ">"}.get(data.read(mpf, 2))
     if order is None:
         return []
-    ifd = mpf + struct.unpack_from(order + "I", data, mpf + 4)[0]
-    count = struct.unpack_from(order + "H", data, ifd)[0]
+    ifd = mpf + data.unpack(order + "I", mpf + 4)[0]
+    count = data.unpack(order + "H", ifd)[0]
     for index in range(min(count, 64)):
-        tag, _type, number, value = struct.unpack_from(order + "HHII", data, ifd + 2 + 12 * index)
+        tag, _type, number, value = data.unpack(order + "HHII", ifd + 2 + 12 * index)
         if tag == 0xB002:  # MPEntry: 16 bytes per picture, offsets relative to the MP header
             pictures = []
             for entry in range(min(number // 16, 64)):
-                _attr, length, offset = struct.unpack_from(order + "III", data, mpf + value + 16 * entry)
+                _attr, length, offset = data.unpack(order + "III", mpf + value + 16 * entry)
                 if offset:
                     pictures.append((mpf + offset, length))
             return pictures
@@ -202,12 +204,12 @@ def _mpo_pictures(data: mmap.mmap, mpf: int | None) -> list[tuple[int, int]]:
 
 # --- PNG -----------------------------------------------------------------------------------------
 
-def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
+def _walk_png(data: FileView, size: int) -> FileStructure:
     pos, frames, significant, depth, declared = 8, 1, None, None, None
     while True:
         if pos + 8 > size:
             raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
-        length, kind = struct.unpack_from(">I4s", data, pos)
+        length, kind = data.unpack(">I4s", pos)
         if length > 0x7FFFFFFF:
             raise _Unreadable(f"chunk length {length} at byte {pos}")
         end = pos + 12 + length
@@ -218,12 +220,12 @@ def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
         if kind == b"IEND":
             break
         if kind == b"IHDR" and length >= 13:
-            declared = struct.unpack_from(">II", data, pos + 8)
-            depth = data[pos + 16]
+            declared = data.unpack(">II", pos + 8)
+            depth = data.byte(pos + 16)
         elif kind == b"acTL" and length >= 8:
-            frames = max(1, struct.unpack_from(">I", data, pos + 8)[0])
+            frames = max(1, data.unpack(">I", pos + 8)[0])
         elif kind == b"sBIT" and length >= 1:
-            significant = max(data[pos + 8:pos + 8 + min(length, 4)])
+            significant = max(data.read(pos + 8, min(length, 4)))
         pos = end
     return FileStructure("PNG", size, trailing=_trailing(data, size, end), pages=frames, page_kind="frames",
                          png_significant_bits=significant, png_bit_depth=depth, complete=True,
@@ -232,13 +234,13 @@ def _walk_png(data: mmap.mmap, size: int) -> FileStructure:
 
 # --- WebP ----------------------------------------------------------------------------------------
 
-def _walk_webp(data: mmap.mmap, size: int) -> FileStructure:
-    declared = 8 + struct.unpack_from("<I", data, 4)[0]
+def _walk_webp(data: FileView, size: int) -> FileStructure:
+    declared = 8 + data.unpack("<I", 4)[0]
     if declared > size:
         raise _Cut(f"the WebP header declares {declared:,} bytes, the file has {size:,}")
     pos, frames = 12, 0
     while pos + 8 <= declared:
-        kind, length = struct.unpack_from("<4sI", data, pos)
+        kind, length = data.unpack("<4sI", pos)
         pos += 8 + length + (length & 1)
         if pos > declared + 1:
             raise _Unreadable(f"chunk {kind!r} overruns the RIFF size")
@@ -250,7 +252,7 @@ def _walk_webp(data: mmap.mmap, size: int) -> FileStructure:
 
 # --- TIFF (the directory walk itself is in tasks.tiff_structure) ---------------------------------------
 
-def _walk_tiff(data: mmap.mmap, size: int) -> FileStructure:
+def _walk_tiff(data: FileView, size: int) -> FileStructure:
     if size < 16:
         raise _Cut(f"the TIFF stops at byte {size:,}, inside its header")
     try:
@@ -273,18 +275,18 @@ _TRAILING_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _trailing(data: mmap.mmap, size: int, end: int) -> Trailing | None:
+def _trailing(data: FileView, size: int, end: int) -> Trailing | None:
     """Bytes after ``end`` that are more than alignment or zero padding."""
     length = size - end
     if length <= ALIGNMENT_SLACK:
         return None
-    head = bytes(data[end:end + 64])
-    if length <= PADDING_LIMIT and data[end:size].strip(head[:1]) == b"" and head[:1] in (b"\x00", b"\xff"):
+    head = data.read(end, 64)
+    if length <= PADDING_LIMIT and head[:1] in (b"\x00", b"\xff") and data.read(end, length).strip(head[:1]) == b"":
         return None
-    return Trailing(end, length, looks_like(head, data, end, size))
+    return Trailing(end, length, looks_like(head, data, end))
 
 
-def looks_like(head: bytes, data: mmap.mmap, end: int, size: int) -> str:
+def looks_like(head: bytes, data: FileView, end: int) -> str:
     for signature, kind in _TRAILING_SIGNATURES:
         if head.startswith(signature):
             return kind
@@ -292,7 +294,7 @@ def looks_like(head: bytes, data: mmap.mmap, end: int, size: int) -> str:
         return "webp"
     if head[4:8] == b"ftyp":
         return "video"
-    if data.rfind(b"PK\x05\x06", end, size) != -1:  # a ZIP is read from its end: it may start later
+    if data.find_near_end(b"PK\x05\x06", end, ZIP_END_WITHIN):  # a ZIP is read from its end record
         return "zip"
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<", b"<?php", b"#!")):

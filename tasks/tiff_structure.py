@@ -9,9 +9,9 @@ resolution copies (NewSubfileType bit 0) and masks (bit 2) are not counted as pa
 from __future__ import annotations
 
 import logging
-import mmap
-import struct
 from dataclasses import dataclass
+
+from tasks.file_view import FileView
 
 log = logging.getLogger("relicflow.validation")
 
@@ -35,7 +35,7 @@ class TiffLayout:
     declared_size: tuple[int, int]
 
 
-def read_tiff_layout(data: mmap.mmap, size: int) -> TiffLayout:
+def read_tiff_layout(data: FileView, size: int) -> TiffLayout:
     tiff = _Tiff(data, size)
     pages = tiff.walk()
     tags = tiff.first_tags
@@ -55,10 +55,10 @@ _RAW_BY_MAKE = (("NIKON", "NEF"), ("SONY", "ARW"), ("CANON", "CR2"), ("PENTAX", 
 class _Tiff:
     """One pass over a classic or BigTIFF file: every IFD, the bytes each refers to, the page count."""
 
-    def __init__(self, data: mmap.mmap, size: int) -> None:
+    def __init__(self, data: FileView, size: int) -> None:
         self.data, self.size = data, size
-        self.order = "<" if data[:2] == b"II" else ">"
-        self.big = struct.unpack_from(self.order + "H", data, 2)[0] == 43
+        self.order = "<" if data.read(0, 2) == b"II" else ">"
+        self.big = data.unpack(self.order + "H", 2)[0] == 43
         self.end = 16 if self.big else 8  # furthest byte any structure refers to
         self.visited: set[int] = set()
         self.raw_signs: list[str] = []
@@ -89,14 +89,14 @@ class _Tiff:
         return max(pages, 1)
 
     def _offset(self, at: int) -> int:
-        return struct.unpack_from(self.order + ("Q" if self.big else "I"), self.data, at)[0]
+        return self.data.unpack(self.order + ("Q" if self.big else "I"), at)[0]
 
     def _ifd(self, offset: int, depth: int) -> tuple[dict[int, list[int]], int]:
         self.visited.add(offset)
         count_size, entry_size, inline = (8, 20, 8) if self.big else (2, 12, 4)
         if offset + count_size > self.size:
             raise TiffCut(f"a TIFF directory at byte {offset:,} lies beyond the end of the file ({self.size:,} bytes)")
-        count = struct.unpack_from(self.order + ("Q" if self.big else "H"), self.data, offset)[0]
+        count = self.data.unpack(self.order + ("Q" if self.big else "H"), offset)[0]
         table_end = offset + count_size + count * entry_size + (8 if self.big else 4)
         if count > 65535 or table_end > self.size:
             raise TiffCut(f"a TIFF directory at byte {offset:,} runs past the end of the file ({self.size:,} bytes)")
@@ -104,8 +104,8 @@ class _Tiff:
         tags: dict[int, list[int]] = {}
         for index in range(count):
             at = offset + count_size + index * entry_size
-            tag, kind = struct.unpack_from(self.order + "HH", self.data, at)
-            number = self._offset(at + 4) if self.big else struct.unpack_from(self.order + "I", self.data, at + 4)[0]
+            tag, kind = self.data.unpack(self.order + "HH", at)
+            number = self._offset(at + 4) if self.big else self.data.unpack(self.order + "I", at + 4)[0]
             length = number * _TYPE_SIZES.get(kind, 1)
             where = at + 4 + (8 if self.big else 4)
             if length > inline:
@@ -120,7 +120,7 @@ class _Tiff:
             if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
                 tags[tag] = self._numbers(kind, where, min(number, 1 << 20))
             elif kind == 2 and tag == 271:
-                self.make = bytes(self.data[where:where + min(length, 64)]).split(b"\0")[0].decode("latin-1")
+                self.make = self.data.read(where, min(length, 64)).split(b"\0")[0].decode("latin-1")
             elif tag == 50706:
                 self.raw_signs.append("DNG")
         self._data_extents(tags)
@@ -138,7 +138,7 @@ class _Tiff:
 
     def _numbers(self, kind: int, where: int, number: int) -> list[int]:
         code = {3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}[kind]
-        return list(struct.unpack_from(f"{self.order}{number}{code}", self.data, where))
+        return list(self.data.unpack(f"{self.order}{number}{code}", where))
 
     def _data_extents(self, tags: dict[int, list[int]]) -> None:
         for offsets_tag, counts_tag in _DATA_PAIRS:
@@ -180,7 +180,7 @@ class _Tiff:
         return None
 
     def camera_raw(self) -> str | None:
-        if self.data[8:10] == b"CR" and self.data[:2] == b"II":
+        if self.data.read(8, 2) == b"CR" and self.data.read(0, 2) == b"II":
             return "CR2"
         if "DNG" in self.raw_signs:
             return "DNG"

@@ -243,3 +243,21 @@ def test_a_looping_tiff_directory_chain_ends(tmp_path: Path) -> None:
     path = _write(tmp_path, "loop.tif", bytes(data))
     structure = inspect_structure(path, "TIFF")
     assert structure is not None and structure.pages == 1
+
+
+def test_a_file_that_shrinks_while_it_is_walked_ends_the_walk_not_the_process(tmp_path: Path) -> None:
+    """A memory map would die with SIGBUS here (a scan copied over itself is first truncated to 0 bytes)."""
+    import os
+
+    from tasks.file_view import FileView
+
+    path = _write(tmp_path, "recopied.jpg", _encoded(_photo(), "JPEG"))
+    size_when_listed = path.stat().st_size
+    with path.open("rb") as fp:
+        os.truncate(path, 0)  # the copy starts again after the size was taken
+        view = FileView(fp, size_when_listed)
+        assert view.read(0, 2) == b""
+        with pytest.raises(struct.error):
+            view.unpack(">H", 2)
+        with pytest.raises(IndexError):
+            view.byte(100)
