@@ -107,22 +107,28 @@ def icc_profile_mismatch(profile_space: str, pixel_space: str) -> ScanWarning:
 
 
 def bit_range_inferred(record: dict) -> ScanWarning:
-    """The white point of the view was taken from the data, not from anything the file declares."""
-    container = record.get("from_bits")
+    """The black and white of the view were taken from the data, not from anything the file declares."""
+    bits, kind = record.get("from_bits"), record.get("sample_format", "uint")
+    low, high = record.get("data_min"), record.get("data_max")
     black, white = record.get("input_black"), record.get("input_white")
-    kind = record.get("sample_format", "uint")
-    container_en = f"{container}-bit {'floating-point' if kind == 'float' else 'integer'}"
-    container_zh = f"{container} 位{'浮点' if kind == 'float' else '整数'}"
+    if kind == "float":
+        found_en = (f"stores floating-point samples from {low} to {high}, outside the usual 0.0 to 1.0, and "
+                    "declares no white level")
+        found_zh = f"以浮点数保存样本，取值为 {low} 至 {high}，超出通常的 0.0 至 1.0 范围，且未声明白电平"
+    elif black:
+        found_en = f"stores signed {bits}-bit samples from {low} to {high}, below zero included"
+        found_zh = f"以带符号的 {bits} 位整数保存样本，取值为 {low} 至 {high}（含负值）"
+    else:
+        found_en = (f"stores {bits}-bit samples but declares no white level, and its brightest sample is {high}: "
+                    f"the data use only part of the {bits}-bit range")
+        found_zh = f"以 {bits} 位保存样本但未声明白电平，最亮的样本值仅为 {high}：数据只占用了 {bits} 位范围的一部分"
     return ScanWarning(
         "bit_range_inferred",
-        f"The file stores {container_en} samples but declares no white level, and the data use only part of "
-        f"that range ({record.get('data_min')} to {record.get('data_max')}). The access copy was scaled so that "
-        f"{black} is black and {white} is white, judged from the data: its brightness may differ from what the "
-        "scanner meant. Check the picture; if it looks wrong, export it again as 8- or 16-bit TIFF using the "
-        "full range.",
-        f"文件以{container_zh}保存样本，但未声明白电平，且数据只占用了部分范围（{record.get('data_min')} 至 "
-        f"{record.get('data_max')}）。浏览图按数据推断的范围缩放：{black} 为黑、{white} 为白，亮度可能与扫描时的"
-        "本意不同。请检查图像；如显示异常，请以占满全范围的 8 位或 16 位 TIFF 重新导出。",
+        f"The file {found_en}. The access copy was scaled so that {black} is black and {white} is white, judged "
+        "from the data: its brightness may differ from what the scanner meant. Check the picture; if it looks "
+        "wrong, export it again as an 8- or 16-bit TIFF that uses the full range.",
+        f"该文件{found_zh}。浏览图按数据推断的范围缩放：{black} 为黑、{white} 为白，亮度可能与扫描时的本意不同。"
+        "请检查图像；如显示异常，请重新导出为占满全范围的 8 位或 16 位 TIFF。",
         {k: record[k] for k in ("from_bits", "sample_format", "input_black", "input_white", "data_min",
                                 "data_max", "white_from") if k in record},
     )

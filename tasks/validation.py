@@ -124,6 +124,8 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
             except BaseException:
                 image.close()
                 raise
+            if decoded.image is not image:  # another decoder took over; Pillow's half is not needed
+                image.close()
     return _with_structure_warnings(decoded, structure)
 
 

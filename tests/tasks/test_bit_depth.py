@@ -174,3 +174,16 @@ def test_16_bit_grey_with_alpha_tiff_decodes_with_its_alpha(tmp_path: Path) -> N
     assert (decoded.mode, decoded.bits_per_sample) == ("LA", 16)
     view, _, _ = _normalised(path)
     assert view[0, 0] == 156 and view[15, 0] == 255
+
+
+def test_12_bit_data_in_a_16_bit_png_are_decoded_with_all_their_bits(tmp_path: Path) -> None:
+    """Pillow hands 16-bit colour PNG over as its high byte (0-15 here); the data are read again in full."""
+    import cv2
+
+    samples = _ramp(4095)
+    path = tmp_path / "sensor.png"
+    path.write_bytes(cv2.imencode(".png", np.stack([samples] * 3, axis=-1))[1].tobytes())
+    assert Image.open(path).getextrema()[0] == (0, 15)
+    view, operations, warnings = _normalised(path)
+    assert np.array_equal(view[..., 1], (samples >> 4).astype(np.uint8))
+    assert operations[0]["decoder"] == "imagecodecs.png" and [w.code for w in warnings] == ["bit_range_inferred"]
