@@ -10,6 +10,7 @@ Pillow image plus the record of how it was made; the master is never changed.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tiff:
+        with _DataWarnings() as data_warnings, tifffile.TiffFile(path) as tiff:
             page = tiff.pages.first
             width, height = int(page.imagewidth), int(page.imagelength)
             if width * height > max_pixels:
@@ -55,7 +56,9 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
                 raise rejections.unsupported_variant(
                     "TIFF", f"a TIFF with photometric interpretation {photometric}",
                     f"光度解释为 {photometric} 的 TIFF", reason)
-            pixels = page.asarray()
+            pixels = page.asarray(maxworkers=1)  # in this thread, so its warnings are ours
+            if data_warnings.found:  # tifffile zero-fills what it cannot read, and says so only in its log
+                raise rejections.corrupt(f"{reason}; tifffile: {data_warnings.found[0]}")
             if not width or not height or pixels.size == 0 or pixels.shape != tuple(page.shape):
                 raise rejections.corrupt(f"{reason}; tifffile: no picture of {width} x {height} in the file")
             tags = {tag.code: tag.value for tag in page.tags.values()}
@@ -102,6 +105,29 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
     orientation = tags.get(ExifTags.Base.Orientation)
     return DeepView(image, bits, sample_format, _icc(tags.get(34675)), orientation if isinstance(orientation, int)
                     else None, tuple(operations))
+
+
+class _DataWarnings(logging.Handler):
+    """Collect tifffile's log warnings about missing or inconsistent picture data, from this thread only."""
+
+    _ABOUT_DATA = ("bytecounts", "offset", "segment", "missing data", "zeroed", "decode")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._thread = threading.get_ident()
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.thread == self._thread and any(word in message.lower() for word in self._ABOUT_DATA):
+            self.found.append(message)
+
+    def __enter__(self) -> _DataWarnings:
+        logging.getLogger("tifffile").addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logging.getLogger("tifffile").removeHandler(self)
 
 
 def decode_deep_jpeg(path: Path, *, max_pixels: int, width: int, height: int, precision: int,

@@ -170,6 +170,10 @@ class _Tiff:
         declared = f"the header says the picture is {width:,} x {length:,} pixels"
         if listed < expected:
             return f"{declared} in {expected:,} {kind}, but the file lists {listed:,}"
+        counts = tags.get(279 if kind == "strips" else 325, [])
+        empty = next((index for index, count in enumerate(counts[:expected]) if count == 0), None)
+        if empty is not None:  # decoders fill an empty block with black and say nothing
+            return f"{declared}, but {kind[:-1]} {empty + 1:,} of {expected:,} holds no data"
         per_sample = tags.get(258, [1])
         bits = sum(per_sample[:samples]) if len(per_sample) >= samples else per_sample[0] * samples
         if tags.get(259, [1])[0] == 1 and kind == "strips" and 279 in tags:

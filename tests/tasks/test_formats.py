@@ -287,3 +287,36 @@ def test_a_tiff_whose_header_claims_more_rows_than_it_holds_is_corrupt_not_silen
     error = _rejected(path)
     assert error.code == "corrupt_image" and error.details["reason"] == "less_data_than_header_declares"
     assert "48 x 64" in error.details["evidence"]
+
+
+def _float_tiff_with_two_strips() -> tuple[bytearray, int, int]:
+    """A float RGB TIFF (only the array decoder reads it) in two zlib strips; returns it and its StripByteCounts entry."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, RNG.random((40, 30, 3), dtype=np.float32), photometric="rgb", rowsperstrip=20,
+                     compression="zlib")
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    for index in range(struct.unpack("<H", data[first:first + 2])[0]):
+        entry = first + 2 + 12 * index
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 279:
+            return data, entry, struct.unpack("<I", data[entry + 8:entry + 12])[0]
+    raise AssertionError("no StripByteCounts")
+
+
+def test_an_empty_strip_is_corrupt_not_silently_black(tmp_path: Path) -> None:
+    data, _entry, counts_at = _float_tiff_with_two_strips()
+    data[counts_at + 4:counts_at + 8] = struct.pack("<I", 0)  # tifffile would zero-fill the lower half, silently
+    path = tmp_path / "empty-strip.tif"
+    path.write_bytes(bytes(data))
+    error = _rejected(path)
+    assert error.code == "corrupt_image" and "strip 2 of 2 holds no data" in error.details["evidence"]
+
+
+def test_what_the_array_decoder_only_logs_about_missing_data_makes_the_file_corrupt(tmp_path: Path) -> None:
+    data, entry, counts_at = _float_tiff_with_two_strips()
+    first_count = struct.unpack("<I", data[counts_at:counts_at + 4])[0]
+    data[entry + 4:entry + 12] = struct.pack("<II", 1, first_count)  # one byte count for two strips
+    path = tmp_path / "one-count.tif"
+    path.write_bytes(bytes(data))
+    error = _rejected(path)
+    assert error.code == "corrupt_image" and "incorrect StripByteCounts count" in error.details["decoder_message"]
