@@ -41,13 +41,13 @@ class DeepView:
     operations: tuple[dict, ...]
 
 
-def decode_tiff(path: Path, *, max_pixels: int, reason: str) -> DeepView:
-    """The first page of a TIFF through tifffile; ``reason`` says why Pillow did not do it."""
+def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0) -> DeepView:
+    """Page ``page_index`` (of the main chain) of a TIFF through tifffile; ``reason`` says why Pillow did not do it."""
     import tifffile
 
     try:
         with _DataWarnings() as data_warnings, tifffile.TiffFile(path) as tiff:
-            page = tiff.pages.first
+            page = tiff.pages[page_index]
             width, height = int(page.imagewidth), int(page.imagelength)
             if width * height > max_pixels:
                 raise rejections.bomb(width, height, max_pixels)

@@ -23,6 +23,7 @@ log = logging.getLogger("relicflow.validation")
 
 ALIGNMENT_SLACK = 16  # bytes after the end that writers add for word or block alignment
 PADDING_LIMIT = 65_536  # zero (or 0xFF) bytes up to this size are padding, not hidden content
+MAX_SEGMENTS = 1_000_000  # chunks or marker segments: far beyond real files; bounds a hostile one's walk
 ZIP_END_WITHIN = 65_535 + 22  # a ZIP's end record sits within its last 64 KiB (comment) + 22 bytes
 
 
@@ -80,6 +81,7 @@ class FileStructure:
     camera_raw: str | None = None
     size_mismatch: str | None = None  # the header declares more picture than the file lists (TIFF)
     declared_size: tuple[int, int] | None = None  # (width, height) of the first picture, from the header
+    first_page: int = 0  # TIFF: the first full-resolution directory (a thumbnail may come first)
     complete: bool = False  # the walk reached the container's own end: nothing is missing
 
 
@@ -136,7 +138,7 @@ def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | N
     """Offset just past the EOI of the JPEG that starts at ``start``, and what its header said."""
     pos, frame, exif, mpf = start + 2, None, None, None
     icc_parts: dict[int, bytes] = {}
-    while True:
+    for _ in range(MAX_SEGMENTS):
         if pos + 2 > size:
             raise _Cut(f"the JPEG stops at byte {size:,}, before its end marker")
         if data.byte(pos) != 0xFF:
@@ -177,6 +179,8 @@ def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | N
             pos = found
             continue
         pos = segment_end
+    else:
+        raise _Unreadable(f"more than {MAX_SEGMENTS} JPEG segments")
     icc = b"".join(icc_parts[k] for k in sorted(icc_parts)) or None
     return pos + 2, frame, icc, exif, mpf
 
@@ -206,7 +210,7 @@ def _mpo_pictures(data: FileView, mpf: int | None) -> list[tuple[int, int]]:
 
 def _walk_png(data: FileView, size: int) -> FileStructure:
     pos, frames, significant, depth, declared = 8, 1, None, None, None
-    while True:
+    for _ in range(MAX_SEGMENTS):
         if pos + 8 > size:
             raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
         length, kind = data.unpack(">I4s", pos)
@@ -227,6 +231,8 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
         elif kind == b"sBIT" and length >= 1:
             significant = max(data.read(pos + 8, min(length, 4)))
         pos = end
+    else:
+        raise _Unreadable(f"more than {MAX_SEGMENTS} PNG chunks")
     return FileStructure("PNG", size, trailing=_trailing(data, size, end), pages=frames, page_kind="frames",
                          png_significant_bits=significant, png_bit_depth=depth, complete=True,
                          declared_size=declared)
@@ -238,8 +244,11 @@ def _walk_webp(data: FileView, size: int) -> FileStructure:
     declared = 8 + data.unpack("<I", 4)[0]
     if declared > size:
         raise _Cut(f"the WebP header declares {declared:,} bytes, the file has {size:,}")
-    pos, frames = 12, 0
+    pos, frames, chunks = 12, 0, 0
     while pos + 8 <= declared:
+        chunks += 1
+        if chunks > MAX_SEGMENTS:
+            raise _Unreadable(f"more than {MAX_SEGMENTS} RIFF chunks")
         kind, length = data.unpack("<4sI", pos)
         pos += 8 + length + (length & 1)
         if pos > declared + 1:
@@ -263,7 +272,7 @@ def _walk_tiff(data: FileView, size: int) -> FileStructure:
         raise _Unreadable(str(damaged)) from damaged
     return FileStructure("TIFF", size, trailing=_trailing(data, size, layout.end), pages=layout.pages,
                          camera_raw=layout.camera_raw, size_mismatch=layout.size_mismatch, complete=True,
-                         declared_size=layout.declared_size)
+                         declared_size=layout.declared_size, first_page=layout.first_page)
 
 
 # --- what follows the end ------------------------------------------------------------------------

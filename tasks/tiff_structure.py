@@ -30,6 +30,7 @@ class TiffDamaged(Exception):
 class TiffLayout:
     end: int
     pages: int
+    first_page: int
     camera_raw: str | None
     size_mismatch: str | None
     declared_size: tuple[int, int]
@@ -39,7 +40,7 @@ def read_tiff_layout(data: FileView, size: int) -> TiffLayout:
     tiff = _Tiff(data, size)
     pages = tiff.walk()
     tags = tiff.first_tags
-    return TiffLayout(end=tiff.end, pages=pages, camera_raw=tiff.camera_raw(), size_mismatch=tiff.size_mismatch(),
+    return TiffLayout(end=tiff.end, pages=pages, first_page=tiff.first_page, camera_raw=tiff.camera_raw(), size_mismatch=tiff.size_mismatch(),
                       declared_size=(tags.get(256, [0])[0], tags.get(257, [0])[0]))
 
 
@@ -63,7 +64,8 @@ class _Tiff:
         self.visited: set[int] = set()
         self.raw_signs: list[str] = []
         self.make = ""
-        self.first_tags: dict[int, list[int]] = {}  # the first page's directory
+        self.first_tags: dict[int, list[int]] = {}  # the directory of the first full-resolution page
+        self.first_page = 0  # its index in the main chain (a scanner may put a thumbnail first)
 
     def walk(self) -> int:
         offset = self._offset(8 if self.big else 4)
@@ -72,7 +74,7 @@ class _Tiff:
         if offset == 0 or offset >= self.size:
             raise TiffCut(f"the TIFF's first directory is at byte {offset:,}, beyond the end of the file "
                        f"({self.size:,} bytes)")
-        pages = 0
+        pages, index = 0, -1
         while offset and len(self.visited) < MAX_TIFF_IFDS:
             if offset in self.visited:
                 break
@@ -82,10 +84,14 @@ class _Tiff:
                 raise TiffCut(f"the TIFF's next directory is at byte {offset:,}, beyond the end of the file "
                            f"({self.size:,} bytes)")
             tags, offset = self._ifd(offset, depth=0)
-            self.first_tags = self.first_tags or tags
+            index += 1
             subfile = tags.get(254, [0])[0]
             if not (subfile & 0b101) and tags.get(255, [1])[0] != 2:  # not a reduced copy or a mask
+                if not pages:
+                    self.first_tags, self.first_page = tags, index
                 pages += 1
+            elif index == 0:
+                self.first_tags = tags  # until a full-resolution page turns up
         return max(pages, 1)
 
     def _offset(self, at: int) -> int:

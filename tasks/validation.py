@@ -138,7 +138,8 @@ def _without_pillow(path: Path, exc: Exception, structure: FileStructure, *, max
     reason = f"Pillow: {str(exc) or type(exc).__name__}"
     frame = structure.jpeg_frame
     if structure.container == "TIFF":
-        return _from_deep_view(decode_tiff(path, max_pixels=max_pixels, reason=reason), "TIFF")
+        view = decode_tiff(path, max_pixels=max_pixels, reason=reason, page_index=structure.first_page)
+        return _from_deep_view(view, "TIFF")
     if frame is not None and (frame.precision > 8 or frame.lossless) and not frame.hierarchical:
         view = decode_deep_jpeg(path, max_pixels=max_pixels, width=frame.width, height=frame.height,
                                 precision=frame.precision, icc=structure.jpeg_icc, exif=structure.jpeg_exif,
@@ -152,6 +153,11 @@ def _without_pillow(path: Path, exc: Exception, structure: FileStructure, *, max
 
 
 def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructure, *, max_pixels: int) -> DecodedImage:
+    if structure.first_page:  # a thumbnail comes first: the picture is the first full-resolution page
+        try:
+            image.seek(structure.first_page)
+        except (EOFError, OSError, ValueError) as exc:
+            raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
         raise rejections.bomb(width, height, max_pixels)
@@ -170,7 +176,8 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         if _is_metadata_bomb(exc):
             raise rejections.metadata_bomb(str(exc)) from exc
         if fmt == "TIFF" and not _looks_truncated(exc):  # a variant libtiff's build or Pillow's modes lack
-            return _from_deep_view(decode_tiff(path, max_pixels=max_pixels, reason=f"Pillow: {exc}"), "TIFF")
+            view = decode_tiff(path, max_pixels=max_pixels, reason=f"Pillow: {exc}", page_index=structure.first_page)
+            return _from_deep_view(view, "TIFF")
         frame = structure.jpeg_frame
         if frame is not None and (frame.hierarchical or frame.arithmetic):
             raise _jpeg_variant(frame, str(exc)) from exc
@@ -202,7 +209,7 @@ def _full_depth(image: Image.Image, path: Path, fmt: str, structure: FileStructu
                 orientation: int | None) -> DecodedImage:
     reason = "16-bit colour data use only part of the range; Pillow keeps only the high byte"
     if fmt == "TIFF":
-        view = decode_tiff(path, max_pixels=max_pixels, reason=reason)
+        view = decode_tiff(path, max_pixels=max_pixels, reason=reason, page_index=structure.first_page)
         # Pillow already turned the pixels it decoded; the array is as stored, so it needs the tag again.
         return _from_deep_view(view, fmt)
     view = decode_deep_png(path, max_pixels=max_pixels, significant_bits=structure.png_significant_bits,

@@ -261,3 +261,17 @@ def test_a_file_that_shrinks_while_it_is_walked_ends_the_walk_not_the_process(tm
             view.unpack(">H", 2)
         with pytest.raises(IndexError):
             view.byte(100)
+
+
+@pytest.mark.parametrize("pixels", ["uint8", "float32"])
+def test_a_thumbnail_written_before_the_picture_is_not_taken_for_it(tmp_path: Path, pixels: str) -> None:
+    """Some scanners write a reduced-resolution preview as the first directory (NewSubfileType 1)."""
+    full = np.asarray(_photo(200, 150))
+    data = full if pixels == "uint8" else (full / 255).astype(np.float32)  # float: only the array decoder reads it
+    path = tmp_path / "thumbnail-first.tif"
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(data[::4, ::4], photometric="rgb", subfiletype=1)
+        tiff.write(data, photometric="rgb")
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert (decoded.width, decoded.height) == (200, 150)
+    assert decoded.warnings == ()  # one picture and its thumbnail: no extra pages
