@@ -83,6 +83,7 @@ class FileStructure:
     declared_size: tuple[int, int] | None = None  # (width, height) of the first picture, from the header
     first_page: int = 0  # TIFF: the first full-resolution directory (a thumbnail may come first)
     complete: bool = False  # the walk reached the container's own end: nothing is missing
+    ends_whole: bool = False  # the walk failed, but the file ends with its end marker: damaged, not cut
 
 
 class _Cut(Exception):
@@ -106,6 +107,9 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
         try:
             return walker(data, size)
         except _Cut as cut:
+            if _ends_whole(container, data, size):  # a damaged length field, not a cut: the end is there
+                log.info("structure of %s not followed (%s, yet the file ends whole)", path.name, cut)
+                return FileStructure(container, size, ends_whole=True)
             return FileStructure(container, size, truncation=str(cut))
         except _Unreadable as damaged:
             log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
@@ -114,6 +118,18 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
             log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
                      type(exc).__name__, exc)
             return FileStructure(container, size)
+
+
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _ends_whole(container: str, data: FileView, size: int) -> bool:
+    """Whether the file's last bytes are its format's end marker, which a cut file cannot have."""
+    if container == "PNG":
+        return data.read(size - 12, 12) == _PNG_IEND
+    if container == "JPEG":
+        return data.read(size - 2, 2) == b"\xff\xd9"
+    return False
 
 
 # --- JPEG ----------------------------------------------------------------------------------------

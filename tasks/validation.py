@@ -323,4 +323,6 @@ def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[in
     if structure.complete and declared is not None:
         width, height = declared
         return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message)
+    if structure.ends_whole:  # it ends with its end marker, so nothing was cut off: damaged inside
+        return rejections.corrupt(message)
     return rejections.truncated("the decoder ran out of picture data", message)

@@ -275,3 +275,23 @@ def test_a_thumbnail_written_before_the_picture_is_not_taken_for_it(tmp_path: Pa
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert (decoded.width, decoded.height) == (200, 150)
     assert decoded.warnings == ()  # one picture and its thumbnail: no extra pages
+
+
+@pytest.mark.parametrize(("fmt", "field"), [("PNG", b"IDAT"), ("JPEG", b"\xff\xdb")])
+def test_a_length_field_damaged_in_a_file_that_ends_whole_is_corrupt_not_truncated(
+        tmp_path: Path, fmt: str, field: bytes) -> None:
+    data = bytearray(_encoded(_photo(), fmt))
+    at = data.index(field)
+    if fmt == "PNG":
+        data[at - 4:at] = struct.pack(">I", 10_000_000)  # the IDAT chunk now claims 10 MB
+    else:
+        data[at + 2:at + 4] = struct.pack(">H", 65_000)  # the quantisation table segment claims 65 kB
+    path = _write(tmp_path, f"damaged.{fmt.lower()}", bytes(data))
+    structure = inspect_structure(path, fmt)
+    assert structure is not None and structure.truncation is None and structure.ends_whole
+    try:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    except InputRejected as rejected:  # JPEG: the decoder runs out of data inside the file
+        assert rejected.code == "corrupt_image"
+    else:  # PNG: Pillow ignores IDAT lengths and reads the complete zlib stream, so the picture is whole
+        assert fmt == "PNG"
