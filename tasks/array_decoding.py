@@ -14,7 +14,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
+import tifffile
 from PIL import ExifTags, Image
 
 from relicflow.errors import InputRejected
@@ -43,8 +45,6 @@ class DeepView:
 
 def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0) -> DeepView:
     """Page ``page_index`` (of the main chain) of a TIFF through tifffile; ``reason`` says why Pillow did not do it."""
-    import tifffile
-
     try:
         with _DataWarnings() as data_warnings, tifffile.TiffFile(path) as tiff:
             page = tiff.pages[page_index]
@@ -136,10 +136,8 @@ def decode_deep_jpeg(path: Path, *, max_pixels: int, width: int, height: int, pr
     if width * height > max_pixels:
         raise rejections.bomb(width, height, max_pixels)
     try:
-        import imagecodecs
-
         pixels = np.asarray(imagecodecs.jpeg8_decode(path.read_bytes()))
-    except Exception as exc:  # ImportError, or the codec's own JpegError
+    except Exception as exc:  # the codec's own JpegError: a variant even libjpeg-turbo's 12/16-bit decoders lack
         raise rejections.unsupported_variant(
             "JPEG", f"a {precision}-bit JPEG", f"{precision} 位 JPEG", f"{reason}; {type(exc).__name__}: {exc}"
         ) from exc
@@ -164,9 +162,10 @@ def decode_deep_jpeg(path: Path, *, max_pixels: int, width: int, height: int, pr
 
 def decode_deep_png(path: Path, *, max_pixels: int, significant_bits: int | None, reason: str) -> DeepView:
     """16-bit colour PNG with all 16 bits, where Pillow's 8-bit RGB would leave narrow data nearly black."""
-    import imagecodecs
-
-    pixels = np.asarray(imagecodecs.png_decode(path.read_bytes()))
+    try:
+        pixels = np.asarray(imagecodecs.png_decode(path.read_bytes()))
+    except Exception as exc:  # libpng checks what Pillow skips (picture-data checksums)
+        raise rejections.corrupt(f"{reason}; libpng: {type(exc).__name__}: {exc}") from exc
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
     if pixels.shape[0] * pixels.shape[1] > max_pixels:
         raise rejections.bomb(pixels.shape[1], pixels.shape[0], max_pixels)

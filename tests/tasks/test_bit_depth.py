@@ -187,3 +187,19 @@ def test_12_bit_data_in_a_16_bit_png_are_decoded_with_all_their_bits(tmp_path: P
     view, operations, warnings = _normalised(path)
     assert np.array_equal(view[..., 1], (samples >> 4).astype(np.uint8))
     assert operations[0]["decoder"] == "imagecodecs.png" and [w.code for w in warnings] == ["bit_range_inferred"]
+
+
+def test_a_narrow_16_bit_png_with_a_damaged_checksum_is_corrupt_not_an_exception(tmp_path: Path) -> None:
+    """The full-depth re-read (libpng) checks the picture-data CRC that Pillow skips."""
+    import cv2
+
+    png = bytearray(cv2.imencode(".png", np.stack([_ramp(4095)] * 3, axis=-1))[1].tobytes())
+    at = png.index(b"IDAT")
+    png[at + 4 + int.from_bytes(png[at - 4:at], "big")] ^= 0xFF  # first byte of the IDAT CRC
+    path = tmp_path / "bad-crc.png"
+    path.write_bytes(bytes(png))
+    from relicflow.errors import InputRejected
+
+    with pytest.raises(InputRejected) as caught:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt_image" and "CRC" in caught.value.details["decoder_message"]
