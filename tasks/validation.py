@@ -156,7 +156,7 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
     if structure.first_page:  # a thumbnail comes first: the picture is the first full-resolution page
         try:
             image.seek(structure.first_page)
-        except (EOFError, OSError, ValueError) as exc:
+        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage
             raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:

@@ -20,7 +20,7 @@ from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warni
 from tasks.quality import quality_warnings
 from tasks.validation import decode_and_validate
 
-MUTATIONS_PER_SEED = 40
+MUTATIONS_PER_SEED = 60
 
 
 def _seeds() -> dict[str, bytes]:
@@ -37,7 +37,17 @@ def _seeds() -> dict[str, bytes]:
         tifffile.imwrite(buffer, array, **options)
         return buffer.getvalue()
 
+    narrow = np.repeat(np.linspace(0, 4095, 56).astype(np.uint16)[np.newaxis, :], 40, axis=0)
+    import cv2
+    import imagecodecs
+
     return {
+        "narrow16.png": cv2.imencode(".png", np.stack([narrow] * 3, axis=-1))[1].tobytes(),
+        "12bit.jpg": bytes(imagecodecs.jpeg8_encode(narrow, level=90, bitspersample=12)),
+        "lzw-float.tif": array_tiff(rng.random((20, 30, 3), dtype=np.float32), photometric="rgb", compression="lzw",
+                                    predictor=3),
+        "mpo.jpg": pillow("MPO", save_all=True, append_images=[photo]),
+        "thumbnail-first.tif": _thumbnail_first(np.asarray(photo)),
         "a.jpg": pillow("JPEG"), "p.jpg": pillow("JPEG", progressive=True), "a.png": pillow("PNG"),
         "a.webp": pillow("WEBP"), "l.webp": pillow("WEBP", lossless=True), "a.tif": pillow("TIFF"),
         "lzw.tif": pillow("TIFF", compression="tiff_lzw"), "jpeg.tif": pillow("TIFF", compression="jpeg"),
@@ -50,6 +60,14 @@ def _seeds() -> dict[str, bytes]:
         "big.tif": array_tiff(rng.integers(0, 4000, (20, 30), dtype=np.uint16), photometric="minisblack",
                               bigtiff=True),
     }
+
+
+def _thumbnail_first(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tiff:
+        tiff.write(pixels[::4, ::4], photometric="rgb", subfiletype=1)
+        tiff.write(pixels, photometric="rgb")
+    return buffer.getvalue()
 
 
 SEEDS = _seeds()
