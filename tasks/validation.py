@@ -145,7 +145,7 @@ def _without_pillow(path: Path, exc: Exception, structure: FileStructure, *, max
                                 precision=frame.precision, icc=structure.jpeg_icc, exif=structure.jpeg_exif,
                                 reason=reason)
         return _from_deep_view(view, "JPEG")
-    if frame is not None and (frame.hierarchical or frame.arithmetic):
+    if frame is not None and _variant_unsupported(frame, reason):
         raise _jpeg_variant(frame, reason) from exc
     if isinstance(exc, UnidentifiedImageError):
         raise rejections.corrupt(f"{rejections.DISPLAY_NAMES[structure.container]} header not readable") from exc
@@ -179,7 +179,7 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
             view = decode_tiff(path, max_pixels=max_pixels, reason=f"Pillow: {exc}", page_index=structure.first_page)
             return _from_deep_view(view, "TIFF")
         frame = structure.jpeg_frame
-        if frame is not None and (frame.hierarchical or frame.arithmetic):
+        if frame is not None and _variant_unsupported(frame, str(exc)):
             raise _jpeg_variant(frame, str(exc)) from exc
         raise _decode_failure(exc, structure, (width, height)) from exc
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
@@ -307,6 +307,15 @@ def _is_metadata_bomb(exc: Exception) -> bool:
 
 def _looks_truncated(exc: Exception) -> bool:
     return isinstance(exc, EOFError) or "truncated" in str(exc).lower()
+
+
+def _variant_unsupported(frame: JpegFrame, message: str) -> bool:
+    """libjpeg-turbo never decodes hierarchical JPEG; arithmetic coding only where the build left it out
+    (this one decodes it), which its message says: a damaged arithmetic-coded file is simply corrupt."""
+    if frame.hierarchical:
+        return True
+    lowered = message.lower()
+    return frame.arithmetic and ("arithmetic" in lowered or "not supported" in lowered or "unsupported" in lowered)
 
 
 def _jpeg_variant(frame: JpegFrame, reason: str) -> InputRejected:
