@@ -30,12 +30,16 @@ install: $(VENV)/.installed
 test-install: $(VENV)/.test-installed system-test-deps
 
 # The browser tests drive Debian's chromium (a Playwright browser download does not work offline).
+# libjpeg-turbo-progs' cjpeg writes the arithmetic-coded JPEGs the validation tests decode.
 system-test-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-wqy-microhei"; \
+	command -v cjpeg >/dev/null || missing="$$missing libjpeg-turbo-progs"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
-	  else echo "NOTE: /usr/bin/chromium missing and apt-get not usable: browser tests will be skipped"; fi; \
+	    echo "installing Debian's$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "NOTE:$$missing missing and apt-get not usable: the tests that need them will be skipped"; fi; \
 	fi
 
 demo: $(VENV)/.installed

@@ -14,7 +14,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
-from tasks.validation import DecodedImage
+from tasks import scan_warnings
+from tasks.sample_range import scale_to_8bit
+from tasks.validation import DecodedImage, ScanWarning
 
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
@@ -38,11 +40,12 @@ def normalise_for_viewing(decoded: DecodedImage) -> tuple[Image.Image, list[dict
     """Upright, colour-managed to sRGB, 8 bits, mode RGB (or L for greyscale), alpha on white.
 
     Orientation comes first so that hashes of a camera-rotated file match the upright one; bit depth
-    is scaled (high byte kept), never clamped as Pillow's ``convert`` would.
+    is scaled by the range the data really use, never clamped as Pillow's ``convert`` would. What the
+    decoder already did to the pixels (``decoded.decoder_operations``) opens the record.
     """
-    operations: list[dict] = []
+    operations: list[dict] = [dict(op) for op in decoded.decoder_operations]
     image = _apply_orientation(decoded, operations)
-    image = _to_8bit(image, decoded.bits_per_sample, operations)
+    image = _to_8bit(image, decoded, operations)
     image = _flatten_alpha(image, operations)
     image = _to_srgb(image, decoded.icc_profile, operations)
     if image.mode not in ("RGB", "L"):
@@ -50,6 +53,26 @@ def normalise_for_viewing(decoded: DecodedImage) -> tuple[Image.Image, list[dict
         operations.append({"op": "convert_mode", "from": image.mode, "to": target})
         image = image.convert(target)
     return image, operations
+
+
+def viewing_warnings(decoded: DecodedImage, operations: list[dict]) -> list[ScanWarning]:
+    """What normalisation had to decide on its own, as warnings for the reviewer (one per code).
+
+    Read from ``operations`` (what :func:`normalise_for_viewing` recorded), so the derivation record
+    stays the single source of truth. ``decoded`` is there for context a warning may need later.
+    """
+    found: dict[str, ScanWarning] = {}
+    for op in operations:
+        if op.get("op") == "icc_to_srgb" and op.get("skipped"):
+            if op.get("problem") == "mismatch":
+                found.setdefault("icc_profile_mismatch", scan_warnings.icc_profile_mismatch(
+                    op["profile_colour_space"], op["pixel_colour_space"]))
+            else:
+                found.setdefault("icc_profile_unreadable", scan_warnings.icc_profile_unreadable(
+                    str(op.get("reason", ""))))
+        elif op.get("op") == "to_8bit" and op.get("range_inferred"):
+            found.setdefault("bit_range_inferred", scan_warnings.bit_range_inferred(op))
+    return list(found.values())
 
 
 def make_derivatives(
@@ -94,27 +117,29 @@ def _apply_orientation(decoded: DecodedImage, operations: list[dict]) -> Image.I
     return ImageOps.exif_transpose(decoded.image)
 
 
-def _to_8bit(image: Image.Image, bits_per_sample: int, operations: list[dict]) -> Image.Image:
-    """Scale deeper samples to 0-255 by keeping the high byte: 1000 -> 3, 60000 -> 234, not 255/255."""
-    if image.mode.startswith("I;16") or image.mode == "I":
-        bits = 16 if image.mode.startswith("I;16") else min(max(bits_per_sample, 8), 32)
-        samples = np.asarray(image)
-        if image.mode == "I":  # signed 32-bit container: keep what the stored bit depth can hold
-            samples = np.clip(samples.astype(np.int64), 0, (1 << bits) - 1)
-        scaled = (samples >> (bits - 8)).astype(np.uint8)
-        operations.append({"op": "to_8bit", "method": "scale", "from_bits": bits, "formula": f"v >> {bits - 8}"})
+def _to_8bit(image: Image.Image, decoded: DecodedImage, operations: list[dict]) -> Image.Image:
+    """Deep single-channel samples Pillow holds (I;16, I, F) scaled by their real range (tasks.sample_range)."""
+    bits = decoded.bits_per_sample
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        if image.mode == "F":
+            kind, container = "float", 32
+        elif image.mode == "I":
+            kind = decoded.sample_format if decoded.sample_format in ("uint", "int") else "int"
+            container = bits if 8 < bits <= 32 else 32
+        else:
+            kind, container = "uint", 16
+        white, white_from = decoded.declared_white, decoded.declared_white_from
+        if white is None and kind != "float" and 8 <= bits < container:
+            white, white_from = float((1 << bits) - 1), "BitsPerSample"
+        scaled, record = scale_to_8bit(np.asarray(image), sample_format=kind, container_bits=container,
+                                       declared_white=white, white_from=white_from)
+        operations.append(record)
         return Image.fromarray(scaled, mode="L")
-    if image.mode == "F":
-        samples = np.asarray(image)
-        top = 1.0 if float(samples.max(initial=0.0)) <= 1.0 else 255.0
-        scaled = np.clip(np.rint(samples * (255.0 / top)), 0, 255).astype(np.uint8)
-        operations.append({"op": "to_8bit", "method": "scale", "from": "float", "input_white": top})
-        return Image.fromarray(scaled, mode="L")
-    if bits_per_sample > 8:
+    if bits > 8 and not any(op.get("op") == "to_8bit" for op in operations):
         # 48/64-bit RGB(A) TIFF and PNG: Pillow's decoder already kept the high byte of each sample.
         operations.append({
-            "op": "to_8bit", "method": "scale", "from_bits": bits_per_sample,
-            "formula": f"v >> {bits_per_sample - 8}", "applied_by": "decoder",
+            "op": "to_8bit", "method": "scale", "from_bits": bits,
+            "formula": f"v >> {bits - 8}", "applied_by": "decoder",
         })
     return image
 
@@ -125,9 +150,13 @@ def _flatten_alpha(image: Image.Image, operations: list[dict]) -> Image.Image:
     if not has_alpha:
         return image
     grey = image.mode in _GREY_MODES
+    record: dict = {"op": "flatten_alpha", "background": "white"}
+    if image.mode in ("La", "RGBa"):  # premultiplied (TIFF associated alpha): Pillow converts these only so
+        record["premultiplied"] = True
+        image = image.convert("LA" if image.mode == "La" else "RGBA")
     rgba = image.convert("RGBA")
     flattened = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    operations.append({"op": "flatten_alpha", "background": "white"})
+    operations.append(record)
     return flattened.convert("L" if grey else "RGB")
 
 
@@ -148,35 +177,74 @@ def srgb_icc_bytes() -> bytes:
     return bytes(profile)
 
 
+_PROFILE_SPACES = {b"RGB ": "RGB", b"GRAY": "GRAY", b"CMYK": "CMYK", b"Lab ": "Lab"}
+_PIXEL_SPACES = {"RGB": "RGB", "RGBX": "RGB", "P": "RGB", "YCbCr": "RGB", "L": "GRAY", "1": "GRAY",
+                 "CMYK": "CMYK", "LAB": "Lab"}
+
+
 def _to_srgb(image: Image.Image, icc_profile: bytes | None, operations: list[dict]) -> Image.Image:
-    """Convert from the embedded profile; without one the pixels are taken to be sRGB already."""
+    """Convert from the embedded profile; without one the pixels are taken to be sRGB already.
+
+    A profile that cannot be read, or that is for another colour space than the pixels (a CMYK profile
+    on RGB), is skipped and recorded, never allowed to stop the item.
+    """
     if not icc_profile:
-        if image.mode == "CMYK":
-            operations.append({"op": "cmyk_to_rgb", "method": "naive", "reason": "no ICC profile"})
-            return image.convert("RGB")
-        return image
+        return _without_profile(image, operations)
+    pixel_space = _PIXEL_SPACES.get(image.mode, "RGB")
+    prepared = image if image.mode in ("RGB", "CMYK", "L", "LAB") else image.convert(
+        "L" if pixel_space == "GRAY" else "RGB")
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
         description = ImageCms.getProfileDescription(source).strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        operations.append({"op": "icc_to_srgb", "skipped": True, "problem": "unreadable", "reason": str(exc)})
+        return _without_profile(image, operations)
+    profile_space = _PROFILE_SPACES.get(icc_profile[16:20], icc_profile[16:20].decode("latin-1").strip())
+    if profile_space != pixel_space:
+        operations.append({
+            "op": "icc_to_srgb", "skipped": True, "problem": "mismatch", "source_profile": description,
+            "profile_colour_space": profile_space, "pixel_colour_space": pixel_space,
+        })
+        return _without_profile(image, operations)
+    try:
         converted = ImageCms.profileToProfile(
-            image if image.mode in ("RGB", "CMYK", "L") else image.convert("RGB"),
-            source,
-            _srgb_profile(),
-            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            prepared, source, _srgb_profile(), renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
             outputMode="RGB",
         )
     except (ImageCms.PyCMSError, OSError, ValueError) as exc:
-        # A broken or mismatched profile must not stop the item; the record says colour is unmanaged.
-        operations.append({"op": "icc_to_srgb", "skipped": True, "reason": str(exc)})
-        return image
+        # A profile LittleCMS cannot build a transform from: as unusable as an unreadable one.
+        operations.append({"op": "icc_to_srgb", "skipped": True, "problem": "unreadable", "reason": str(exc),
+                           "source_profile": description})
+        return _without_profile(image, operations)
     assert converted is not None
     operations.append({
         "op": "icc_to_srgb", "source_profile": description,
         "target_profile": "sRGB", "intent": "relative_colorimetric",
     })
-    if image.mode == "L":
+    if pixel_space == "GRAY":
         return converted.convert("L")  # a grey profile maps to R=G=B in sRGB
     return converted
+
+
+def _without_profile(image: Image.Image, operations: list[dict]) -> Image.Image:
+    """No usable profile: RGB and grey are taken as sRGB; CMYK and Lab still need a way to RGB."""
+    if image.mode == "CMYK":
+        operations.append({"op": "cmyk_to_rgb", "method": "naive", "reason": "no usable ICC profile"})
+        return image.convert("RGB")
+    if image.mode == "LAB":  # CIE L*a*b* is device-independent: LittleCMS' built-in Lab (D50) to sRGB
+        operations.append({"op": "lab_to_srgb", "source_profile": "CIE Lab D50", "target_profile": "sRGB",
+                           "intent": "relative_colorimetric"})
+        converted = ImageCms.profileToProfile(image, _lab_profile(), _srgb_profile(),
+                                              renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                                              outputMode="RGB")
+        assert converted is not None
+        return converted
+    return image
+
+
+@lru_cache(maxsize=1)
+def _lab_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB", 5000))
 
 
 def _fit_long_side(image: Image.Image, long_side: int, target: str, operations: list[dict]) -> Image.Image:

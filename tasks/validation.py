@@ -2,34 +2,40 @@
 
 Everything a scan can get wrong (empty, not an image, a format we do not open, cut short, absurdly
 large, damaged) becomes an :class:`~relicflow.errors.InputRejected` with a stable code and a sentence in
-English and Chinese that tells the technician what to do. Nothing here changes Pillow's process-wide
-state (``MAX_IMAGE_PIXELS``, warning filters, ``LOAD_TRUNCATED_IMAGES``): tasks run in threads, and a
-temporary change made by one thread leaks into the others.
+English and Chinese that tells the technician what to do (see :mod:`tasks.scan_rejections`). What does
+not stop the scan (extra pages, bytes after the picture) becomes a :class:`ScanWarning` on the result.
+The file's own structure (:mod:`tasks.file_structure`) decides truncation, not only the decoder's words.
+Nothing here changes Pillow's process-wide state (``MAX_IMAGE_PIXELS``, warning filters,
+``LOAD_TRUNCATED_IMAGES``): tasks run in threads, and a temporary change made by one thread leaks into
+the others.
 """
 
 from __future__ import annotations
 
-import re
-import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from relicflow.errors import ConfigurationError, InputRejected
+from tasks import scan_rejections as rejections
+from tasks import scan_warnings
+from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
+from tasks.file_structure import FileStructure, JpegFrame, inspect_structure
+from tasks.format_sniffing import HEAD_BYTES, RAW_SUFFIXES, TAIL_BYTES, sniff_format
+from tasks.scan_rejections import ALLOWED_FORMATS
+from tasks.scan_warnings import ScanWarning
 
-# Pillow format names, passed to Image.open(formats=...): most Pillow CVEs live in rare plugins.
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "TIFF", "WEBP")
-
-_DISPLAY_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP"}
-_ALLOWED_DISPLAY = ", ".join(_DISPLAY_NAMES[f] for f in ALLOWED_FORMATS)
-_ALLOWED_DISPLAY_ZH = "、".join(_DISPLAY_NAMES[f] for f in ALLOWED_FORMATS)
-_ALLOWED_OR = ", ".join(_DISPLAY_NAMES[f] for f in ALLOWED_FORMATS[:-1]) + f" or {_DISPLAY_NAMES[ALLOWED_FORMATS[-1]]}"
-_ALLOWED_OR_ZH = "、".join(_DISPLAY_NAMES[f] for f in ALLOWED_FORMATS[:-1]) + f" 或 {_DISPLAY_NAMES[ALLOWED_FORMATS[-1]]}"
+__all__ = ["ALLOWED_FORMATS", "DecodedImage", "ScanWarning", "apply_decoder_limits", "decode_and_validate"]
 
 _TIFF_BITS_PER_SAMPLE = 258
-_TIFF_DNG_VERSION = 50706
+_TIFF_MAX_SAMPLE_VALUE = 281
+_TIFF_SAMPLE_FORMAT = 339
+_TIFF_SMAX_SAMPLE_VALUE = 341
+_SAMPLE_FORMATS = {1: "uint", 2: "int", 3: "float"}
+# Pillow's 8-bit view of deep colour keeps the high byte; below this the data use at most 14 of 16 bits,
+# and the view would be dark: decode all the bits instead (tasks.array_decoding).
+_DIM_HIGH_BYTE = 64
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,14 @@ class DecodedImage:
     """A fully loaded image and the facts about it that later stages need.
 
     ``image`` is the pixel data as stored, not yet orientation-corrected, with one exception that
-    Pillow imposes: TIFF files are rotated by their Orientation tag while loading (the tag is then
-    dropped from ``image``). ``exif_orientation`` is always what the file said. ``width``/``height``
-    are those of ``image``. ``bits_per_sample`` is what the file stores (usually 8 or 16), even where
-    Pillow hands back 8-bit pixels (48-bit RGB TIFF/PNG arrive as 8-bit RGB, high byte kept).
+    Pillow imposes: TIFF files decoded by Pillow are rotated by their Orientation tag while loading (the
+    tag is then dropped from ``image``). ``exif_orientation`` is always what the file said.
+    ``width``/``height`` are those of ``image``. ``bits_per_sample`` is what the file stores (8, 12, 16,
+    32), even where ``image`` holds 8-bit pixels: Pillow keeps the high byte of 48-bit RGB, and files
+    Pillow cannot hold (float, 12-bit JPEG, 16-bit grey+alpha) arrive as an 8-bit view that
+    ``decoder_operations`` describes. ``sample_format`` ("uint", "int", "float") and ``declared_white``
+    (the white level the file states, named by ``declared_white_from``) let cleanup scale deep samples.
+    ``warnings`` are findings that do not stop the item.
     """
 
     image: Image.Image
@@ -51,6 +61,11 @@ class DecodedImage:
     bits_per_sample: int
     icc_profile: bytes | None
     exif_orientation: int | None
+    sample_format: str = "uint"
+    declared_white: float | None = None
+    declared_white_from: str | None = None
+    decoder_operations: tuple[dict, ...] = ()
+    warnings: tuple[ScanWarning, ...] = ()
 
 
 def apply_decoder_limits(max_pixels: int) -> None:
@@ -66,61 +81,89 @@ def apply_decoder_limits(max_pixels: int) -> None:
 
 
 def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
-    """Open ``path`` with the format allow-list, check its size from the header, then decode it fully.
+    """Name the format, walk the file's structure, check the size from the header, then decode fully.
 
-    ``Image.open`` is lazy, so truncation only shows in ``load()``; the pixel-count check runs before
-    that, so a decompression bomb is refused without allocating its pixels. Pillow's own guard
-    (``Image.MAX_IMAGE_PIXELS``, default 89.5 MP warning / 179 MP error) still applies on top of
-    ``max_pixels``: flows call :func:`apply_decoder_limits` at start-up so it matches the setting.
+    ``Image.open`` is lazy, so the pixel-count check runs before any pixels are allocated, and a cut file
+    is recognised from its structure before the decoder tries it. Pillow's own guard
+    (``Image.MAX_IMAGE_PIXELS``) still applies on top of ``max_pixels``: flows call
+    :func:`apply_decoder_limits` at start-up so it matches the setting.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise ConfigurationError(
             "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True in this process, so truncated scans would pass "
             "validation silently; find the code that sets it and remove it"
         )
-    if path.stat().st_size == 0:
-        raise InputRejected(
-            "empty_file",
-            "The file is empty (0 bytes). Copy it again from the camera card or scanner.",
-            "文件为空（0 字节）。请从相机存储卡或扫描仪重新拷贝该文件。",
-        )
+    size = path.stat().st_size
+    if size == 0:
+        raise rejections.empty_file()
     with path.open("rb") as fp:
-        head = fp.read(64)
-        fp.seek(0)
-        image = _open_header(fp, head)
+        head = fp.read(HEAD_BYTES)
+        fp.seek(max(0, size - TAIL_BYTES))
+        tail = fp.read(TAIL_BYTES)
+    found = sniff_format(head, tail, path.suffix)
+    if found not in ALLOWED_FORMATS:
+        raise rejections.unsupported(found) if found else rejections.not_an_image(head[:64])
+    structure = inspect_structure(path, found) or FileStructure(found, size)
+    if structure.camera_raw:
+        raise rejections.unsupported(RAW_SUFFIXES.get(path.suffix.lower(), structure.camera_raw))
+    width, height = structure.declared_size or (0, 0)
+    if width * height > max_pixels:  # checked again on Pillow's reading of the header below
+        raise rejections.bomb(width, height, max_pixels)
+    if structure.truncation:  # before any decoder parses a cut file
+        raise rejections.truncated(structure.truncation)
+    if structure.size_mismatch:  # decoders fill the missing rows with black and say nothing
+        raise rejections.header_mismatch(structure.size_mismatch)
+    with path.open("rb") as fp:
         try:
-            return _load_checked(image, head, max_pixels=max_pixels)
-        except BaseException:
-            image.close()
-            raise
+            image = Image.open(fp, formats=ALLOWED_FORMATS)
+        except Exception as exc:
+            decoded = _without_pillow(path, exc, structure, max_pixels=max_pixels)
+        else:
+            try:
+                decoded = _load_checked(image, path, structure, max_pixels=max_pixels)
+            except BaseException:
+                image.close()
+                raise
+            if decoded.image is not image:  # another decoder took over; Pillow's half is not needed
+                image.close()
+    return _with_structure_warnings(decoded, structure)
 
 
-def _open_header(fp: BinaryIO, head: bytes) -> ImageFile.ImageFile:
-    """Identify the file among the allowed formats; say what it is when it is not one of them."""
-    try:
-        return Image.open(fp, formats=ALLOWED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb_from_decoder(exc) from exc
-    except UnidentifiedImageError as exc:
-        found = _sniff_format(head)
-        if found in ALLOWED_FORMATS:
-            raise _corrupt(f"{_DISPLAY_NAMES[found]} header not readable") from exc
-        if found is not None:
-            raise _unsupported(found) from exc
-        raise _not_an_image(head) from exc
-    except Exception as exc:  # plugins raise OSError, ValueError, EOFError... on damaged headers
-        raise _decode_failure(exc) from exc
+def _without_pillow(path: Path, exc: Exception, structure: FileStructure, *, max_pixels: int) -> DecodedImage:
+    """Pillow refused the header: a bomb, a cut file, a variant another decoder reads, or damage."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        raise rejections.bomb_from_decoder(exc) from exc
+    if _is_metadata_bomb(exc):
+        raise rejections.metadata_bomb(str(exc)) from exc
+    reason = f"Pillow: {str(exc) or type(exc).__name__}"
+    frame = structure.jpeg_frame
+    if structure.container == "TIFF":
+        view = decode_tiff(path, max_pixels=max_pixels, reason=reason, page_index=structure.first_page)
+        return _from_deep_view(view, "TIFF")
+    if frame is not None and (frame.precision > 8 or frame.lossless) and not frame.hierarchical:
+        view = decode_deep_jpeg(path, max_pixels=max_pixels, width=frame.width, height=frame.height,
+                                precision=frame.precision, icc=structure.jpeg_icc, exif=structure.jpeg_exif,
+                                reason=reason)
+        return _from_deep_view(view, "JPEG")
+    if frame is not None and _variant_unsupported(frame, reason):
+        raise _jpeg_variant(frame, reason) from exc
+    if isinstance(exc, UnidentifiedImageError):
+        raise rejections.corrupt(f"{rejections.DISPLAY_NAMES[structure.container]} header not readable") from exc
+    raise _decode_failure(exc, structure, None) from exc
 
 
-def _load_checked(image: ImageFile.ImageFile, head: bytes, *, max_pixels: int) -> DecodedImage:
+def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructure, *, max_pixels: int) -> DecodedImage:
+    if structure.first_page:  # a thumbnail comes first: the picture is the first full-resolution page
+        try:
+            image.seek(structure.first_page)
+        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage
+            raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
-        raise _bomb(width, height, max_pixels)
+        raise rejections.bomb(width, height, max_pixels)
     # Pillow's JPEG opener calls multi-picture camera JPEGs "MPO"; the first picture is a plain JPEG.
     fmt = "JPEG" if image.format == "MPO" else str(image.format)
-    if fmt == "TIFF" and (raw := _camera_raw_in_tiff(image, head)):
-        raise _unsupported(raw)
-    bits = _bits_per_sample(image, fmt, head)
+    bits = _bits_per_sample(image, fmt, structure)
     # Pillow's TIFF loader turns the pixels and drops the tag, so read it first, from the tag itself:
     # getexif() must not run before load(), PNG's getexif() loads, and a failed load leaves no tiles
     # behind, so a second load() would "succeed" on a broken file.
@@ -128,32 +171,79 @@ def _load_checked(image: ImageFile.ImageFile, head: bytes, *, max_pixels: int) -
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb_from_decoder(exc) from exc
+        raise rejections.bomb_from_decoder(exc) from exc
     except Exception as exc:
-        raise _decode_failure(exc) from exc
+        if _is_metadata_bomb(exc):
+            raise rejections.metadata_bomb(str(exc)) from exc
+        if fmt == "TIFF" and not _looks_truncated(exc):  # a variant libtiff's build or Pillow's modes lack
+            view = decode_tiff(path, max_pixels=max_pixels, reason=f"Pillow: {exc}", page_index=structure.first_page)
+            return _from_deep_view(view, "TIFF")
+        frame = structure.jpeg_frame
+        if frame is not None and _variant_unsupported(frame, str(exc)):
+            raise _jpeg_variant(frame, str(exc)) from exc
+        raise _decode_failure(exc, structure, (width, height)) from exc
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
     _read_exif_while_file_open(image)
     icc = image.info.get("icc_profile") or None
+    if _dim_deep_colour(image, fmt, bits, structure):
+        return _full_depth(image, path, fmt, structure, max_pixels=max_pixels, orientation=orientation)
+    sample_format, white, white_from = _declared_levels(image, fmt, bits, structure)
     return DecodedImage(
-        image=image,
-        format=fmt,
-        width=image.width,
-        height=image.height,
-        mode=image.mode,
-        bits_per_sample=bits,
-        icc_profile=bytes(icc) if icc else None,
-        exif_orientation=orientation,
+        image=image, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
+        icc_profile=bytes(icc) if icc else None, exif_orientation=orientation, sample_format=sample_format,
+        declared_white=white, declared_white_from=white_from,
     )
 
 
-def _camera_raw_in_tiff(image: ImageFile.ImageFile, head: bytes) -> str | None:
-    """DNG and CR2 are TIFF inside; Pillow would open their small preview and call it the picture."""
-    if _TIFF_DNG_VERSION in image.tag_v2:
-        return "DNG"
-    return "CR2" if head[8:10] == b"CR" else None
+def _dim_deep_colour(image: Image.Image, fmt: str, bits: int, structure: FileStructure) -> bool:
+    """16-bit colour that Pillow handed over as its high byte, where the data sit in the low bits."""
+    if fmt not in ("TIFF", "PNG") or bits != 16 or image.mode not in ("RGB", "RGBA", "LA"):
+        return False
+    if fmt == "PNG" and structure.png_significant_bits and structure.png_significant_bits < 16:
+        return True
+    bands = image.getextrema()[: (1 if image.mode == "LA" else 3)]
+    return max(high for _low, high in bands) < _DIM_HIGH_BYTE
 
 
-def _bits_per_sample(image: ImageFile.ImageFile, fmt: str, head: bytes) -> int:
+def _full_depth(image: Image.Image, path: Path, fmt: str, structure: FileStructure, *, max_pixels: int,
+                orientation: int | None) -> DecodedImage:
+    reason = "16-bit colour data use only part of the range; Pillow keeps only the high byte"
+    if fmt == "TIFF":
+        view = decode_tiff(path, max_pixels=max_pixels, reason=reason, page_index=structure.first_page)
+        # Pillow already turned the pixels it decoded; the array is as stored, so it needs the tag again.
+        return _from_deep_view(view, fmt)
+    view = decode_deep_png(path, max_pixels=max_pixels, significant_bits=structure.png_significant_bits,
+                           reason=reason)
+    for key in ("exif", "dpi", "icc_profile"):
+        if key in image.info:
+            view.image.info[key] = image.info[key]
+    icc = image.info.get("icc_profile") or None
+    decoded = _from_deep_view(view, fmt)
+    return replace(decoded, icc_profile=bytes(icc) if icc else None, exif_orientation=orientation)
+
+
+def _from_deep_view(view: DeepView, fmt: str) -> DecodedImage:
+    return DecodedImage(
+        image=view.image, format=fmt, width=view.image.width, height=view.image.height, mode=view.image.mode,
+        bits_per_sample=view.bits_per_sample, icc_profile=view.icc_profile, exif_orientation=view.orientation,
+        sample_format=view.sample_format, decoder_operations=view.operations,
+    )
+
+
+def _with_structure_warnings(decoded: DecodedImage, structure: FileStructure) -> DecodedImage:
+    found: list[ScanWarning] = list(decoded.warnings)
+    if structure.pages > 1:
+        found.append(scan_warnings.extra_pages(structure.container, structure.pages, structure.page_kind))
+    if structure.trailing is not None:
+        trailing = structure.trailing
+        shown = rejections.DISPLAY_NAMES.get(structure.container, structure.container)
+        found.append(scan_warnings.trailing_data(shown, trailing.length, trailing.offset, trailing.looks_like))
+    if not found:
+        return decoded
+    return replace(decoded, warnings=tuple(found))
+
+
+def _bits_per_sample(image: ImageFile.ImageFile, fmt: str, structure: FileStructure) -> int:
     """Bits per channel as stored: Pillow's mode says 8 for 48-bit RGB, so ask the file itself."""
     if fmt == "TIFF":
         bps = image.tag_v2.get(_TIFF_BITS_PER_SAMPLE)
@@ -162,15 +252,35 @@ def _bits_per_sample(image: ImageFile.ImageFile, fmt: str, head: bytes) -> int:
         if isinstance(bps, int):
             return bps
         return 1  # TIFF 6.0: BitsPerSample defaults to 1
-    if fmt == "PNG" and head[12:16] == b"IHDR":
-        return head[24]  # IHDR bit depth: 1, 2, 4, 8 or 16
+    if fmt == "PNG" and structure.png_bit_depth:
+        return structure.png_bit_depth
     if fmt == "JPEG":
-        return int(getattr(image, "bits", 8))
+        frame = structure.jpeg_frame
+        return frame.precision if frame else int(getattr(image, "bits", 8))
     if image.mode.startswith("I;16"):
         return 16
-    if image.mode in ("I", "F"):
-        return 32
     return 1 if image.mode == "1" else 8
+
+
+def _declared_levels(image: Image.Image, fmt: str, bits: int, structure: FileStructure) -> tuple[str, float | None, str | None]:
+    """Sample format and the white level the file declares for deep single-channel data Pillow holds."""
+    if fmt == "PNG":
+        significant = structure.png_significant_bits
+        if image.mode.startswith("I;16") and significant and significant < 16:
+            return "uint", float((1 << significant) - 1), "sBIT"
+        return "uint", None, None
+    if fmt != "TIFF":
+        return "uint", None, None
+    tags = image.tag_v2
+    sample_format = tags.get(_TIFF_SAMPLE_FORMAT, 1)
+    sample_format = sample_format[0] if isinstance(sample_format, tuple) and sample_format else sample_format
+    kind = _SAMPLE_FORMATS.get(sample_format if isinstance(sample_format, int) else 1, "uint")
+    for code, name in ((_TIFF_SMAX_SAMPLE_VALUE, "SMaxSampleValue"), (_TIFF_MAX_SAMPLE_VALUE, "MaxSampleValue")):
+        value = tags.get(code)
+        value = max(value) if isinstance(value, tuple) and value else value
+        if isinstance(value, (int, float)) and value > 0 and not (kind == "uint" and value == (1 << bits) - 1):
+            return kind, float(value), name
+    return kind, None, None
 
 
 def _exif_orientation(image: Image.Image) -> int | None:
@@ -186,163 +296,42 @@ def _read_exif_while_file_open(image: Image.Image) -> None:
     try:
         exif = image.getexif()
         exif.get_ifd(ExifTags.IFD.Exif)
-    except Exception:
+    except Exception:  # damaged EXIF costs the EXIF fields (enrichment copes), not the image
         pass
 
 
-_ALLOWED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-)
-_OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"BM", "BMP"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
-    (b"\xff\x0a", "JPEG XL"),
-    (b"8BPS", "PSD"),
-    (b"\x00\x00\x01\x00", "ICO"),
-    (b"qoif", "QOI"),
-    (b"DDS ", "DDS"),
-    (b"\x76\x2f\x31\x01", "OpenEXR"),
-)
-_HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"hevc": "HEIC", b"heim": "HEIC", b"heis": "HEIC",
-                b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"crx ": "CR3"}
+def _is_metadata_bomb(exc: Exception) -> bool:
+    """Pillow's PNG reader refuses zTXt/iTXt/iCCP blocks that unpack past its limits with this ValueError."""
+    return isinstance(exc, ValueError) and "decompressed data too large" in str(exc).lower()
 
 
-def _sniff_format(head: bytes) -> str | None:
-    """Name the image format from magic bytes without handing the file to a rarely used decoder."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    for signature, name in _ALLOWED_SIGNATURES:
-        if head.startswith(signature):
-            return name
-    for signature, name in _OTHER_SIGNATURES:
-        if head.startswith(signature):
-            return name
-    if head[4:8] == b"ftyp":
-        return _HEIF_BRANDS.get(head[8:12])
-    return None
+def _looks_truncated(exc: Exception) -> bool:
+    return isinstance(exc, EOFError) or "truncated" in str(exc).lower()
 
 
-# What a non-image file most likely is: (stable code, English phrase, Chinese phrase).
-_NON_IMAGE_KINDS: dict[str, tuple[str, str]] = {
-    "text": ("a text file", "文本文件"),
-    "pdf": ("a PDF document", "PDF 文档"),
-    "zip": ("a ZIP archive (or an Office document)", "ZIP 压缩包（或 Office 文档）"),
-    "html": ("a web page (HTML)", "网页（HTML）文件"),
-}
+def _variant_unsupported(frame: JpegFrame, message: str) -> bool:
+    """libjpeg-turbo never decodes hierarchical JPEG; arithmetic coding only where the build left it out
+    (this one decodes it), which its message says: a damaged arithmetic-coded file is simply corrupt."""
+    if frame.hierarchical:
+        return True
+    lowered = message.lower()
+    return frame.arithmetic and ("arithmetic" in lowered or "not supported" in lowered or "unsupported" in lowered)
 
 
-def _describe_non_image(head: bytes) -> str | None:
-    """A hint for the technician about what the file really is (a renamed text file is common)."""
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
-    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
-        return "html"
-    for cut in range(4):  # the 64-byte head may end inside a multi-byte character
-        try:
-            text = head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if text and all(ch.isprintable() or ch in string.whitespace for ch in text):
-            return "text"
-        return None
-    return None
+def _jpeg_variant(frame: JpegFrame, reason: str) -> InputRejected:
+    if frame.hierarchical:
+        return rejections.unsupported_variant("JPEG", "a hierarchical JPEG", "分层编码（hierarchical）JPEG", reason)
+    return rejections.unsupported_variant("JPEG", "an arithmetic-coded JPEG", "算术编码 JPEG", reason)
 
 
-def _not_an_image(head: bytes) -> InputRejected:
-    looks_like = _describe_non_image(head)
-    hint_en, hint_zh = _NON_IMAGE_KINDS.get(looks_like or "", ("", ""))
-    return InputRejected(
-        "not_an_image",
-        f"This file is not an image, whatever its name says: its content is not {_ALLOWED_OR}."
-        + (f" It looks like {hint_en}." if hint_en else "")
-        + " Check that the right file was exported, and export the image again.",
-        f"该文件不是图像（与文件扩展名无关）：其内容不是 {_ALLOWED_OR_ZH} 格式。"
-        + (f"它看起来是{hint_zh}。" if hint_zh else "")
-        + "请确认导出的文件是否正确，并重新导出图像。",
-        looks_like=looks_like,
-    )
-
-
-def _unsupported(found: str) -> InputRejected:
-    shown = _DISPLAY_NAMES.get(found, found)
-    return InputRejected(
-        "unsupported_format",
-        f"This is a {shown} image, a format relicflow does not accept. Accepted formats: "
-        f"{_ALLOWED_DISPLAY}. Export it again as TIFF (for masters) or JPEG.",
-        f"该文件是 {shown} 格式的图像，系统不接受此格式。可接受的格式：{_ALLOWED_DISPLAY_ZH}。"
-        "请重新导出为 TIFF（母版）或 JPEG 格式。",
-        format_found=shown,
-        allowed_formats=[_DISPLAY_NAMES[f] for f in ALLOWED_FORMATS],
-    )
-
-
-def _bomb(width: int, height: int, max_pixels: int) -> InputRejected:
-    megapixels = width * height / 1e6
-    limit = max_pixels / 1e6
-    return InputRejected(
-        "decompression_bomb",
-        f"The image says it is {width} x {height} pixels ({megapixels:,.1f} megapixels), more than the "
-        f"{limit:,.1f} megapixels relicflow accepts. If this is a real master, ask the administrator to "
-        "raise max_image_pixels; otherwise the file is damaged or malicious and must not be used.",
-        f"该图像声明的尺寸为 {width} × {height} 像素（{megapixels:,.1f} 百万像素），超过系统允许的 "
-        f"{limit:,.1f} 百万像素上限。如确为真实母版，请联系管理员调高 max_image_pixels；"
-        "否则该文件已损坏或含恶意内容，请勿使用。",
-        width=width,
-        height=height,
-        pixels=width * height,
-        max_pixels=max_pixels,
-    )
-
-
-def _bomb_from_decoder(exc: Exception) -> InputRejected:
-    """Pillow's own guard fired before we saw the size; report its numbers as far as we know them."""
-    claimed = re.search(r"\((\d+) pixels\)", str(exc))
-    pixels = int(claimed.group(1)) if claimed else None
-    shown = f" ({pixels / 1e6:,.1f} megapixels)" if pixels else ""
-    return InputRejected(
-        "decompression_bomb",
-        f"The image says it is larger than can be opened safely{shown}. If this is a real master, ask the "
-        "administrator to raise the pixel limit; otherwise the file is damaged or malicious and must not "
-        "be used.",
-        f"该图像声明的尺寸超过可安全打开的上限{shown.replace('megapixels', '百万像素')}。如确为真实母版，"
-        "请联系管理员调高像素上限；否则该文件已损坏或含恶意内容，请勿使用。",
-        pixels=pixels,
-        decoder_message=str(exc),
-    )
-
-
-def _decode_failure(exc: Exception) -> InputRejected:
+def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[int, int] | None) -> InputRejected:
+    """The decoder stopped early. If the file is whole, the header lied about the picture's size."""
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, EOFError) or "truncated" in message.lower():
-        return InputRejected(
-            "truncated_image",
-            "The image file is incomplete: it ends before the whole picture was stored (usually an "
-            "interrupted copy or a full card). Copy it again from the original; if the original is "
-            "incomplete too, rescan the object.",
-            "图像文件不完整：文件在图像数据结束之前就中断了（通常是拷贝中断或存储卡已满）。"
-            "请从原始文件重新拷贝；如原始文件也不完整，请重新拍摄或扫描该藏品。",
-            decoder_message=message,
-        )
-    return _corrupt(message)
-
-
-def _corrupt(message: str) -> InputRejected:
-    return InputRejected(
-        "corrupt_image",
-        f"The image file is damaged and cannot be decoded (decoder said: {message}). Copy it again from "
-        "the original, or export it again from the camera or scanning software.",
-        f"图像文件已损坏，无法解码（解码器信息：{message}）。请从原始文件重新拷贝，"
-        "或从相机/扫描软件重新导出。",
-        decoder_message=message,
-    )
+    if not _looks_truncated(exc):
+        return rejections.corrupt(message)
+    if structure.complete and declared is not None:
+        width, height = declared
+        return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message)
+    if structure.ends_whole:  # it ends with its end marker, so nothing was cut off: damaged inside
+        return rejections.corrupt(message)
+    return rejections.truncated("the decoder ran out of picture data", message)

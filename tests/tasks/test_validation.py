@@ -124,7 +124,10 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path: Path) 
     error = _rejected(path, max_pixels=1_000_000)
     assert error.code == "decompression_bomb"
     assert error.details == {"width": 3000, "height": 3000, "pixels": 9_000_000, "max_pixels": 1_000_000}
-    assert _rejected(path, max_pixels=10_000_000).code == "truncated_image"
+    # Under the limit it is decoded: the file is whole (it has its IEND), so the header lied: not "truncated".
+    lying = _rejected(path, max_pixels=10_000_000)
+    assert lying.code == "corrupt_image" and lying.details["reason"] == "less_data_than_header_declares"
+    assert "3,000 x 3,000" in lying.message_en
 
 
 def test_damaged_pixel_data_is_corrupt_image_with_the_decoder_message(tmp_path: Path) -> None:
