@@ -34,6 +34,7 @@ from relicflow.catalogue.models import (
     User,
     utcnow,
 )
+from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.ingested import DuplicateMatcher, IngestedImage
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.reviews import ReviewOperations
@@ -82,8 +83,8 @@ def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-class Catalogue(ReviewOperations, MintOperations):
-    """The catalogue database; review and mint operations live in their own modules as mixins."""
+class Catalogue(ReviewOperations, MintOperations, FixityOperations):
+    """The catalogue database; review, mint and fixity operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False) -> None:
         self.database_url = database_url

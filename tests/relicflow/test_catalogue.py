@@ -33,7 +33,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------
