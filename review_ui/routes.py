@@ -1,4 +1,5 @@
-"""The review app's pages: sign-in, the queue, quarantine, the item page and its decision form.
+"""The review app's pages: sign-in, the queue, quarantine, the item page and its decision form, and the
+administrators' storage fixity page.
 
 GET renders; POST checks the CSRF token, validates, re-renders with 400 and the message on error and
 redirects with 303 on success. The catalogue stays the authority on every rule: the checks made here
@@ -169,6 +170,16 @@ def quarantine(request: Request) -> Response:
     sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames())
     return render(request, "quarantine.html", nav="quarantine", rows=views.quarantine_rows(items, locale_of(request)),
                   sent_back=sent_back)
+
+
+@router.get("/admin/fixity")
+def admin_fixity(request: Request) -> Response:
+    """Administrators only: what the scheduled fixity checks found in the object store."""
+    user = require_user(request)
+    if user.role != Role.admin.value:
+        return error_page(request, 403, "web.error.forbidden")
+    summary = review(request).catalogue.fixity_summary()
+    return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request)))
 
 
 # -- item page, images, decisions ----------------------------------------------------------------

@@ -65,7 +65,7 @@ class FaultProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._lock = threading.Lock()
         self._queue: deque[tuple[Fault, str | None]] = deque()
-        self._always: tuple[Fault, str | None] | None = None
+        self._always: tuple[Fault, str | None, str] | None = None
         self.seen: list[Seen] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -86,10 +86,11 @@ class FaultProxy:
         with self._lock:
             self._queue.extend([(fault, method)] * times)
 
-    def always(self, fault: Fault | None, *, method: str | None = None) -> None:
-        """Apply ``fault`` to every request (of ``method``) until called again with None."""
+    def always(self, fault: Fault | None, *, method: str | None = None, path_contains: str = "") -> None:
+        """Apply ``fault`` to every request (of ``method``, to a path containing ``path_contains``) until
+        called again with None."""
         with self._lock:
-            self._always = (fault, method) if fault is not None else None
+            self._always = (fault, method, path_contains) if fault is not None else None
 
     def count(self, method: str | None = None, *, fault: str | None = "any") -> int:
         """Requests seen, by method and by the fault applied ("any" for all, None for clean ones)."""
@@ -104,8 +105,10 @@ class FaultProxy:
                     fault = queued
                     del self._queue[index]
                     break
-            if fault is None and self._always is not None and self._always[1] in (None, method):
-                fault = self._always[0]
+            if fault is None and self._always is not None:
+                always, only, part = self._always
+                if only in (None, method) and part in path:
+                    fault = always
             self.seen.append(Seen(method, path, fault.kind if fault else None))
             return fault
 
