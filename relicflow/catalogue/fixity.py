@@ -145,8 +145,8 @@ class FixityOperations:
         for chunk in _chunks(unique):
             rows = [{"key": r.key, "sha256": r.sha256, "sha256_source": "registered" if r.sha256 else None,
                      "size_bytes": r.size_bytes, "role": r.role, "item_id": r.item_id, "created_at": now} for r in chunk]
-            result = s.execute(insert(StoredObjectRecord).values(rows).on_conflict_do_nothing(index_elements=["key"]))
-            created += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+            statement = insert(StoredObjectRecord).values(rows).on_conflict_do_nothing(index_elements=["key"])
+            created += len(s.execute(statement.returning(StoredObjectRecord.key)).all())  # only the rows inserted
         conflicts: list[tuple[str, str, str]] = []
         for chunk in _chunks(unique):
             held = {row.key: row for row in s.scalars(select(StoredObjectRecord).where(

@@ -267,6 +267,7 @@ def test_corrupted_and_deleted_objects_are_reported_everywhere_and_the_rest_is_i
 
 
 def test_runs_of_a_limited_size_cover_the_store_in_turn(settings: Settings) -> None:
+    settings = settings.model_copy(update={"fixity_workers": 1})  # one at a time: check times follow key order
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     store = open_store(settings)
@@ -312,3 +313,46 @@ def test_a_store_that_stops_answering_stops_the_run_and_marks_nothing(settings: 
             assert fixity_flow(settings=s3)["ok"] == 12
         finally:
             catalogue.dispose()
+
+
+def test_serve_schedules_fixity_at_the_configured_interval(settings: Settings) -> None:
+    from relicflow.serve import deployments
+
+    registered = {d.name: d for d in deployments(settings.model_copy(update={"fixity_interval_s": 3600}))}
+    assert sorted(registered) == ["fixity", "ingest", "mint", "review-gate"]
+    [schedule] = registered["fixity"].schedules
+    assert schedule.schedule.interval == timedelta(hours=1)
+    assert registered["fixity"].entrypoint == "flows/fixity.py:fixity_flow"
+    import yaml  # production deployments (prefect.yaml) schedule the same flow at the default interval
+
+    production = {d["name"]: d for d in yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())["deployments"]}
+    assert production["fixity"]["entrypoint"] == "flows/fixity.py:fixity_flow"
+    assert production["fixity"]["schedules"] == [{"interval": Settings.model_fields["fixity_interval_s"].default}]
+
+
+def test_the_mint_flow_registers_the_metadata_documents_it_writes(settings: Settings) -> None:
+    from flows.mint import prepare_batch
+    from relicflow.catalogue.ingested import IngestedImage
+
+    catalogue = Catalogue.from_settings(settings)
+    catalogue.migrate()
+    store = open_store(settings)
+    try:
+        reviewer = catalogue.add_user("li", "not-a-real-hash", "reviewer")
+        digest = sha(b"a scan")
+        item_id, _ = catalogue.register_received(sha256=digest, file_name="scan.jpg", inbox_path="/in/scan.jpg", size_bytes=6,
+                                                 ingest_run_id=None)
+        catalogue.record_ingested(item_id, IngestedImage(
+            sha256=digest, size_bytes=6, format="JPEG", width=8, height=8, mode="RGB", bits_per_sample=8,
+            original_key=original_key(digest), access_key="a", thumbnail_key="t", derivation=[], hashes={}, technical={},
+            warnings=[], accession_number="MB-1", title="铜镜"))
+        catalogue.record_decision(item_id, reviewer_id=reviewer, decision="approve")
+        batch = catalogue.mint_batch(prepare_batch(catalogue, store, item_ids=[item_id], recipient="museum"))
+        uri = batch.request_body["items"][0]["metadata_uri"]
+        key = uri[uri.index("metadata/"):]
+        row = catalogue.stored_object(key)
+        assert row is not None and (row.role, row.item_id, row.sha256_source) == ("metadata", item_id, "registered")
+        assert row.sha256 == batch.request_body["items"][0]["metadata_sha256"] == store.rehash(key).sha256
+        assert row.size_bytes == store.rehash(key).size
+    finally:
+        catalogue.dispose()

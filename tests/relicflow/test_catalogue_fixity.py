@@ -1,12 +1,12 @@
 """The inventory of stored objects in the catalogue: registration, the order fixity checks it in, what a
-check records and audits, and migration 0004's backfill from catalogues that predate it."""
+check records and audits, and migration 0004's backfill from catalogues that predate it. On SQLite, or
+on PostgreSQL with RELICFLOW_TEST_POSTGRES_URL (the ``settings`` fixture's database)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -18,6 +18,7 @@ from relicflow.catalogue.ingested import IngestedImage
 from relicflow.catalogue.migrate import alembic_config
 from relicflow.catalogue.models import AuditEntry, StoredObjectRecord, utcnow
 from relicflow.errors import IntegrityError
+from relicflow.settings import Settings
 from relicflow.storage import InvalidKey, StoredObject, derivative_key, original_key
 
 
@@ -26,8 +27,8 @@ def sha(text: str) -> str:
 
 
 @pytest.fixture
-def catalogue(tmp_path: Path) -> Iterator[Catalogue]:
-    c = Catalogue(f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+def catalogue(settings: Settings) -> Iterator[Catalogue]:
+    c = Catalogue(settings.database_url)
     c.migrate()
     yield c
     c.dispose()
@@ -164,8 +165,8 @@ def test_summary_counts_problems_and_the_last_run(catalogue: Catalogue) -> None:
 # -- migration 0004 ---------------------------------------------------------------------------------
 
 
-def test_migration_0004_backfills_the_inventory_from_existing_rows(tmp_path: Path) -> None:
-    catalogue = Catalogue(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+def test_migration_0004_backfills_the_inventory_from_existing_rows(settings: Settings) -> None:
+    catalogue = Catalogue(settings.database_url)
     try:
         command.upgrade(alembic_config(catalogue.engine), "0003")  # a catalogue from before the inventory
         reviewer = catalogue.add_user("li", "h", "reviewer")
