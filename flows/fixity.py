@@ -9,7 +9,6 @@ artifact; the run itself is an audit entry that the admin page reads as "last ru
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +38,17 @@ def check_page(store: ObjectStore, refs: list[StoredObjectRef], workers: int, fi
     return check_objects(store, refs, workers=workers)
 
 
+def _clean_temporaries(catalogue: Catalogue, store: ObjectStore, started_before: datetime, run: dict[str, Any]) -> None:
+    cleanup = remove_stale_temporaries(store, started_before)
+    run["temporaries_removed"], run["temporaries_kept"] = len(cleanup.removed), cleanup.kept
+    if cleanup.removed:
+        get_run_logger().info("removed %d stale temporary file(s) of interrupted writes", len(cleanup.removed))
+        with catalogue.session() as s:
+            catalogue.audit(s, actor="fixity", action="storage:temporaries-removed",
+                            details={"store": store.url, "count": len(cleanup.removed),
+                                     "names": list(cleanup.removed[:MAX_LISTED_TEMPORARIES])})
+
+
 def _problem_rows(summary: FixitySummary) -> list[dict[str, str]]:
     return [{"outcome": p.outcome, "key": p.key, "role": p.role, "item": str(p.item_id or "-"), "detail": p.detail,
              "checked_at": p.checked_at.strftime("%Y-%m-%d %H:%M:%S") if p.checked_at else "-"}
@@ -62,15 +72,7 @@ def fixity_flow(settings: Settings | None = None, limit: int | None = None) -> d
     run: dict[str, Any] = {"store": store.url, "limit": limit, "checked": 0, "ok": 0, "missing": 0, "changed": 0,
                            "unreadable": 0, "hash_adopted": 0, "temporaries_removed": 0, "temporaries_kept": 0}
     try:
-        cleanup = remove_stale_temporaries(store, started - timedelta(seconds=settings.stale_temporary_age_s))
-        run["temporaries_removed"], run["temporaries_kept"] = len(cleanup.removed), cleanup.kept
-        if cleanup.removed:
-            logger.info("removed %d stale temporary file(s) of interrupted writes", len(cleanup.removed))
-            with catalogue.session() as s:
-                catalogue.audit(s, actor="fixity", action="storage:temporaries-removed",
-                                details={"store": store.url, "count": len(cleanup.removed),
-                                         "names": list(cleanup.removed[:MAX_LISTED_TEMPORARIES])})
-        counts: Counter[str] = Counter()
+        _clean_temporaries(catalogue, store, started - timedelta(seconds=settings.stale_temporary_age_s), run)
         while run["checked"] < limit:
             refs = catalogue.stored_objects_to_check(min(PAGE_SIZE, limit - run["checked"]), older_than=started)
             if not refs:
@@ -78,22 +80,22 @@ def fixity_flow(settings: Settings | None = None, limit: int | None = None) -> d
             results = check_page(store, refs, settings.fixity_workers, first_key=refs[0].key, more=len(refs) - 1)
             to_record, outage = split_at_outage(results)
             catalogue.record_fixity_results(to_record)
-            counts.update(r.outcome for r in to_record)
+            for result in to_record:
+                run[result.outcome] += 1
+                run["hash_adopted"] += 1 if result.adopted_sha256 else 0
             run["checked"] += len(to_record)
-            run["hash_adopted"] += sum(1 for r in to_record if r.adopted_sha256)
             if outage is not None:
                 raise StorageError(f"Stopped checking {store.url}: several objects in a row could not be read, so the "
                                    f"store itself looks unreachable ({outage}). Those objects were not marked; the next "
                                    "run checks them again.")
-        run.update({outcome: counts.get(outcome, 0) for outcome in ("ok", "missing", "changed", "unreadable")})
+        catalogue.record_fixity_run(run)
+        inventory = catalogue.fixity_summary()
     except StorageError as exc:
         run["error"] = str(exc)
-        catalogue.record_fixity_run(run)
-        catalogue.dispose()
+        catalogue.record_fixity_run(run)  # the admin page shows that the last run did not finish, and why
         raise
-    catalogue.record_fixity_run(run)
-    inventory = catalogue.fixity_summary()
-    catalogue.dispose()
+    finally:
+        catalogue.dispose()
     problems = _problem_rows(inventory)
     found = run["missing"] + run["changed"] + run["unreadable"]
     (logger.error if problems else logger.info)(

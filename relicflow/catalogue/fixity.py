@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relicflow.catalogue.models import AuditEntry, StoredObjectRecord, utcnow
 from relicflow.errors import IntegrityError
-from relicflow.storage.base import check_key
 
 if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
@@ -93,6 +92,8 @@ class FixitySummary:
 
 
 def _check_ref(ref: StoredObjectRef) -> None:
+    from relicflow.storage.base import check_key  # here, so importing the catalogue does not import boto3
+
     check_key(ref.key)
     if ref.sha256 is not None and (len(ref.sha256) != 64 or any(c not in "0123456789abcdef" for c in ref.sha256)):
         raise ValueError(f"{ref.key}: not a lowercase hex SHA-256: {ref.sha256!r}")
@@ -117,8 +118,11 @@ class FixityOperations:
         committed before the error is raised. With ``session`` it joins the caller's transaction and
         only flushes: the audit entry then commits or rolls back with the caller's work.
         """
+        claimed: dict[str, str | None] = {}
         for ref in objects:
             _check_ref(ref)
+            if claimed.setdefault(ref.key, ref.sha256) not in (ref.sha256, None) and ref.sha256 is not None:
+                raise ValueError(f"{ref.key} is given twice in one registration, with different SHA-256s")
         if not objects:
             return 0
         if session is not None:
@@ -140,7 +144,11 @@ class FixityOperations:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        unique = list({ref.key: ref for ref in objects}.values())
+        by_key: dict[str, StoredObjectRef] = {}
+        for ref in objects:  # one per key, preferring one that knows the hash
+            if ref.key not in by_key or by_key[ref.key].sha256 is None:
+                by_key[ref.key] = ref
+        unique = list(by_key.values())
         now, created = utcnow(), 0
         for chunk in _chunks(unique):
             rows = [{"key": r.key, "sha256": r.sha256, "sha256_source": "registered" if r.sha256 else None,
@@ -179,12 +187,13 @@ class FixityOperations:
         last checked before ``older_than`` (a fixity run passes its start, so it never takes an object
         twice). Repeated runs of ``limit`` objects thus cover a large store in turn."""
         col = StoredObjectRecord.last_checked_at
-        q = select(StoredObjectRecord).order_by(case((col.is_(None), 0), else_=1), col, StoredObjectRecord.id).limit(limit)
-        if older_than is not None:
-            q = q.where((col.is_(None)) | (col < older_than))
-        with self.read_session() as s:
+        with self.read_session() as s:  # two index range scans rather than one sort of the whole table
+            rows = list(s.scalars(select(StoredObjectRecord).where(col.is_(None)).order_by(StoredObjectRecord.id).limit(limit)))
+            if len(rows) < limit:
+                q = select(StoredObjectRecord).where(col.is_not(None)).order_by(col, StoredObjectRecord.id).limit(limit - len(rows))
+                rows += s.scalars(q.where(col < older_than) if older_than is not None else q)
             return [StoredObjectRef(key=r.key, sha256=r.sha256, size_bytes=r.size_bytes, role=r.role, item_id=r.item_id)
-                    for r in s.scalars(q)]
+                    for r in rows]
 
     def record_fixity_results(self: Catalogue, results: Sequence[FixityResult], *, actor: str = "fixity") -> None:  # type: ignore[misc]
         """Store each check's outcome in one transaction. Audit entries are written when something

@@ -81,6 +81,15 @@ def test_registration_joins_the_callers_transaction(catalogue: Catalogue) -> Non
     assert catalogue.stored_object("objects/b") is None  # rolled back with the caller's work
 
 
+def test_one_call_naming_a_key_twice(catalogue: Catalogue) -> None:
+    unknown = StoredObjectRef("objects/e", None, None, "access")
+    assert catalogue.register_stored_objects([unknown, ref("e", "access"), unknown]) == 1
+    assert catalogue.stored_object("objects/e").sha256 == sha("e")  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="twice"):
+        catalogue.register_stored_objects([ref("f"), StoredObjectRef("objects/f", sha("g"), 1, "original")])
+    assert catalogue.stored_object("objects/f") is None
+
+
 def test_a_hash_unknown_at_backfill_is_filled_in_by_the_writer(catalogue: Catalogue) -> None:
     catalogue.register_stored_objects([ref("d", "thumbnail", known=False)])
     assert catalogue.stored_object("objects/d").sha256 is None  # type: ignore[union-attr]
