@@ -1,10 +1,11 @@
 """The mint flow: approvals committed in the catalogue → a signed, idempotent batch at the issuer.
 
 Order of effects, each safe to repeat: (1) the batch, its Idempotency-Key and its exact body are
-committed with the items moved approved→batched; (2) the metadata documents are written create-only;
-(3) the request is sent, retried with the same key and bytes; (4) the receipt is stored and the items
-become minted. A crash anywhere leaves an open batch that the next run resends as it is, so the issuer
-answers with what it already did instead of minting twice.
+committed with the items moved approved→batched; (2) the metadata documents are written create-only and
+registered in the inventory of stored objects (for fixity); (3) the request is sent, retried with the
+same key and bytes; (4) the receipt is stored and the items become minted. A crash anywhere leaves an
+open batch that the next run resends as it is, so the issuer answers with what it already did instead
+of minting twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from relicflow.catalogue import Catalogue
+from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
 from relicflow.errors import CatalogueError, IssuerError
 from relicflow.issuer_client import IssuerClient
@@ -43,7 +44,8 @@ def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[in
         metadata = mint_metadata(record)
         document = canonical_json(metadata)
         key = f"metadata/{hashlib.sha256(document).hexdigest()}.json"
-        store.put_bytes(key, document, content_type="application/json")
+        stored = store.put_bytes(key, document, content_type="application/json")
+        catalogue.register_stored_objects([StoredObjectRef.of(stored, role="metadata", item_id=item_id)], actor="mint")
         items.append(build_mint_item(record, approvals, metadata=metadata, metadata_uri=f"{store.url.rstrip('/')}/{key}"))
     batch_ref = f"rf-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:12]}"
     request = build_mint_request(batch_ref=batch_ref, recipient=recipient, items=items)

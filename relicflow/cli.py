@@ -312,6 +312,43 @@ def mint(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def fixity(
+    ctx: typer.Context,
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Objects to re-check (default: the fixity_batch_size setting)."),
+    as_json: bool = typer.Option(False, "--json", help="The run's counts and every problem object as JSON."),
+) -> None:
+    """Re-check stored objects against their SHA-256 and remove stale temporary files; exit 1 on any problem."""
+    from flows.fixity import fixity_flow
+
+    settings = _settings(ctx)
+    try:
+        result = fixity_flow(settings=settings, limit=limit)
+    except RelicflowError as exc:
+        console.print(_t("cli.error", settings, message=exc))
+        raise typer.Exit(1) from exc
+    problems = result["problems"]
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        raise typer.Exit(1 if problems else 0)
+    console.print(_t("cli.fixity.summary", settings, checked=result["checked"], ok=result["ok"], missing=result["missing"],
+                     changed=result["changed"], unreadable=result["unreadable"], removed=result["temporaries_removed"]))
+    inventory = result["inventory"]
+    console.print(_t("cli.fixity.coverage", settings, total=sum(inventory.values()), unchecked=inventory.get("unchecked", 0)))
+    if result["hash_adopted"]:
+        console.print(_t("cli.fixity.adopted", settings, n=result["hash_adopted"]))
+    if not problems:
+        console.print(_t("cli.fixity.none", settings))
+        return
+    console.print(_t("cli.fixity.problems", settings, n=len(problems)))
+    for p in problems:  # one line per object, never wrapped, so keys can be copied whole
+        console.print(_t("cli.fixity.line", settings, outcome=_t(f"web.fixity.outcome.{p['outcome']}", settings),
+                         role=_t(f"web.fixity.role.{p['role']}", settings), item=p["item"], name=p["key"]))
+        console.print(_t("cli.fixity.line_detail", settings, explain=_t(f"web.fixity.explain.{p['outcome']}", settings),
+                         detail=p["detail"], checked=p["checked_at"]))
+    raise typer.Exit(1)
+
+
 @app.command("sandbox-issuer")
 def sandbox_issuer(
     ctx: typer.Context,

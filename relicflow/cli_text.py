@@ -48,6 +48,28 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.users.added": {"zh-CN": "已添加用户 {name}（{role}），密码（仅显示一次）：{password}", "en": "Added user {name} ({role}); password (shown once): {password}"},
     "cli.users.bad_role": {"zh-CN": "角色必须是：{roles}", "en": "Role must be one of: {roles}"},
     "cli.mint.summary": {"zh-CN": "发行完成：{minted} 个数字藏品，{batches} 个批次，失败 {failed}", "en": "Mint done: {minted} tokens in {batches} batch(es), {failed} failed"},
+    "cli.fixity.summary": {
+        "zh-CN": "完整性检查完成：检查 {checked} 个存储对象（完好 {ok}，缺失 {missing}，内容已改变 {changed}，无法读取 {unreadable}）；"
+                 "清除中断写入留下的过期临时文件 {removed} 个",
+        "en": "Fixity check done: {checked} stored objects checked ({ok} intact, {missing} missing, {changed} changed, "
+              "{unreadable} unreadable); {removed} stale temporary files of interrupted writes removed",
+    },
+    "cli.fixity.coverage": {"zh-CN": "清单中共有 {total} 个存储对象，其中 {unchecked} 个尚未检查过。",
+                            "en": "The inventory holds {total} stored objects; {unchecked} have never been checked."},
+    "cli.fixity.adopted": {
+        "zh-CN": "{n} 个对象此前未登记哈希值：已采用存储系统自身记录的哈希值（与实际内容一致）作为今后的比对依据。",
+        "en": "{n} objects had no registered hash: the store's own record (which matches the bytes) is now the expected hash.",
+    },
+    "cli.fixity.none": {"zh-CN": "已检查的存储对象全部完好。", "en": "Every checked stored object is intact."},
+    "cli.fixity.problems": {
+        "zh-CN": "以下 {n} 个存储对象有问题。请从备份恢复缺失或内容已改变的对象（原件不可替换为其他文件），"
+                 "无法读取的请检查存储权限与连接，然后再次运行 relicflow fixity：",
+        "en": "{n} stored objects have a problem. Restore missing or changed objects from a backup (never replace an original "
+              "with another file); for unreadable ones check the store's permissions and connection; then run relicflow fixity again:",
+    },
+    "cli.fixity.line": {"zh-CN": "{outcome}｜{role}｜藏品 {item}｜{name}", "en": "{outcome} | {role} | item {item} | {name}"},
+    "cli.fixity.line_detail": {"zh-CN": "    {explain}（检查于 {checked} UTC）\n    {detail}",
+                               "en": "    {explain} (checked {checked} UTC)\n    {detail}"},
     "cli.serve.starting": {"zh-CN": "正在启动 relicflow 服务（Ctrl-C 停止）……", "en": "Starting relicflow services (Ctrl-C stops them)…"},
     "cli.serve.ready": {
         "zh-CN": "服务已就绪：\n  审核页面     {review}\n  Prefect 界面 {prefect}\n  发行方接口   {issuer}\n  收件箱       {inbox}",

@@ -20,6 +20,7 @@ _WEB: dict[str, dict[str, str]] = {
     "web.app.name": {"zh-CN": "文物数字藏品审核", "en": "Relic review"},
     "web.nav.queue": {"zh-CN": "待审队列", "en": "Review queue"},
     "web.nav.quarantine": {"zh-CN": "隔离文件", "en": "Quarantine"},
+    "web.nav.fixity": {"zh-CN": "存储完整性", "en": "Storage fixity"},
     "web.nav.logout": {"zh-CN": "退出登录", "en": "Sign out"},
     "web.nav.signed_in_as": {"zh-CN": "{name}（{role}）", "en": "{name} ({role})"},
     "web.nav.language": {"zh-CN": "语言", "en": "Language"},
@@ -214,6 +215,65 @@ _WEB: dict[str, dict[str, str]] = {
     "web.error.back": {"zh-CN": "返回待审队列", "en": "Back to the review queue"},
 }
 
+# The administrators' storage fixity page (/admin/fixity); outcomes and roles are shared with the CLI.
+_FIXITY: dict[str, dict[str, str]] = {
+    "web.fixity.title": {"zh-CN": "存储完整性检查", "en": "Storage fixity"},
+    "web.fixity.intro": {
+        "zh-CN": "定时的完整性检查会重新读取存储中的原件、衍生图像和元数据文件，计算 SHA-256 并与入库时登记的值比对。"
+                 "每次检查一部分，最久未检查的优先。",
+        "en": "The scheduled fixity check reads stored originals, derivatives and metadata documents again, hashes them and "
+              "compares the SHA-256 with the one registered when they were stored; each run takes the least recently checked first.",
+    },
+    "web.fixity.last_run": {"zh-CN": "最近一次检查：{when} UTC，检查 {checked} 个对象，清除过期临时文件 {removed} 个。",
+                            "en": "Last run: {when} UTC, {checked} objects checked, {removed} stale temporary files removed."},
+    "web.fixity.last_run_failed": {"zh-CN": "最近一次检查（{when} UTC）未能完成：{error}",
+                                   "en": "The last run ({when} UTC) did not finish: {error}"},
+    "web.fixity.never_run": {"zh-CN": "尚未运行过完整性检查。", "en": "No fixity check has run yet."},
+    "web.fixity.oldest": {"zh-CN": "所有已检查对象的最近检查时间均不早于 {when} UTC。",
+                          "en": "Every checked object was last checked at or after {when} UTC."},
+    "web.fixity.adopted": {
+        "zh-CN": "{n} 个对象入库时未登记哈希值（旧版本生成的衍生图像），其比对依据取自存储系统自身的记录。",
+        "en": "{n} objects had no registered hash (derivatives made before the inventory existed); their expected hash was "
+              "taken from the store's own record.",
+    },
+    "web.fixity.counts": {"zh-CN": "检查结果统计", "en": "Objects by last check"},
+    "web.fixity.total": {"zh-CN": "清单合计", "en": "in the inventory"},
+    "web.fixity.problems": {"zh-CN": "有问题的对象", "en": "Objects with a problem"},
+    "web.fixity.what_to_do": {
+        "zh-CN": "缺失或内容已改变的对象须从备份恢复（原件不可用其他文件替代）；无法读取的请检查存储权限与连接。"
+                 "恢复后，下一次检查会将其标记为完好。",
+        "en": "Restore missing or changed objects from a backup (an original must never be replaced with another file); for "
+              "unreadable ones check the store's permissions and connection. The next check marks a restored object intact.",
+    },
+    "web.fixity.empty": {"zh-CN": "没有对象在最近一次检查中出现问题。", "en": "No object had a problem at its last check."},
+    "web.fixity.col.outcome": {"zh-CN": "结果", "en": "Outcome"},
+    "web.fixity.col.key": {"zh-CN": "对象键", "en": "Key"},
+    "web.fixity.col.role": {"zh-CN": "类型", "en": "Kind"},
+    "web.fixity.col.item": {"zh-CN": "藏品", "en": "Item"},
+    "web.fixity.col.detail": {"zh-CN": "详情", "en": "Detail"},
+    "web.fixity.col.checked": {"zh-CN": "检查时间", "en": "Checked"},
+    "web.fixity.explain.missing": {"zh-CN": "存储中已没有此对象。", "en": "The store no longer holds this object."},
+    "web.fixity.explain.changed": {
+        "zh-CN": "存储的内容与入库时登记的 SHA-256 不符：文件已损坏或被改动。",
+        "en": "The stored bytes no longer match the SHA-256 registered when they were stored: the file is damaged or was altered.",
+    },
+    "web.fixity.explain.unreadable": {
+        "zh-CN": "无法读取此对象（权限或存储故障），因此未能核验。",
+        "en": "The object could not be read (permissions or a storage fault), so it could not be verified.",
+    },
+    "web.fixity.outcome.ok": {"zh-CN": "完好", "en": "intact"},
+    "web.fixity.outcome.missing": {"zh-CN": "缺失", "en": "missing"},
+    "web.fixity.outcome.changed": {"zh-CN": "内容已改变", "en": "changed"},
+    "web.fixity.outcome.unreadable": {"zh-CN": "无法读取", "en": "unreadable"},
+    "web.fixity.outcome.unchecked": {"zh-CN": "尚未检查", "en": "not yet checked"},
+    "web.fixity.role.original": {"zh-CN": "原件", "en": "original"},
+    "web.fixity.role.access": {"zh-CN": "浏览图", "en": "access copy"},
+    "web.fixity.role.thumbnail": {"zh-CN": "缩略图", "en": "thumbnail"},
+    "web.fixity.role.metadata": {"zh-CN": "元数据文件", "en": "metadata document"},
+    "web.fixity.role.package": {"zh-CN": "数据包", "en": "package"},
+    "web.fixity.role.other": {"zh-CN": "其他", "en": "other"},
+}
+
 # Accession-sheet fields under the canonical keys of tasks.enrichment (its header aliases), with the
 # column names museum systems use; columns without a canonical key keep their own header as the key.
 _FIELDS: dict[str, tuple[str, str]] = {
@@ -261,6 +321,7 @@ _TECHNICAL: dict[str, tuple[str, str]] = {
 
 MESSAGES: dict[str, dict[str, str]] = {
     **_WEB,
+    **_FIXITY,
     **CLI_MESSAGES,
     **{f"web.field.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _FIELDS.items()},
     **{f"web.tech.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _TECHNICAL.items()},

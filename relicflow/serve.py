@@ -1,7 +1,7 @@
 """`relicflow serve`: every part of the embedded default, as child processes of one supervisor.
 
-Children: a local Prefect server on SQLite under the data dir, the deployments runner (scheduled ingest
-and mint, and the review gate), the review app and, unless an issuer URL is configured, the sandbox
+Children: a local Prefect server on SQLite under the data dir, the deployments runner (scheduled ingest,
+mint and fixity, and the review gate), the review app and, unless an issuer URL is configured, the sandbox
 issuer. The supervisor also resumes review gates whose resume was lost (every process restarted while a
 batch waited), prints the URLs, and on Ctrl-C or SIGTERM stops the children in reverse order.
 """
@@ -194,13 +194,20 @@ def run_deployments(settings: Settings) -> None:
     """Register the deployments with Prefect and run them here until stopped (blocking)."""
     from prefect import serve
 
+    serve(*deployments(settings), print_starting_message=False)
+
+
+def deployments(settings: Settings) -> list[Any]:
+    """The deployments `relicflow serve` runs: scheduled ingest, mint and fixity, and the review gate."""
+    from flows.fixity import fixity_flow
     from flows.ingest import ingest_flow
     from flows.mint import mint_flow
     from flows.review_gate import review_gate_flow
 
-    serve(
+    return [
         ingest_flow.to_deployment(name="ingest", interval=timedelta(seconds=settings.ingest_interval_s)),
         mint_flow.to_deployment(name="mint", interval=timedelta(seconds=settings.mint_interval_s)),
         review_gate_flow.to_deployment(name="review-gate"),
-        print_starting_message=False,
-    )
+        fixity_flow.to_deployment(name="fixity", interval=timedelta(seconds=settings.fixity_interval_s),
+                                  description="Re-check stored objects against their SHA-256; remove stale temporary files."),
+    ]

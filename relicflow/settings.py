@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     storage_url: str = Field(default="", description="file:///path or s3://bucket/prefix; default: objects/ in the data dir.")
     s3_endpoint_url: str | None = Field(default=None, description="For S3-compatible stores (MinIO, Ceph, moto).")
     s3_region: str = "us-east-1"
+    s3_max_attempts: int = Field(default=5, ge=1, description="Tries per S3 request, the first included (SlowDown, 5xx, timeouts, dropped connections).")
+    s3_retry_mode: Literal["standard", "adaptive"] = Field(
+        default="standard", description="botocore retry mode; 'adaptive' also rate-limits the client after throttling (single-tenant use only).")
+    s3_connect_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait to connect to the S3 endpoint, per attempt.")
+    s3_read_timeout_s: float = Field(default=60.0, gt=0, description="Longest wait for bytes of an S3 answer, per attempt; slower is retried.")
     inbox: Path = Field(default=Path(""), description="Where the studio drops scans; default: inbox/ in the data dir.")
     issuer_url: str = Field(default="", description="Issuer base URL; empty means the bundled sandbox issuer.")
     issuer_api_key: SecretStr = SecretStr("sandbox-key")
@@ -40,6 +45,10 @@ class Settings(BaseSettings):
     prefect_port: int = 4200
     ingest_interval_s: int = Field(default=300, description="How often the scheduled ingest flow scans the inbox.")
     mint_interval_s: int = Field(default=600, description="How often the scheduled mint flow collects approvals.")
+    fixity_interval_s: int = Field(default=86_400, gt=0, description="How often the scheduled fixity flow re-checks stored objects.")
+    fixity_batch_size: int = Field(default=2000, gt=0, description="Objects re-hashed per fixity run, least recently checked first.")
+    fixity_workers: int = Field(default=4, ge=1, le=64, description="Objects a fixity run reads at the same time.")
+    stale_temporary_age_s: int = Field(default=86_400, gt=0, description="Temporary files of interrupted writes older than this are removed.")
     gate_reconcile_interval_s: float = Field(default=20.0, description="How often `serve` resumes review gates whose batch is fully decided.")
     inbox_settle_s: float = Field(default=10.0, description="Scheduled runs skip files modified this recently (still being copied).")
     two_reviewer_grades: list[str] = Field(default=["一级"], description="Relic grades (级别) whose approval needs two distinct reviewers.")

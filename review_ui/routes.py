@@ -1,4 +1,5 @@
-"""The review app's pages: sign-in, the queue, quarantine, the item page and its decision form.
+"""The review app's pages: sign-in, the queue, quarantine, the item page and its decision form, and the
+administrators' storage fixity page.
 
 GET renders; POST checks the CSRF token, validates, re-renders with 400 and the message on error and
 redirects with 303 on success. The catalogue stays the authority on every rule: the checks made here
@@ -201,6 +202,16 @@ def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response
     if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
         return _quarantine_page(request, user, status_code=400, error=t("web.retry.not_possible", locale_of(request), id=item_id))
     return RedirectResponse(f"/quarantine?done=retried&item={item_id}", status_code=303)
+
+
+@router.get("/admin/fixity")
+def admin_fixity(request: Request) -> Response:
+    """Administrators only: what the scheduled fixity checks found in the object store."""
+    user = require_user(request)
+    if user.role != Role.admin.value:
+        return error_page(request, 403, "web.error.forbidden")
+    summary = review(request).catalogue.fixity_summary()
+    return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request)))
 
 
 # -- item page, images, decisions ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from relicflow.catalogue import Catalogue
+from relicflow.catalogue.fixity import OUTCOMES, FixitySummary
 from relicflow.catalogue.models import Item, ItemStatus
 from relicflow.catalogue.records import item_record
 from relicflow.i18n import has_message, t
@@ -311,3 +312,46 @@ def status_counts(catalogue: Catalogue) -> list[tuple[str, int]]:
     """(status, count) in the order of the item's life, statuses with no items left out."""
     counts = catalogue.count_by_status()
     return [(status.value, counts[status.value]) for status in ItemStatus if counts.get(status.value)]
+
+
+@dataclass(frozen=True)
+class FixityRow:
+    outcome: str
+    outcome_label: str
+    explanation: str
+    key: str
+    role: str
+    item_id: int | None
+    detail: str
+    checked: str
+
+
+@dataclass(frozen=True)
+class FixityPage:
+    """The admin fixity page: the last run, counts by last check, and each problem object's last check."""
+
+    last_run: str | None  # a sentence about the last run, or None if there was none
+    last_run_failed: bool
+    counts: list[tuple[str, str, int]]  # (outcome, label, count)
+    total: int
+    oldest_check: str | None
+    adopted: int
+    rows: list[FixityRow]
+
+
+def fixity_page(summary: FixitySummary, locale: str) -> FixityPage:
+    run, when = summary.last_run, format_time(summary.last_run_at)
+    if summary.last_run_at is None:
+        last_run, failed = None, False
+    elif run.get("error"):
+        last_run, failed = t("web.fixity.last_run_failed", locale, when=when, error=run["error"]), True
+    else:
+        last_run, failed = t("web.fixity.last_run", locale, when=when, checked=run.get("checked", 0),
+                             removed=run.get("temporaries_removed", 0)), False
+    counts = [(o, t(f"web.fixity.outcome.{o}", locale), summary.counts.get(o, 0)) for o in (*OUTCOMES, "unchecked")]
+    rows = [FixityRow(outcome=p.outcome, outcome_label=t(f"web.fixity.outcome.{p.outcome}", locale),
+                      explanation=t(f"web.fixity.explain.{p.outcome}", locale), key=p.key,
+                      role=label("web.fixity.role", p.role, locale), item_id=p.item_id, detail=p.detail,
+                      checked=format_time(p.checked_at)) for p in summary.problems]
+    return FixityPage(last_run=last_run, last_run_failed=failed, counts=[c for c in counts if c[2]], total=summary.total,
+                      oldest_check=format_time(summary.oldest_check_at) or None, adopted=summary.hash_from_store, rows=rows)

@@ -68,6 +68,8 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             axes = page.axes
     except InputRejected:
         raise
+    except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+        raise
     except Exception as exc:  # tifffile raises ValueError, KeyError, TiffFileError... on what it cannot read
         message = f"{type(exc).__name__}: {exc}"
         if "imagecodecs" in message:
@@ -137,6 +139,8 @@ def decode_deep_jpeg(path: Path, *, max_pixels: int, width: int, height: int, pr
         raise rejections.bomb(width, height, max_pixels)
     try:
         pixels = np.asarray(imagecodecs.jpeg8_decode(path.read_bytes()))
+    except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+        raise
     except Exception as exc:  # the codec's own JpegError: a variant even libjpeg-turbo's 12/16-bit decoders lack
         raise rejections.unsupported_variant(
             "JPEG", f"a {precision}-bit JPEG", f"{precision} 位 JPEG", f"{reason}; {type(exc).__name__}: {exc}"
@@ -164,6 +168,8 @@ def decode_deep_png(path: Path, *, max_pixels: int, significant_bits: int | None
     """16-bit colour PNG with all 16 bits, where Pillow's 8-bit RGB would leave narrow data nearly black."""
     try:
         pixels = np.asarray(imagecodecs.png_decode(path.read_bytes()))
+    except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+        raise
     except Exception as exc:  # libpng checks what Pillow skips (picture-data checksums)
         raise rejections.corrupt(f"{reason}; libpng: {type(exc).__name__}: {exc}") from exc
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)

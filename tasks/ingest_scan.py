@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy.exc
 
-from relicflow.catalogue import Catalogue, ItemStatus
+from relicflow.catalogue import Catalogue, ItemStatus, StoredObjectRef
 from relicflow.catalogue.ingested import IngestedImage, WarningNote
 from relicflow.errors import (
     IllegalTransition,
@@ -104,7 +104,7 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
         analysis = analyse(ctx, work, original_key)
     except InputRejected as rejected:
         return _quarantine(ctx, work, rejected)
-    access_key, thumbnail_key = store_derivatives(ctx, work.sha256, analysis)
+    access_key, thumbnail_key = store_derivatives(ctx, work.item_id, work.sha256, analysis)
     row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name)
     warnings = [WarningNote(f.code, f.message_en, f.message_zh, f.details) for f in analysis.findings]
     warnings += sheet_warnings + list(ctx.sheet_warnings)
@@ -156,6 +156,8 @@ def store_original(ctx: IngestContext, work: ScanWork) -> str:
         stored = put_original(ctx.store, work.path, work.sha256)
     except IntegrityError as exc:
         raise file_changed() from exc
+    # in the fixity inventory before the catalogue points at it; repeated on a re-run (idempotent)
+    ctx.catalogue.register_stored_objects([StoredObjectRef.of(stored, role="original", item_id=work.item_id)], actor="ingest")
     ctx.catalogue.set_original_key(work.item_id, work.sha256, stored.key)
     return stored.key
 
@@ -210,13 +212,15 @@ def _unchanged(work: ScanWork) -> bool:
     return st is not None and (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == work.stat_key
 
 
-def store_derivatives(ctx: IngestContext, sha256: str, analysis: ScanAnalysis) -> tuple[str, str]:
+def store_derivatives(ctx: IngestContext, item_id: int, sha256: str, analysis: ScanAnalysis) -> tuple[str, str]:
     # Named by their own content as well: a re-run after a Pillow upgrade may encode different bytes,
     # and create-only storage must then add a file, not refuse the item.
     access = ctx.store.put_bytes(_derivative_name(sha256, "access", analysis.access_jpeg), analysis.access_jpeg,
                                  content_type="image/jpeg")
     thumb = ctx.store.put_bytes(_derivative_name(sha256, "thumbnail", analysis.thumbnail_jpeg), analysis.thumbnail_jpeg,
                                 content_type="image/jpeg")
+    ctx.catalogue.register_stored_objects([StoredObjectRef.of(access, role="access", item_id=item_id),
+                                           StoredObjectRef.of(thumb, role="thumbnail", item_id=item_id)], actor="ingest")
     return access.key, thumb.key
 
 

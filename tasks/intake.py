@@ -107,10 +107,11 @@ def plan_intake(catalogue: Catalogue, listing: InboxListing, *, run_id: int, max
             other_names=tuple(f.file_name for f, _ in others), attempt=_attempt_of(catalogue, item_id),
         ))
 
-    for candidate in catalogue.retry_candidates(max_attempts=max_attempts):  # failed items whose file has gone
+    for candidate in catalogue.resumable_items(max_attempts=max_attempts):  # no inbox file leads to these
         if candidate.item_id in planned:
             continue
-        catalogue.requeue(candidate.item_id, actor="ingest", reason="automatic_retry")
+        if candidate.status is ItemStatus.failed:
+            catalogue.requeue(candidate.item_id, actor="ingest", reason="automatic_retry")
         catalogue.adopt_into_run(candidate.item_id, run_id)
         plan.retried.append(candidate.item_id)
         plan.work.append(ScanWork(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from relicflow.errors import InputRejected
-from tasks.cleanup import make_derivatives, normalise_for_viewing
+from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.enrichment import technical_metadata
 from tasks.hashing import perceptual_hashes
 from tasks.quality import quality_warnings
@@ -81,7 +81,8 @@ def analyse_scan(path: str | Path, limits: AnalysisLimits, *, sha256: str, size_
         hashes = perceptual_hashes(normalised)
         derivatives = make_derivatives(decoded, access_long_side=limits.access_long_side,
                                        thumbnail_long_side=limits.thumbnail_long_side, normalised=(normalised, operations))
-        findings = [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in _decoder_warnings(decoded, operations)]
+        found = [*decoded.warnings, *viewing_warnings(decoded, operations)]  # pages, trailing data, colour, range
+        findings = [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in found]
         findings += [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in quality_warnings(decoded, normalised)]
         technical = technical_metadata(decoded, size_bytes=size_bytes, sha256=sha256)
         return ScanAnalysis(
@@ -106,16 +107,6 @@ def warm_up() -> None:
         sample = Path(tmp) / "warm-up.png"
         Image.new("RGB", (64, 48), (120, 90, 60)).save(sample)
         analyse_scan(sample, AnalysisLimits(max_pixels=64 * 48), sha256="0" * 64, size_bytes=sample.stat().st_size)
-
-
-def _decoder_warnings(decoded: Any, operations: list[dict[str, Any]]) -> list[Any]:
-    """What decoding and normalisation noticed (extra pages, trailing data, colour profile problems)."""
-    found = list(getattr(decoded, "warnings", ()))
-    try:
-        from tasks.cleanup import viewing_warnings  # type: ignore[attr-defined]
-    except ImportError:
-        return found
-    return found + list(viewing_warnings(decoded, operations))
 
 
 def _plain(value: Any) -> Any:

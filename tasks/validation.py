@@ -116,6 +116,8 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
     with path.open("rb") as fp:
         try:
             image = Image.open(fp, formats=ALLOWED_FORMATS)
+        except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+            raise
         except Exception as exc:
             decoded = _without_pillow(path, exc, structure, max_pixels=max_pixels)
         else:
@@ -156,6 +158,8 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
     if structure.first_page:  # a thumbnail comes first: the picture is the first full-resolution page
         try:
             image.seek(structure.first_page)
+        except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+            raise
         except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage
             raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
     width, height = image.size
@@ -172,6 +176,8 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise rejections.bomb_from_decoder(exc) from exc
+    except MemoryError:  # out of memory is the decoder's limit, not damage in the file
+        raise
     except Exception as exc:
         if _is_metadata_bomb(exc):
             raise rejections.metadata_bomb(str(exc)) from exc

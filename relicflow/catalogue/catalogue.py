@@ -29,6 +29,7 @@ from relicflow.catalogue.models import (
     User,
     utcnow,
 )
+from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.intake import IntakeOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.reviews import ReviewOperations
@@ -77,8 +78,8 @@ def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-class Catalogue(IntakeOperations, ReviewOperations, MintOperations):
-    """The catalogue database; ingest, review and mint operations live in their own modules as mixins."""
+class Catalogue(IntakeOperations, ReviewOperations, MintOperations, FixityOperations):
+    """The catalogue database; ingest, review, mint and fixity operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False) -> None:
         self.database_url = database_url

@@ -46,6 +46,7 @@ class RetryCandidate:
     size_bytes: int
     original_key: str | None
     attempts: int
+    status: ItemStatus
 
 
 class IntakeOperations:
@@ -217,20 +218,24 @@ class IntakeOperations:
                              details={"attempt": item.attempts, "max_attempts": max_attempts, "error": error[:1000]})
             return item.attempts
 
-    def retry_candidates(self: Catalogue, *, max_attempts: int) -> list[RetryCandidate]:  # type: ignore[misc]
-        """Failed items with attempts left: the next run tries them again (from the stored original if
-        the inbox file has gone)."""
+    def resumable_items(self: Catalogue, *, max_attempts: int) -> list[RetryCandidate]:  # type: ignore[misc]
+        """Items a run must take up even though no inbox file leads to them (moved away, or replaced):
+        ``failed`` ones with attempts left, and ``received`` ones whose run is over (killed, stopped, or
+        retried by a person). They continue from the stored original when there is one."""
         with self.read_session() as s:
+            run_over = select(IngestRun.id).where(IngestRun.finished_at.is_not(None))
             rows = s.execute(
-                select(Item.id, Item.attempts, SourceFile.sha256, SourceFile.file_name, SourceFile.inbox_path,
+                select(Item.id, Item.status, Item.attempts, SourceFile.sha256, SourceFile.file_name, SourceFile.inbox_path,
                        SourceFile.size_bytes, SourceFile.original_key)
                 .join(SourceFile, SourceFile.item_id == Item.id)
-                .where(Item.status == ItemStatus.failed.value, Item.attempts < max_attempts)
-                .order_by(Item.id, SourceFile.id)
+                .where((Item.status == ItemStatus.failed.value) & (Item.attempts < max_attempts)
+                       | (Item.status == ItemStatus.received.value)
+                       & (Item.ingest_run_id.is_(None) | Item.ingest_run_id.in_(run_over)))
+                .order_by(Item.id, SourceFile.original_key.is_(None), SourceFile.id)
             ).all()
         seen: dict[int, RetryCandidate] = {}
-        for item_id, attempts, sha, name, path, size, key in rows:
-            seen.setdefault(item_id, RetryCandidate(item_id, sha, name, path, size, key, attempts))
+        for item_id, status, attempts, sha, name, path, size, key in rows:
+            seen.setdefault(item_id, RetryCandidate(item_id, sha, name, path, size, key, attempts, ItemStatus(status)))
         return list(seen.values())
 
     def requeue(self: Catalogue, item_id: int, *, actor: str, reason: str, reset_attempts: bool = False) -> bool:  # type: ignore[misc]

@@ -332,3 +332,26 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class StoredObjectRecord(Base):
+    """The inventory of the object store: what must exist there, with which SHA-256 (for fixity).
+
+    ``sha256`` is NULL only for objects backfilled from rows that did not record it (derivatives before
+    migration 0004); the first fixity check then adopts the store's recorded hash and says so in
+    ``sha256_source`` ("registered" by the writer, "catalogue" from existing rows, "store" adopted).
+    ``last_check`` is ok, missing, changed or unreadable; NULL until the object is first checked.
+    """
+
+    __tablename__ = "stored_objects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), unique=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256_source: Mapped[str | None] = mapped_column(String(16))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_check: Mapped[str | None] = mapped_column(String(16), index=True)
+    last_check_detail: Mapped[str | None] = mapped_column(Text)

@@ -20,6 +20,7 @@ from relicflow.storage.base import (
     ObjectNotFound,
     ObjectStore,
     StoredObject,
+    TemporaryCleanup,
     check_key,
     derivative_key,
     original_key,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidKey", "LocalStore", "ObjectNotFound", "ObjectStore", "S3Store", "StoredObject",
-    "check_key", "derivative_key", "open_store", "original_key", "put_original",
+    "TemporaryCleanup", "check_key", "derivative_key", "open_store", "original_key", "put_original",
 ]
 
 
@@ -49,7 +50,9 @@ def open_store(settings: Settings) -> ObjectStore:
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ConfigurationError(f"storage_url {url!r} names no bucket; write it as s3://bucket/prefix.")
-        return S3Store(parts.netloc, parts.path.strip("/"), settings.s3_endpoint_url, settings.s3_region)
+        return S3Store(parts.netloc, parts.path.strip("/"), settings.s3_endpoint_url, settings.s3_region,
+                       max_attempts=settings.s3_max_attempts, connect_timeout=settings.s3_connect_timeout_s,
+                       read_timeout=settings.s3_read_timeout_s, retry_mode=settings.s3_retry_mode)
     raise ConfigurationError(
         f"storage_url {url!r} is not supported: use file:///absolute/path for a local directory or "
         "s3://bucket/prefix for S3 or an S3-compatible store (set RELICFLOW_STORAGE_URL)."

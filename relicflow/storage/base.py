@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -37,8 +38,20 @@ class StoredObject:
     created: bool  # False when the same content was already there (idempotent re-run)
 
 
+@dataclass(frozen=True)
+class TemporaryCleanup:
+    """What ``remove_stale_temporaries`` did: the leftovers it removed, and how many recent ones it kept."""
+
+    removed: tuple[str, ...]  # store-relative names (LocalStore) or "key (upload id)" (S3)
+    kept: int  # temporaries started at or after the cut-off: a write may still be in progress
+
+
 class ObjectStore(Protocol):
-    """What flows and tasks may do with stored objects: create, read, check. Never modify or delete."""
+    """What flows and tasks may do with stored objects: create, read, check. Never modify or delete.
+
+    The one exception is ``remove_stale_temporaries``: it deletes only the store's own leftovers of
+    interrupted writes (never an object under a real key), for the scheduled fixity flow.
+    """
 
     url: str
 
@@ -51,7 +64,9 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def head(self, key: str) -> StoredObject | None: ...
     def verify(self, key: str, sha256: str) -> bool: ...
+    def rehash(self, key: str) -> StoredObject: ...
     def local_path(self, key: str) -> Path | None: ...
+    def remove_stale_temporaries(self, *, started_before: datetime) -> TemporaryCleanup: ...
 
 
 _KEY_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
@@ -166,10 +181,20 @@ class _CreateOnlyStore(ABC):
     def verify(self, key: str, sha256: str) -> bool:
         """Re-read the object and re-hash it (fixity); a missing object is False, an outage raises."""
         try:
-            with self._reading(key) as f:
-                return _hash_stream(f)[0] == sha256
+            return self.rehash(key).sha256 == sha256
         except ObjectNotFound:
             return False
+
+    def rehash(self, key: str) -> StoredObject:
+        """Size and SHA-256 of the bytes actually stored, read again in bounded chunks.
+
+        Unlike ``head`` this never uses a recorded hash (LocalStore's sidecar, S3 metadata), so a
+        fixity check sees a flipped bit. ObjectNotFound if the key holds nothing; StorageError if the
+        bytes cannot be read.
+        """
+        with self._reading(key) as f:
+            sha, size = _hash_stream(f)
+        return StoredObject(key, size, sha, created=False)
 
     @contextlib.contextmanager
     def _reading(self, key: str) -> Iterator[BinaryIO]:
@@ -185,5 +210,7 @@ class _CreateOnlyStore(ABC):
     def head(self, key: str) -> StoredObject | None: ...
     @abstractmethod
     def open_read(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+    @abstractmethod
+    def remove_stale_temporaries(self, *, started_before: datetime) -> TemporaryCleanup: ...
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -17,6 +19,7 @@ from relicflow.storage.base import (
     SIDECAR_SUFFIX,
     ObjectNotFound,
     StoredObject,
+    TemporaryCleanup,
     _check_sha,
     _CreateOnlyStore,
     _hash_stream,
@@ -24,6 +27,11 @@ from relicflow.storage.base import (
     _settle,
     check_key,
 )
+
+
+# What tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") makes in _put and _write_sidecar. Keys never
+# have a segment starting with '.', so nothing matching this can be an object.
+_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 class LocalStore(_CreateOnlyStore):
@@ -126,6 +134,40 @@ class LocalStore(_CreateOnlyStore):
         """The file itself, for tools that need a real path; treat it as read-only."""
         path = self._path(key)
         return path if path.is_file() else None
+
+    def remove_stale_temporaries(self, *, started_before: datetime) -> TemporaryCleanup:
+        """Delete temporary files of writes that were killed (last written before ``started_before``).
+
+        A write that is still going touches its temporary file as it copies, so a cut-off well in the
+        past (the fixity flow uses a day) never takes a live one.
+        """
+        cutoff = started_before.timestamp()
+        removed: list[str] = []
+        kept = 0
+        for directory, _dirs, files in os.walk(self.root, onerror=self._walk_error):
+            for name in files:
+                if not _TEMPORARY_NAME.match(name):
+                    continue
+                path = Path(directory) / name
+                try:
+                    info = path.lstat()
+                    if not path.is_file() or path.is_symlink():
+                        continue
+                    if info.st_mtime >= cutoff:
+                        kept += 1
+                        continue
+                    path.unlink()
+                except FileNotFoundError:  # its writer finished (or another cleaner ran) meanwhile
+                    continue
+                except OSError as exc:
+                    raise StorageError(f"Could not remove the stale temporary file {path}: {exc.strerror or exc}.") from exc
+                removed.append(path.relative_to(self.root).as_posix())
+        return TemporaryCleanup(tuple(sorted(removed)), kept)
+
+    def _walk_error(self, exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return  # nothing stored yet, or a directory that went away while we walked
+        raise StorageError(f"Could not list {exc.filename or self.root}: {exc.strerror or exc}.") from exc
 
 
 def _fsync_dir(directory: Path) -> None:

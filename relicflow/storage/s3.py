@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 from relicflow.storage.base import (
     ObjectNotFound,
     StoredObject,
+    TemporaryCleanup,
     _CreateOnlyStore,
     _hash_stream,
     _mismatch,
@@ -35,6 +37,11 @@ from relicflow.storage.base import (
 )
 
 MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PutObject; see S3Store._put
+# botocore's retry modes. "standard" (the default here) retries throttling (SlowDown), 5xx, timeouts and
+# dropped connections with capped exponential backoff and a per-client retry quota; "adaptive" adds a
+# client-side rate limiter that slows every later request of the client after throttling, which AWS
+# recommends only for specialised single-tenant uses. "legacy" is not offered.
+RETRY_MODES = ("standard", "adaptive")
 
 # What a technician should check, by S3 error code.
 _S3_HINTS = {
@@ -44,6 +51,7 @@ _S3_HINTS = {
     "SignatureDoesNotMatch": "the secret key is wrong; check AWS_SECRET_ACCESS_KEY",
     "SlowDown": "the store is overloaded; try again later",
     "ServiceUnavailable": "the store is unavailable; try again later",
+    "InternalError": "the store had an internal error; try again later",
 }
 _DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
 
@@ -86,12 +94,16 @@ class S3Store(_CreateOnlyStore):
 
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
                  region: str = "us-east-1", *, max_attempts: int = 5, connect_timeout: float = 10.0,
-                 read_timeout: float = 60.0) -> None:
+                 read_timeout: float = 60.0, retry_mode: str = "standard") -> None:
+        """``max_attempts`` counts the first try; ``read_timeout`` is the longest wait for any bytes
+        of an answer, so a store that is slow but answering within it works without retries."""
+        if retry_mode not in RETRY_MODES:
+            raise ValueError(f"retry_mode must be one of {RETRY_MODES}, not {retry_mode!r}")
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         # MinIO, Ceph and moto expect path-style addressing
         options: dict[str, Any] = {"s3": {"addressing_style": "path"}} if endpoint_url else {}
-        config = Config(region_name=region, retries={"mode": "standard", "max_attempts": max_attempts},
+        config = Config(region_name=region, retries={"mode": retry_mode, "total_max_attempts": max_attempts},
                         request_checksum_calculation="when_required", response_checksum_validation="when_required",
                         connect_timeout=connect_timeout, read_timeout=read_timeout, **options)
         self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
@@ -109,8 +121,11 @@ class S3Store(_CreateOnlyStore):
             if code in _DIGEST_CODES:
                 return IntegrityError(f"The store refused {where}: the bytes it received do not match "
                                       f"their SHA-256 ({code}); the file may have changed during upload.")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            metadata = exc.response.get("ResponseMetadata", {})
+            status = metadata.get("HTTPStatusCode")
             hint = _S3_HINTS.get(code) or f"the store answered {code or status}: {error.get('Message', '')}"
+            if metadata.get("RetryAttempts"):
+                hint += f" (gave up after {1 + metadata['RetryAttempts']} attempts)"
         elif isinstance(exc, NoCredentialsError):
             hint = "no S3 credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
         elif isinstance(exc, (BotoConnectionError, HTTPClientError)):
@@ -201,5 +216,32 @@ class S3Store(_CreateOnlyStore):
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    def remove_stale_temporaries(self, *, started_before: datetime) -> TemporaryCleanup:
+        """Abort incomplete multipart uploads under this store's prefix started before the cut-off.
+
+        S3Store itself only makes single PUTs, which are atomic, but other tools (or a future
+        multipart path) leave the parts of an interrupted upload stored and billed, invisible to
+        listings, until someone aborts them.
+        """
+        removed: list[str] = []
+        kept = 0
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        with self._errors("list the incomplete uploads under", "*"):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    name, upload_id = upload["Key"], upload["UploadId"]
+                    if upload["Initiated"] >= started_before:
+                        kept += 1
+                        continue
+                    try:
+                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+                    except ClientError as exc:
+                        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":  # finished or aborted meanwhile
+                            raise
+                        continue
+                    removed.append(f"{name.removeprefix(prefix)} (upload {upload_id})")
+        return TemporaryCleanup(tuple(sorted(removed)), kept)
 
 

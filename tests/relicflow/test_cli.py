@@ -295,11 +295,13 @@ def scans(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.usefixtures("prefect_server")
-def test_ingest_summarises_and_a_second_run_adds_nothing(data_dir: Path, scans: tuple[Path, Path]) -> None:
+def test_ingest_summarises_and_a_second_run_adds_nothing(data_dir: Path, scans: tuple[Path, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELICFLOW_INBOX_SETTLE_S", "0")  # the files were written a moment ago
     inbox, sheet = scans
     first = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
     assert first.exit_code == 0, first.output
-    assert ("Ingest done: 3 files, 3 new, 2 awaiting review, 1 quarantined, 0 already known, 0 errors"
+    assert ("Ingest done: 3 files, 3 new, 2 awaiting review, 1 quarantined, 0 failed, 0 already known, 0 skipped, 0 errors"
             in flat(first.output)), first.output
     catalogue = catalogue_of(data_dir)
     try:
@@ -312,8 +314,55 @@ def test_ingest_summarises_and_a_second_run_adds_nothing(data_dir: Path, scans: 
 
     second = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
     assert second.exit_code == 0, second.output
-    assert ("Ingest done: 3 files, 0 new, 0 awaiting review, 0 quarantined, 3 already known, 0 errors"
+    assert ("Ingest done: 3 files, 0 new, 0 awaiting review, 0 quarantined, 0 failed, 3 already known, 0 skipped, 0 errors"
             in flat(second.output)), second.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_ingest_leaves_files_still_being_copied_for_later_and_says_so(data_dir: Path, scans: tuple[Path, Path]) -> None:
+    """The CLI settles like the schedule does: a file changed moments ago may be half copied."""
+    inbox, _ = scans
+    (inbox / "big.tif.part").write_bytes(b"II*\x00")
+    result = cli(data_dir, "ingest", str(inbox))  # default inbox_settle_s: 10 s
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "0 new" in out and "4 skipped" in out
+    assert "GJ-0001.jpg: changed moments ago, probably still being copied; taken on a later run" in out
+    assert "big.tif.part: still downloading or copying (temporary name)" in out
+    zh = flat(cli(data_dir, "ingest", str(inbox), lang=None).output)
+    assert "刚刚有变化，可能仍在拷贝，下次运行处理" in zh
+    catalogue = catalogue_of(data_dir)
+    try:
+        assert catalogue.items() == []  # nothing registered: a half copy never becomes an item
+    finally:
+        catalogue.dispose()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_retry_after_raising_a_limit_processes_a_quarantined_item(data_dir: Path, scans: tuple[Path, Path],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELICFLOW_INBOX_SETTLE_S", "0")
+    monkeypatch.setenv("RELICFLOW_MAX_IMAGE_PIXELS", "100000")  # GJ-0002 (300 x 400) is over it
+    inbox, sheet = scans
+    assert cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet)).exit_code == 0
+    catalogue = catalogue_of(data_dir)
+    try:
+        big = next(i for i in catalogue.items(status="quarantined") if i.quarantine_code == "decompression_bomb")
+        (good,) = catalogue.items(status="awaiting_review")
+        result = cli(data_dir, "retry", str(big.id), str(good.id), "999")
+        assert result.exit_code == 1
+        out = flat(result.output)
+        assert f"#{big.id} will be processed again by the next ingest run." in out
+        assert f"#{good.id} does not exist or is not failed or quarantined" in out and "#999 does not exist" in out
+        assert catalogue.item_status(big.id).value == "received"
+        monkeypatch.delenv("RELICFLOW_MAX_IMAGE_PIXELS")  # the administrator raised the limit
+        again = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
+        assert again.exit_code == 0, again.output
+        assert catalogue.item_status(big.id).value == "awaiting_review"
+        actions = [e.action for e in catalogue.audit_entries(item_id=big.id)]
+        assert actions[-5:] == ["status:quarantined", "status:received", "ingest:adopt", "status:processed", "status:awaiting_review"]
+    finally:
+        catalogue.dispose()
 
 
 @pytest.mark.parametrize("name", ["no-such-inbox", "[archive] scans"])

@@ -11,6 +11,12 @@ config = context.config
 engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table (copy, DROP, rename) to alter it; with foreign keys enforced the DROP
+        # of a table that other rows point at fails. The pragma only works outside a transaction, so it
+        # goes straight to the driver before SQLAlchemy begins one; integrity is checked afterwards.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -19,4 +25,10 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"catalogue migration left rows pointing at nothing: {broken[:5]}")
     connection.commit()
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -1,7 +1,7 @@
 """ingest failures, supersession, guessed accession numbers, run heartbeats and progress
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-21 19:40:00
 
 Items gain the attempts and last error of ingest failures that were our fault (status ``failed``), the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0003'
+down_revision: Union[str, Sequence[str], None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
