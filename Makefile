@@ -54,6 +54,7 @@ test: test-install
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_isolated.py
 
 clean-demo:
 	rm -rf relicflow-data

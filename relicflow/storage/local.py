@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -11,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from relicflow.errors import StorageError
+from relicflow.errors import StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
     pass
@@ -60,7 +61,9 @@ class LocalStore(_CreateOnlyStore):
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"No object {key!r} in {self.root}.") from exc
         except OSError as exc:
-            raise StorageError(f"Could not {action} {key!r} in {self.root}: {exc.strerror or exc}.") from exc
+            # a full, over-quota or read-only disk refuses every write alike: the installation's problem
+            kind = StorageUnavailable if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else StorageError
+            raise kind(f"Could not {action} {key!r} in {self.root}: {exc.strerror or exc}.") from exc
 
     def _put(self, key: str, src: BinaryIO, expected: str | None, content_type: str) -> StoredObject:
         target = self._path(key)

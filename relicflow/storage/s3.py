@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from relicflow.errors import IntegrityError, StorageError
+from relicflow.errors import IntegrityError, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
     pass
@@ -53,6 +53,8 @@ _S3_HINTS = {
     "ServiceUnavailable": "the store is unavailable; try again later",
     "InternalError": "the store had an internal error; try again later",
 }
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "NoSuchBucket", "AccessDenied",
+                      "InvalidAccessKeyId", "SignatureDoesNotMatch", "QuotaExceeded", "AccountProblem"}
 _DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
 
 
@@ -126,14 +128,19 @@ class S3Store(_CreateOnlyStore):
             hint = _S3_HINTS.get(code) or f"the store answered {code or status}: {error.get('Message', '')}"
             if metadata.get("RetryAttempts"):
                 hint += f" (gave up after {1 + metadata['RetryAttempts']} attempts)"
+            # the store itself is failing or overloaded (after botocore's retries), or refuses every write
+            # (quota, credentials, missing bucket): nothing any file could do differently
+            unavailable = (isinstance(status, int) and status >= 500) or code in _UNAVAILABLE_CODES
         elif isinstance(exc, NoCredentialsError):
             hint = "no S3 credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+            unavailable = True
         elif isinstance(exc, (BotoConnectionError, HTTPClientError)):
             hint = (f"the storage endpoint {self.endpoint} could not be reached ({exc}); check the endpoint "
                     "URL, the network and that the storage service is running")
+            unavailable = True
         else:
-            hint = str(exc)
-        return StorageError(f"Could not {action} {where}: {hint}.")
+            hint, unavailable = str(exc), False
+        return (StorageUnavailable if unavailable else StorageError)(f"Could not {action} {where}: {hint}.")
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str) -> Iterator[None]:

@@ -160,3 +160,39 @@ def test_a_failed_upload_leaves_nothing_in_the_catalogue(proxy: FaultProxy, raw_
         assert listed.get("Versions", []) == []
     finally:
         catalogue.dispose()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_object_store_outage_stops_ingest_cleanly_and_the_next_run_finishes(
+        proxy: FaultProxy, raw_client: Any, aws_test_env: None, settings: Any) -> None:
+    """Not the files' fault: no item is failed or quarantined, nothing half-stored is visible, the run says why."""
+    from PIL import Image
+
+    from flows.ingest import ingest_flow
+    from relicflow.errors import IngestStopped
+    from relicflow.settings import load_settings
+
+    prefix = f"ingest-{uuid.uuid4().hex[:8]}"
+    settings = load_settings(**{**settings.model_dump(), "storage_url": f"s3://{BUCKET}/{prefix}", "s3_endpoint_url": proxy.url,
+                                "s3_max_attempts": 2, "s3_read_timeout_s": 5.0, "s3_connect_timeout_s": 2.0})
+    settings.inbox.mkdir(parents=True)
+    for i, colour in enumerate(("sienna", "teal", "olive")):
+        Image.new("RGB", (120, 90), colour).save(settings.inbox / f"GJ-0000{i}.jpg")
+    proxy.inject(Fault.slow_down(), times=1, method="PUT")  # one hiccup first: retried, not noticed
+    proxy.always(Fault.internal_error(), method="PUT", path_contains="/originals/")
+    with pytest.raises(IngestStopped, match="object store cannot be used") as stopped:
+        ingest_flow(settings=settings, start_gate=False)
+    assert proxy.url in str(stopped.value)
+    catalogue = Catalogue(settings.database_url)
+    try:
+        assert {i.status for i in catalogue.items()} == {"received"}
+        assert all(f.original_key is None for i in catalogue.items() for f in i.files)
+        with catalogue.read_session() as s:
+            assert s.query(StoredObjectRecord).count() == 0
+        assert raw_client.list_object_versions(Bucket=BUCKET, Prefix=f"{prefix}/").get("Versions", []) == []
+        proxy.always(None)  # the store is back
+        summary = ingest_flow(settings=settings, start_gate=False)
+        assert summary["outcome"] == "completed" and summary["awaiting_review"] == 3
+        assert {i.status for i in catalogue.items()} == {"awaiting_review"}
+    finally:
+        catalogue.dispose()
