@@ -250,3 +250,51 @@ def test_a_full_data_disk_stops_the_run_cleanly_and_the_next_run_finishes(settin
     summary = ingest_flow(settings=bigger, start_gate=False)
     assert summary["outcome"] == "completed" and set(items_by_status(catalogue)) == {"awaiting_review"}
     assert len(catalogue.items()) == 6
+
+
+def test_a_read_only_inbox_is_ingested_and_left_as_it_was(settings: Settings, catalogue: Catalogue, tmp_path: Path) -> None:
+    """Studios share the inbox read-only (a NAS export): ingest only reads it."""
+    source = tmp_path / "share"
+    source.mkdir()
+    (source / "GJ-00077.jpg").write_bytes(jpeg_bytes(9))
+    (source / "GJ-00078.jpg").write_bytes(b"")
+    settings.inbox.mkdir(parents=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(source), str(settings.inbox)]).returncode != 0:
+        pytest.skip("needs root to bind-mount a read-only inbox")
+    try:
+        assert subprocess.run(["mount", "-o", "remount,ro,bind", str(settings.inbox)]).returncode == 0
+        with pytest.raises(OSError):
+            (settings.inbox / "probe").write_bytes(b"x")  # really read-only
+        before = sorted((p.name, p.stat().st_mtime_ns) for p in settings.inbox.iterdir())
+        summary = ingest_flow(settings=settings, start_gate=False)
+        assert summary["awaiting_review"] == 1 and summary["quarantined"] == 1 and summary["outcome"] == "completed"
+        assert sorted((p.name, p.stat().st_mtime_ns) for p in settings.inbox.iterdir()) == before
+    finally:
+        subprocess.run(["umount", "-l", str(settings.inbox)], check=False)
+
+
+def test_a_killed_run_is_marked_interrupted_and_its_files_are_taken_over(settings: Settings, catalogue: Catalogue) -> None:
+    """A run that stopped beating (killed with its machine) is closed by the next one, which finishes its
+    'received' items; the crash test (tests/test_crash_recovery.py) does this with real SIGKILLs."""
+    settings.inbox.mkdir(parents=True)
+    data = jpeg_bytes(10)
+    (settings.inbox / "GJ-00090.jpg").write_bytes(data)
+    import hashlib
+    from datetime import timedelta
+
+    from relicflow.catalogue.models import utcnow
+
+    dead = catalogue.start_ingest_run(inbox=str(settings.inbox), sheet=None, flow_run_id=None)
+    item_id, _ = catalogue.register_received(sha256=hashlib.sha256(data).hexdigest(), file_name="GJ-00090.jpg",
+                                             inbox_path=str(settings.inbox / "GJ-00090.jpg"), size_bytes=len(data), ingest_run_id=dead)
+    # still beating: a concurrent run leaves it alone
+    assert catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=60)) == []
+    later = utcnow() + timedelta(seconds=6 * settings.ingest_heartbeat_s + 1)
+    assert catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=6 * settings.ingest_heartbeat_s), now=later) == [dead]
+    run = catalogue.ingest_run(dead)
+    assert run is not None and run.outcome == "interrupted" and run.summary["items_by_status"] == {"received": 1}
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["awaiting_review"] == 1 and summary["items"] == [item_id]
+    item = catalogue.item(item_id)
+    assert item is not None and item.ingest_run_id == summary["ingest_run_id"]  # adopted into the run that finished it
+    assert "ingest:interrupted" in [e.action for e in catalogue.audit_entries()]
