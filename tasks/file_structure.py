@@ -70,6 +70,7 @@ class FileStructure:
     container: str
     size: int
     truncation: str | None = None
+    truncation_zh: str | None = None
     trailing: Trailing | None = None
     pages: int = 1
     page_kind: str = "pages"
@@ -79,7 +80,7 @@ class FileStructure:
     png_significant_bits: int | None = None
     png_bit_depth: int | None = None
     camera_raw: str | None = None
-    size_mismatch: str | None = None  # the header declares more picture than the file lists (TIFF)
+    size_mismatch: tuple[str, str] | None = None  # the header declares more picture than the file lists (TIFF); en, zh
     declared_size: tuple[int, int] | None = None  # (width, height) of the first picture, from the header
     first_page: int = 0  # TIFF: the first full-resolution directory (a thumbnail may come first)
     complete: bool = False  # the walk reached the container's own end: nothing is missing
@@ -87,7 +88,11 @@ class FileStructure:
 
 
 class _Cut(Exception):
-    """The walk ran past the end of the file; the message is the evidence."""
+    """The walk ran past the end of the file; the message is the evidence (``zh``: the same in Chinese)."""
+
+    def __init__(self, evidence: str, zh: str) -> None:
+        super().__init__(evidence)
+        self.zh = zh
 
 
 class _Unreadable(Exception):
@@ -110,7 +115,7 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
             if _ends_whole(container, data, size):  # a damaged length field, not a cut: the end is there
                 log.info("structure of %s not followed (%s, yet the file ends whole)", path.name, cut)
                 return FileStructure(container, size, ends_whole=True)
-            return FileStructure(container, size, truncation=str(cut))
+            return FileStructure(container, size, truncation=str(cut), truncation_zh=cut.zh)
         except _Unreadable as damaged:
             log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
             return FileStructure(container, size)
@@ -142,7 +147,8 @@ def _walk_jpeg(data: FileView, size: int) -> FileStructure:
     end, frame, icc, exif, mpf = _jpeg_end(data, size, 0)
     for offset, length in _mpo_pictures(data, mpf):  # a multi-picture file's further pictures are part of it
         if offset + length > size:
-            raise _Cut(f"picture {offset:,} of this multi-picture JPEG ends beyond the file's {size:,} bytes")
+            raise _Cut(f"picture {offset:,} of this multi-picture JPEG ends beyond the file's {size:,} bytes",
+                       f"这个多图 JPEG 中位于第 {offset:,} 字节的图像超出了文件的 {size:,} 字节")
         if data.read(offset, 2) == b"\xff\xd8":
             end = max(end, _jpeg_end(data, size, offset)[0])
     return FileStructure("JPEG", size, trailing=_trailing(data, size, end), jpeg_frame=frame,
@@ -156,7 +162,7 @@ def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | N
     icc_parts: dict[int, bytes] = {}
     for _ in range(MAX_SEGMENTS):
         if pos + 2 > size:
-            raise _Cut(f"the JPEG stops at byte {size:,}, before its end marker")
+            raise _Cut(f"the JPEG stops at byte {size:,}, before its end marker", f"JPEG 在第 {size:,} 字节处中断，缺少结束标记")
         if data.byte(pos) != 0xFF:
             raise _Unreadable(f"no marker at byte {pos}")
         marker = data.byte(pos + 1)
@@ -169,14 +175,15 @@ def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | N
             pos += 2
             continue
         if pos + 4 > size:
-            raise _Cut(f"the JPEG stops at byte {size:,}, inside a header segment")
+            raise _Cut(f"the JPEG stops at byte {size:,}, inside a header segment", f"JPEG 在第 {size:,} 字节处中断，位于文件头段之内")
         length = data.unpack(">H", pos + 2)[0]
         if length < 2 or marker == 0xD8:
             raise _Unreadable(f"bad segment at byte {pos}")
         segment_end = pos + 2 + length
         if segment_end > size:
             raise _Cut(f"a header segment at byte {pos:,} declares {length:,} bytes, beyond the end of the "
-                       f"file ({size:,} bytes)")
+                       f"file ({size:,} bytes)",
+                       f"第 {pos:,} 字节处的文件头段声明了 {length:,} 字节，超出了文件末尾（共 {size:,} 字节）")
         body = pos + 4
         if marker in _SOF_MARKERS and frame is None and length >= 8:
             precision, height, width, components = data.unpack(">BHHB", body)
@@ -191,7 +198,7 @@ def _jpeg_end(data: FileView, size: int, start: int) -> tuple[int, JpegFrame | N
             found = data.search(_NEXT_MARKER, segment_end)
             if found is None:
                 raise _Cut(f"the picture data runs to the end of the file ({size:,} bytes) without the JPEG end "
-                           "marker")
+                           "marker", f"图像数据一直延续到文件末尾（共 {size:,} 字节），缺少 JPEG 结束标记")
             pos = found
             continue
         pos = segment_end
@@ -228,7 +235,7 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
     pos, frames, significant, depth, declared = 8, 1, None, None, None
     for _ in range(MAX_SEGMENTS):
         if pos + 8 > size:
-            raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
+            raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk", f"PNG 在第 {size:,} 字节处中断，缺少 IEND 结束块")
         length, kind = data.unpack(">I4s", pos)
         if length > 0x7FFFFFFF:
             raise _Unreadable(f"chunk length {length} at byte {pos}")
@@ -236,7 +243,8 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
         if end > size:
             name = kind.decode("latin-1")
             raise _Cut(f"the {name!r} chunk at byte {pos:,} declares {length:,} bytes, beyond the end of the "
-                       f"file ({size:,} bytes)")
+                       f"file ({size:,} bytes)",
+                       f"第 {pos:,} 字节处的 {name!r} 数据块声明了 {length:,} 字节，超出了文件末尾（共 {size:,} 字节）")
         if kind == b"IEND":
             break
         if kind == b"IHDR" and length >= 13:
@@ -259,7 +267,7 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
 def _walk_webp(data: FileView, size: int) -> FileStructure:
     declared = 8 + data.unpack("<I", 4)[0]
     if declared > size:
-        raise _Cut(f"the WebP header declares {declared:,} bytes, the file has {size:,}")
+        raise _Cut(f"the WebP header declares {declared:,} bytes, the file has {size:,}", f"WebP 文件头声明 {declared:,} 字节，文件实际只有 {size:,} 字节")
     pos, frames, chunks = 12, 0, 0
     while pos + 8 <= declared:
         chunks += 1
@@ -279,11 +287,11 @@ def _walk_webp(data: FileView, size: int) -> FileStructure:
 
 def _walk_tiff(data: FileView, size: int) -> FileStructure:
     if size < 16:
-        raise _Cut(f"the TIFF stops at byte {size:,}, inside its header")
+        raise _Cut(f"the TIFF stops at byte {size:,}, inside its header", f"TIFF 在第 {size:,} 字节处中断，位于文件头之内")
     try:
         layout = read_tiff_layout(data, size)
     except TiffCut as cut:
-        raise _Cut(str(cut)) from cut
+        raise _Cut(str(cut), cut.zh) from cut
     except TiffDamaged as damaged:
         raise _Unreadable(str(damaged)) from damaged
     return FileStructure("TIFF", size, trailing=_trailing(data, size, layout.end), pages=layout.pages,

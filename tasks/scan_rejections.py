@@ -91,10 +91,10 @@ def unsupported(found: str) -> InputRejected:
     shown = DISPLAY_NAMES.get(found, found)
     if found in RAW_FORMATS:
         noun_en = "a camera raw file" if found == "camera raw" else f"a camera raw file ({shown})"
-        noun_zh = "相机 RAW 文件" if found == "camera raw" else f"{shown} 格式的相机 RAW 文件"
+        noun_zh = "相机 RAW 文件" if found == "camera raw" else f" {shown} 格式的相机 RAW 文件"
         advice = _RAW_ADVICE
     else:
-        noun_en, noun_zh = f"in the {shown} format", f"{shown} 格式的文件"
+        noun_en, noun_zh = f"in the {shown} format", f" {shown} 格式的文件"
         advice = _ADVICE.get(found, ("Export it again as TIFF (for masters) or JPEG.",
                                      "请重新导出为 TIFF（母版）或 JPEG 格式。"))
     return InputRejected(
@@ -170,29 +170,31 @@ def metadata_bomb(message: str) -> InputRejected:
     )
 
 
-def truncated(evidence: str, decoder_message: str | None = None) -> InputRejected:
+def truncated(evidence: str, decoder_message: str | None = None, *, evidence_zh: str | None = None) -> InputRejected:
     return InputRejected(
         "truncated_image",
         "The image file is incomplete: it ends before the whole picture was stored (usually an "
         "interrupted copy or a full card). Copy it again from the original; if the original is "
         f"incomplete too, rescan the object. ({evidence})",
         "图像文件不完整：文件在图像数据结束之前就中断了（通常是拷贝中断或存储卡已满）。"
-        f"请从原始文件重新拷贝；如原始文件也不完整，请重新拍摄或扫描该藏品。（{evidence}）",
+        f"请从原始文件重新拷贝；如原始文件也不完整，请重新拍摄或扫描该藏品。（{evidence_zh or evidence}）",
         evidence=evidence,
+        evidence_zh=evidence_zh or evidence,
         decoder_message=decoder_message,
     )
 
 
-def header_mismatch(evidence: str, decoder_message: str | None = None) -> InputRejected:
+def header_mismatch(evidence: str, decoder_message: str | None = None, *, evidence_zh: str | None = None) -> InputRejected:
     """The file is complete but holds less picture than its header declares: re-exporting helps, copying not."""
     return InputRejected(
         "corrupt_image",
         f"The image header declares a bigger picture than the file holds, although the file is complete ({evidence}). "
         "It was written wrongly or altered afterwards. Copying it again will not help; export it again from "
         "the camera or scanning software.",
-        f"图像头声明的图像大于文件实际包含的数据，但文件本身是完整的（{evidence}）。文件写入有误或事后被修改。"
+        f"图像头声明的图像大于文件实际包含的数据，但文件本身是完整的（{evidence_zh or evidence}）。文件写入有误或事后被修改。"
         "重新拷贝无济于事，请从相机或扫描软件重新导出。",
         evidence=evidence,
+        evidence_zh=evidence_zh or evidence,
         decoder_message=decoder_message,
         reason="less_data_than_header_declares",
     )

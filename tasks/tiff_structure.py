@@ -19,7 +19,11 @@ MAX_TIFF_IFDS = 10_000  # more pages than any scan has; stops a looping or endle
 
 
 class TiffCut(Exception):
-    """The walk ran past the end of the file; the message is the evidence."""
+    """The walk ran past the end of the file; the message is the evidence (``zh``: the same in Chinese)."""
+
+    def __init__(self, evidence: str, zh: str) -> None:
+        super().__init__(evidence)
+        self.zh = zh
 
 
 class TiffDamaged(Exception):
@@ -32,7 +36,7 @@ class TiffLayout:
     pages: int
     first_page: int
     camera_raw: str | None
-    size_mismatch: str | None
+    size_mismatch: tuple[str, str] | None  # (English, Chinese)
     declared_size: tuple[int, int]
 
 
@@ -73,7 +77,7 @@ class _Tiff:
             raise TiffDamaged(f"first directory at odd offset {offset}")
         if offset == 0 or offset >= self.size:
             raise TiffCut(f"the TIFF's first directory is at byte {offset:,}, beyond the end of the file "
-                       f"({self.size:,} bytes)")
+                          f"({self.size:,} bytes)", f"TIFF 的第一个目录位于第 {offset:,} 字节，超出了文件末尾（共 {self.size:,} 字节）")
         pages, index = 0, -1
         while offset and len(self.visited) < MAX_TIFF_IFDS:
             if offset in self.visited:
@@ -82,7 +86,7 @@ class _Tiff:
                 raise TiffDamaged(f"next directory at odd offset {offset}")
             if offset >= self.size:
                 raise TiffCut(f"the TIFF's next directory is at byte {offset:,}, beyond the end of the file "
-                           f"({self.size:,} bytes)")
+                              f"({self.size:,} bytes)", f"TIFF 的下一个目录位于第 {offset:,} 字节，超出了文件末尾（共 {self.size:,} 字节）")
             tags, offset = self._ifd(offset, depth=0)
             index += 1
             subfile = tags.get(254, [0])[0]
@@ -101,11 +105,13 @@ class _Tiff:
         self.visited.add(offset)
         count_size, entry_size, inline = (8, 20, 8) if self.big else (2, 12, 4)
         if offset + count_size > self.size:
-            raise TiffCut(f"a TIFF directory at byte {offset:,} lies beyond the end of the file ({self.size:,} bytes)")
+            raise TiffCut(f"a TIFF directory at byte {offset:,} lies beyond the end of the file ({self.size:,} bytes)",
+                          f"第 {offset:,} 字节处的 TIFF 目录超出了文件末尾（共 {self.size:,} 字节）")
         count = self.data.unpack(self.order + ("Q" if self.big else "H"), offset)[0]
         table_end = offset + count_size + count * entry_size + (8 if self.big else 4)
         if count > 65535 or table_end > self.size:
-            raise TiffCut(f"a TIFF directory at byte {offset:,} runs past the end of the file ({self.size:,} bytes)")
+            raise TiffCut(f"a TIFF directory at byte {offset:,} runs past the end of the file ({self.size:,} bytes)",
+                          f"第 {offset:,} 字节处的 TIFF 目录延伸到了文件末尾之外（共 {self.size:,} 字节）")
         self.end = max(self.end, table_end)
         tags: dict[int, list[int]] = {}
         for index in range(count):
@@ -120,7 +126,7 @@ class _Tiff:
                     self.end = max(self.end, where + length)
                 elif tag in (273, 279, 324, 325):
                     raise TiffCut(f"the TIFF's list of picture data blocks lies beyond the end of the file "
-                               f"({self.size:,} bytes)")
+                                  f"({self.size:,} bytes)", f"TIFF 的图像数据块列表超出了文件末尾（共 {self.size:,} 字节）")
                 else:
                     continue  # a damaged metadata offset; the picture may still be whole
             if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
@@ -154,11 +160,12 @@ class _Tiff:
             furthest = max((o + c for o, c in zip(offsets, counts) if c), default=0)
             if furthest > self.size and offsets_tag != 288:
                 raise TiffCut(f"the TIFF's picture data should run to byte {furthest:,}, but the file ends at byte "
-                           f"{self.size:,}")
+                              f"{self.size:,}", f"TIFF 的图像数据应延续到第 {furthest:,} 字节，但文件在第 {self.size:,} 字节处就结束了")
             self.end = max(self.end, min(furthest, self.size))
 
-    def size_mismatch(self) -> str | None:
-        """Fewer strips or tiles (or, uncompressed, fewer bytes) than the first page's declared size needs."""
+    def size_mismatch(self) -> tuple[str, str] | None:
+        """Fewer strips or tiles (or, uncompressed, fewer bytes) than the first page's declared size needs:
+        the evidence in English and Chinese."""
         tags = self.first_tags
         width, length = tags.get(256, [0])[0], tags.get(257, [0])[0]
         samples = tags.get(277, [1])[0]
@@ -174,19 +181,24 @@ class _Tiff:
         else:
             return None
         declared = f"the header says the picture is {width:,} x {length:,} pixels"
+        declared_zh = f"文件头声明图像为 {width:,} × {length:,} 像素"
+        kind_zh = "图块" if kind == "tiles" else "条带"
         if listed < expected:
-            return f"{declared} in {expected:,} {kind}, but the file lists {listed:,}"
+            return (f"{declared} in {expected:,} {kind}, but the file lists {listed:,}",
+                    f"{declared_zh}，共 {expected:,} 个{kind_zh}，但文件只列出 {listed:,} 个")
         counts = tags.get(279 if kind == "strips" else 325, [])
         empty = next((index for index, count in enumerate(counts[:expected]) if count == 0), None)
         if empty is not None:  # decoders fill an empty block with black and say nothing
-            return f"{declared}, but {kind[:-1]} {empty + 1:,} of {expected:,} holds no data"
+            return (f"{declared}, but {kind[:-1]} {empty + 1:,} of {expected:,} holds no data",
+                    f"{declared_zh}，但第 {empty + 1:,} 个{kind_zh}（共 {expected:,} 个）没有数据")
         per_sample = tags.get(258, [1])
         bits = sum(per_sample[:samples]) if len(per_sample) >= samples else per_sample[0] * samples
         if tags.get(259, [1])[0] == 1 and kind == "strips" and 279 in tags:
             needed = min(-(-width * bits // 8), -(-width * per_sample[0] // 8) * samples) * length
             stored = sum(tags[279])
             if stored < needed:
-                return f"{declared} ({needed:,} bytes uncompressed), but its strips hold {stored:,} bytes"
+                return (f"{declared} ({needed:,} bytes uncompressed), but its strips hold {stored:,} bytes",
+                        f"{declared_zh}（未压缩应为 {needed:,} 字节），但条带中只有 {stored:,} 字节")
         return None
 
     def camera_raw(self) -> str | None:

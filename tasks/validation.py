@@ -110,9 +110,9 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
     if width * height > max_pixels:  # checked again on Pillow's reading of the header below
         raise rejections.bomb(width, height, max_pixels)
     if structure.truncation:  # before any decoder parses a cut file
-        raise rejections.truncated(structure.truncation)
+        raise rejections.truncated(structure.truncation, evidence_zh=structure.truncation_zh)
     if structure.size_mismatch:  # decoders fill the missing rows with black and say nothing
-        raise rejections.header_mismatch(structure.size_mismatch)
+        raise rejections.header_mismatch(structure.size_mismatch[0], evidence_zh=structure.size_mismatch[1])
     with path.open("rb") as fp:
         try:
             image = Image.open(fp, formats=ALLOWED_FORMATS)
@@ -337,7 +337,8 @@ def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[in
         return rejections.corrupt(message)
     if structure.complete and declared is not None:
         width, height = declared
-        return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message)
+        return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message,
+                                          evidence_zh=f"文件头声明图像为 {width:,} × {height:,} 像素")
     if structure.ends_whole:  # it ends with its end marker, so nothing was cut off: damaged inside
         return rejections.corrupt(message)
-    return rejections.truncated("the decoder ran out of picture data", message)
+    return rejections.truncated("the decoder ran out of picture data", message, evidence_zh="解码器读完文件时图像数据仍不完整")
