@@ -277,23 +277,26 @@ def run_stopping_problem(exc: BaseException, settings: Settings) -> IngestStoppe
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    disk = next((e for e in chain if isinstance(e, OSError) and e.errno in (*_FULL, errno.EROFS)
+                 or "database or disk is full" in str(e)), None)
+    if disk is not None and getattr(disk, "errno", None) == errno.EROFS:
+        return IngestStopped(
+            f"The data folder {settings.data_dir} is read-only: nothing can be stored. Ask the administrator to "
+            "make it writable, then run ingest again.",
+            f"数据文件夹 {settings.data_dir} 为只读，无法保存。请联系管理员恢复写权限后重新运行入库。")
+    if disk is not None:
+        return IngestStopped(
+            f"The data disk is full ({settings.data_dir}): nothing more can be stored. Free some space, then run "
+            "ingest again; files not yet taken in are picked up then, and nothing half-stored is kept.",
+            f"数据磁盘已满（{settings.data_dir}），无法继续保存。请清理空间后重新运行入库；"
+            "尚未处理的文件届时会自动处理，不会留下保存了一半的文件。")
     for e in chain:
-        if isinstance(e, OSError) and e.errno in _FULL or "database or disk is full" in str(e):
-            return IngestStopped(
-                f"The data disk is full ({settings.data_dir}): nothing more can be stored. Free some space, then run "
-                "ingest again; files not yet taken in are picked up then, and nothing half-stored is kept.",
-                f"数据磁盘已满（{settings.data_dir}），无法继续保存。请清理空间后重新运行入库；"
-                "尚未处理的文件届时会自动处理，不会留下保存了一半的文件。")
-        if isinstance(e, OSError) and e.errno == errno.EROFS:
-            return IngestStopped(
-                f"The data folder {settings.data_dir} is read-only: nothing can be stored. Ask the administrator to "
-                "make it writable, then run ingest again.",
-                f"数据文件夹 {settings.data_dir} 为只读，无法保存。请联系管理员恢复写权限后重新运行入库。")
         if isinstance(e, StorageUnavailable):
-            return IngestStopped(f"The object store cannot be used: {e}. The run stops; it continues on the next run.",
-                                 f"对象存储当前不可用：{e}。本次运行停止，下一次运行会继续。")
+            reason = str(e).rstrip(".")
+            return IngestStopped(f"The object store cannot be used: {reason}. The run stops; it continues on the next run.",
+                                 f"对象存储当前不可用：{reason}。本次运行停止，下一次运行会继续。")
         if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-            return IngestStopped(f"The catalogue database cannot be used: {e.orig if hasattr(e, 'orig') else e}. "
-                                 "The run stops; it continues on the next run.",
-                                 f"藏品目录数据库当前不可用：{e.orig if hasattr(e, 'orig') else e}。本次运行停止，下一次运行会继续。")
+            reason = str(getattr(e, "orig", None) or e).rstrip(".")
+            return IngestStopped(f"The catalogue database cannot be used: {reason}. The run stops; it continues on the next run.",
+                                 f"藏品目录数据库当前不可用：{reason}。本次运行停止，下一次运行会继续。")
     return None
