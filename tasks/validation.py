@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from relicflow.errors import ConfigurationError, InputRejected
 from tasks import scan_rejections as rejections
@@ -194,11 +194,21 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
     if _dim_deep_colour(image, fmt, bits, structure):
         return _full_depth(image, path, fmt, structure, max_pixels=max_pixels, orientation=orientation)
     sample_format, white, white_from = _declared_levels(image, fmt, bits, structure)
+    pixels, operations = _plain_cmyk_inks(image, fmt)
     return DecodedImage(
-        image=image, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
+        image=pixels, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
         icc_profile=bytes(icc) if icc else None, exif_orientation=orientation, sample_format=sample_format,
-        declared_white=white, declared_white_from=white_from,
+        declared_white=white, declared_white_from=white_from, decoder_operations=operations,
     )
+
+
+def _plain_cmyk_inks(image: Image.Image, fmt: str) -> tuple[Image.Image, tuple[dict, ...]]:
+    """Pillow reads every CMYK JPEG as Adobe's inverted inks. Only files with Adobe's APP14 marker are
+    written that way; without it the inks are plain (as libjpeg, LittleCMS and browsers read them), and
+    Pillow's reading would show a magenta patch as black."""
+    if fmt != "JPEG" or image.mode != "CMYK" or "adobe" in image.info:
+        return image, ()
+    return ImageChops.invert(image), ({"op": "invert_cmyk", "reason": "CMYK JPEG without an Adobe marker: plain ink values"},)
 
 
 def _dim_deep_colour(image: Image.Image, fmt: str, bits: int, structure: FileStructure) -> bool:

@@ -21,6 +21,7 @@ from image_builders import (
     WHITE,
     exif_orientation,
     lab8,
+    plain_cmyk_jpeg,
     png_with_transparent_index,
     srgb_icc_as,
     stored_with_orientation,
@@ -188,6 +189,27 @@ def test_adobe_inverted_cmyk_jpeg_comes_out_in_the_right_colours(tmp_path: Path)
         got = normalised.getpixel((index * 16 + 8, 8))
         assert max(abs(a - b) for a, b in zip(got, rgb)) <= 4, (index, got)
     assert {"op": "cmyk_to_rgb", "method": "naive", "reason": "no usable ICC profile"} in operations
+
+
+def test_cmyk_jpeg_without_an_adobe_marker_is_read_as_plain_inks(tmp_path: Path) -> None:
+    """Only Adobe's writers invert CMYK inks (and say so in APP14); Pillow assumes it of every CMYK JPEG."""
+    import imagecodecs
+
+    patches = [((0, 255, 0, 0), (255, 0, 255)), ((0, 0, 0, 0), WHITE), ((0, 0, 0, 255), (0, 0, 0))]
+    image = Image.new("CMYK", (48, 16))
+    for index, (ink, _rgb) in enumerate(patches):
+        image.paste(ink, (index * 16, 0, index * 16 + 16, 16))
+    path = tmp_path / "plain-cmyk.jpg"
+    path.write_bytes(plain_cmyk_jpeg(image, quality=95))
+    data = path.read_bytes()
+    assert b"Adobe" not in data
+    assert tuple(np.asarray(imagecodecs.jpeg8_decode(data))[8, 8]) == pytest.approx((0, 255, 0, 0), abs=3)  # magenta ink
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    normalised, operations = normalise_for_viewing(decoded)
+    for index, (_ink, rgb) in enumerate(patches):
+        got = normalised.getpixel((index * 16 + 8, 8))
+        assert max(abs(a - b) for a, b in zip(got, rgb)) <= 4, (index, got)  # all three were black
+    assert operations[0] == {"op": "invert_cmyk", "reason": "CMYK JPEG without an Adobe marker: plain ink values"}
 
 
 def test_lab_tiff_goes_through_a_real_lab_to_srgb_conversion(tmp_path: Path) -> None:
