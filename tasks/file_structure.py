@@ -84,6 +84,7 @@ class FileStructure:
     first_page: int = 0  # TIFF: the first full-resolution directory (a thumbnail may come first)
     complete: bool = False  # the walk reached the container's own end: nothing is missing
     ends_whole: bool = False  # the walk failed, but the file ends with its end marker: damaged, not cut
+    damaged: str | None = None  # the walk met what the format forbids (not a cut): evidence of damage
 
 
 class _Cut(Exception):
@@ -113,7 +114,7 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
             return FileStructure(container, size, truncation=str(cut))
         except _Unreadable as damaged:
             log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
-            return FileStructure(container, size)
+            return FileStructure(container, size, damaged=str(damaged))
         except (struct.error, IndexError, ValueError, OverflowError) as exc:
             log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
                      type(exc).__name__, exc)
@@ -230,6 +231,8 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
         if pos + 8 > size:
             raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk")
         length, kind = data.unpack(">I4s", pos)
+        if pos == 8 and kind != b"IHDR":  # the PNG standard puts IHDR first; a cut cannot move it
+            raise _Unreadable(f"the first chunk is {kind.decode('latin-1')!r}, not IHDR")
         if length > 0x7FFFFFFF:
             raise _Unreadable(f"chunk length {length} at byte {pos}")
         end = pos + 12 + length

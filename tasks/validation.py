@@ -350,4 +350,6 @@ def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[in
         return rejections.header_mismatch(f"the header says {width:,} x {height:,} pixels", message)
     if structure.ends_whole:  # it ends with its end marker, so nothing was cut off: damaged inside
         return rejections.corrupt(message)
+    if structure.damaged:  # the decoder ran out of data following a damaged structure, not a cut one
+        return rejections.corrupt(f"{message}; {structure.damaged}")
     return rejections.truncated("the decoder ran out of picture data", message)

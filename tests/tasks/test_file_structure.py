@@ -89,6 +89,17 @@ def test_a_libtiff_file_cut_before_its_directory_is_truncated(tmp_path: Path) ->
     assert error.code == "truncated_image" and "directory" in error.details["evidence"]
 
 
+
+@pytest.mark.parametrize("body", ["jpeg", "gif"])
+def test_a_png_signature_before_another_formats_data_is_corrupt_not_truncated(tmp_path: Path, body: str) -> None:
+    """The decoder runs out of data reading a 4 GB "chunk"; the file is not cut, it is not a PNG at all."""
+    other = encoded(photo(), "JPEG")[2:] if body == "jpeg" else encoded(photo(), "GIF")
+    path = _write(tmp_path, "chimera.png", b"\x89PNG\r\n\x1a\n" + other)
+    structure = inspect_structure(path, "PNG")
+    assert structure is not None and structure.truncation is None and "not IHDR" in (structure.damaged or "")
+    error = _rejected(path)
+    assert error.code == "corrupt_image", (error.code, error.message_en)
+
 # --- bytes after the end ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "fmt"), [("scan.jpg", "JPEG"), ("scan.png", "PNG"), ("scan.webp", "WEBP"),
