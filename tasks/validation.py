@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from relicflow.errors import ConfigurationError, InputRejected
+from tasks import png_pixel_data
 from tasks import scan_rejections as rejections
 from tasks import scan_warnings
 from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
@@ -188,6 +189,8 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         if frame is not None and _variant_unsupported(frame, str(exc)):
             raise _jpeg_variant(frame, str(exc)) from exc
         raise _decode_failure(exc, structure, (width, height)) from exc
+    if fmt == "PNG":
+        _check_png_rows(image, path, structure)
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
     _read_exif_while_file_open(image)
     icc = image.info.get("icc_profile") or None
@@ -209,6 +212,23 @@ def _plain_cmyk_inks(image: Image.Image, fmt: str) -> tuple[Image.Image, tuple[d
     if fmt != "JPEG" or image.mode != "CMYK" or "adobe" in image.info:
         return image, ()
     return ImageChops.invert(image), ({"op": "invert_cmyk", "reason": "CMYK JPEG without an Adobe marker: plain ink values"},)
+
+
+def _check_png_rows(image: Image.Image, path: Path, structure: FileStructure) -> None:
+    """Pillow leaves the rows a PNG's data do not reach at zero and says nothing (the zlib stream simply
+    ends). A blank last row (or any interlaced file) is worth counting the data for; a picture whose last
+    row holds something was filled to the end."""
+    data = structure.png_pixel_data
+    if data is None:
+        return
+    if not data.interlaced:
+        extrema = image.crop((0, image.height - 1, image.width, image.height)).getextrema()
+        bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+        if any(high != 0 for _low, high in bands):
+            return
+    short = png_pixel_data.shortfall(path, data)
+    if short:
+        raise rejections.header_mismatch(short)
 
 
 def _dim_deep_colour(image: Image.Image, fmt: str, bits: int, structure: FileStructure) -> bool:

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from image_builders import CUT_CASES, encoded, photo, zip_bytes
+from image_builders import CUT_CASES, encoded, photo, png_chunk, png_claiming, zip_bytes
 from relicflow.errors import InputRejected
 from tasks.file_structure import inspect_structure
 from tasks.validation import decode_and_validate
@@ -99,6 +99,62 @@ def test_a_png_signature_before_another_formats_data_is_corrupt_not_truncated(tm
     assert structure is not None and structure.truncation is None and "not IHDR" in (structure.damaged or "")
     error = _rejected(path)
     assert error.code == "corrupt_image", (error.code, error.message_en)
+
+
+# --- PNG picture data against the header -----------------------------------------------------------
+
+def test_a_png_whose_header_declares_more_rows_than_its_data_hold_is_corrupt(tmp_path: Path) -> None:
+    """Pillow decodes it without a word and leaves the missing rows black."""
+    path = _write(tmp_path, "taller.png", png_claiming(encoded(photo(64, 48), "PNG"), 64, 96))
+    with Image.open(path) as lenient:
+        lenient.load()
+        assert lenient.size == (64, 96) and lenient.crop((0, 48, 64, 96)).getextrema() == ((0, 0),) * 3
+    error = _rejected(path)
+    assert error.code == "corrupt_image" and error.details["reason"] == "less_data_than_header_declares"
+    assert "64 x 96" in error.details["evidence"] and "after 48 of its 96 rows" in error.details["evidence"]
+
+
+@pytest.mark.parametrize(("mode", "options"), [
+    ("1", {}), ("L", {}), ("LA", {}), ("P", {"bits": 1}), ("P", {"bits": 2}), ("P", {"bits": 4}), ("P", {}),
+    ("RGB", {}), ("RGBA", {}), ("I;16", {}),
+])
+@pytest.mark.parametrize("size", [(13, 7), (1, 1), (64, 3)])
+def test_whole_pngs_of_every_layout_fill_their_header(tmp_path: Path, mode: str, options: dict,
+                                                      size: tuple[int, int]) -> None:
+    image = photo(*size).convert("L" if mode == "I;16" else mode)
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image).astype(np.uint16) * 257)
+    path = _write(tmp_path, "whole.png", encoded(image, "PNG", **options))
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert (decoded.width, decoded.height) == size
+
+
+def _interlaced_png(pixels: np.ndarray, declared_height: int | None = None) -> bytes:
+    """An Adam7-interlaced 8-bit grey or RGB PNG (Pillow reads these but does not write them)."""
+    import zlib
+
+    height, width = pixels.shape[:2]
+    colour_type = 0 if pixels.ndim == 2 else 2
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        reduced = pixels[y0::dy, x0::dx]
+        if reduced.size:
+            raw += b"".join(b"\x00" + row.tobytes() for row in reduced)
+    header = struct.pack(">IIBBBBB", width, declared_height or height, 8, colour_type, 0, 0, 1)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw))
+            + png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("shape", [(11, 13), (11, 13, 3), (1, 1), (9, 2, 3)])
+def test_interlaced_pngs_are_measured_pass_by_pass(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    path = _write(tmp_path, "adam7.png", _interlaced_png(pixels))
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert np.array_equal(np.asarray(decoded.image), pixels)
+    path = _write(tmp_path, "adam7-taller.png", _interlaced_png(pixels, declared_height=shape[0] + 8))
+    error = _rejected(path)  # Pillow itself stops on most of these ("unrecognized data stream"), not on all
+    assert error.code == "corrupt_image"
+    assert "bytes that needs" in error.details.get("evidence", "") or "data stream" in error.details["decoder_message"]
 
 # --- bytes after the end ------------------------------------------------------------------------
 
