@@ -75,7 +75,8 @@ def shortfall(path: Path, data: PngPixelData) -> str | None:
         return (f"the header says {data.width:,} x {data.height:,} pixels; the picture data hold {got:,} of the "
                 f"{expected:,} bytes that needs")
     rows = got // (expected // data.height)
-    return f"the header says {data.width:,} x {data.height:,} pixels; the picture data end after {rows:,} of its {data.height:,} rows"
+    return (f"the header says {data.width:,} x {data.height:,} pixels; the picture data end after {rows:,} of its "
+            f"{data.height:,} rows")
 
 
 def _idat_pieces(view: FileView, chunks: tuple[tuple[int, int], ...]) -> Iterator[bytes]:
