@@ -51,6 +51,21 @@ def ramp(top: int, dtype: object = np.uint16, width: int = 64, height: int = 16)
     return np.repeat(np.linspace(0, top, width).round().astype(dtype)[np.newaxis, :], height, axis=0)
 
 
+def plane(value: object, dtype: object, channels: int = 0, size: tuple[int, int] = (48, 32)) -> np.ndarray:
+    """A uniform picture of ``size`` (width, height) with ``channels`` samples per pixel (0: one, no axis)."""
+    shape = (size[1], size[0], channels) if channels else (size[1], size[0])
+    array = np.zeros(shape, dtype)  # type: ignore[call-overload]
+    array[...] = value
+    return array
+
+
+def tiff_bytes(array: np.ndarray, **options: object) -> bytes:
+    """The bytes tifffile writes for ``array`` (it keeps every sample type and depth)."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, **options)
+    return buffer.getvalue()
+
+
 def upright_quadrants() -> Image.Image:
     """Four differently coloured quadrants, large enough for JPEG to keep them apart."""
     pixels = np.zeros((64, 96, 3), np.uint8)

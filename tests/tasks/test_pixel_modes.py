@@ -22,6 +22,7 @@ from image_builders import (
     exif_orientation,
     lab8,
     plain_cmyk_jpeg,
+    plane,
     png_with_transparent_index,
     srgb_icc_as,
     stored_with_orientation,
@@ -52,13 +53,6 @@ def _tiff(array: np.ndarray, **options: object) -> Callable[[Path], Path]:
     return build
 
 
-def _plane(value: object, dtype: object, channels: int = 0) -> np.ndarray:
-    shape = (SIZE[1], SIZE[0], channels) if channels else (SIZE[1], SIZE[0])
-    array = np.zeros(shape, dtype)  # type: ignore[call-overload]
-    array[...] = value
-    return array
-
-
 def _ycbcr(path: Path) -> Path:
     rgb = Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr")
     tifffile.imwrite(path, np.asarray(rgb), photometric="ycbcr", subsampling=(1, 1))
@@ -82,7 +76,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "LA.png": (_pillow("LA", (0, 0), "PNG"), "LA", 255, 0),
     "LA.tif": (_pillow("LA", (40, 255), "TIFF"), "LA", 40, 0),
     # premultiplied grey 50 at opacity 100/255: on white that is 50 + (255 - 100) = 205
-    "La.tif": (_tiff(_plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1]), "La", 205, 1),
+    "La.tif": (_tiff(plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1]), "La", 205, 1),
     "P.png": (_pillow("P", 1, "PNG"), "P", RED, 0),
     "P.tif": (_pillow("P", 2, "TIFF"), "P", BLUE, 0),
     "P-transparent.png": (lambda path: png_with_transparent_index(path, SIZE), "P", WHITE, 0),
@@ -94,27 +88,27 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "RGBA.png": (_pillow("RGBA", (0, 0, 0, 0), "PNG"), "RGBA", WHITE, 0),
     "RGBA.webp": (_pillow("RGBA", (0, 0, 0, 0), "WEBP", lossless=True), "RGBA", WHITE, 0),
     "RGBA.tif": (_pillow("RGBA", (255, 0, 0, 255), "TIFF"), "RGBA", RED, 0),
-    "RGBa.tif": (_tiff(_plane((100, 0, 0, 100), np.uint8, 4), photometric="rgb", extrasamples=[1]), "RGBA",
+    "RGBa.tif": (_tiff(plane((100, 0, 0, 100), np.uint8, 4), photometric="rgb", extrasamples=[1]), "RGBA",
                  (255, 155, 155), 1),
     "CMYK.jpg": (_pillow("CMYK", (0, 255, 255, 0), "JPEG", quality=95), "CMYK", RED, 3),
     "CMYK.tif": (_pillow("CMYK", (0, 255, 255, 0), "TIFF"), "CMYK", RED, 0),
     "YCbCr.tif": (_ycbcr, "YCbCr", RED, 3),
     "LAB.tif": (lambda path: lab8(path, SIZE), "LAB", RED, 12),
-    "I-int32.tif": (_tiff(_plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
-    "I-int16.tif": (_tiff(_plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
-    "I-uint32.tif": (_tiff(_plane(65535, np.uint32), photometric="minisblack"), "I", 255, 0),
+    "I-int32.tif": (_tiff(plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
+    "I-int16.tif": (_tiff(plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
+    "I-uint32.tif": (_tiff(plane(65535, np.uint32), photometric="minisblack"), "I", 255, 0),
     "I16.png": (_pillow("I;16", 40000, "PNG"), "I;16", 156, 0),
-    "I16.tif": (_tiff(_plane(40000, np.uint16), photometric="minisblack"), "I;16", 156, 0),
-    "I16B.tif": (_tiff(_plane(40000, np.uint16), photometric="minisblack", byteorder=">"), "I;16B", 156, 0),
-    "F.tif": (_tiff(_plane(0.5, np.float32), photometric="minisblack"), "F", 128, 0),
+    "I16.tif": (_tiff(plane(40000, np.uint16), photometric="minisblack"), "I;16", 156, 0),
+    "I16B.tif": (_tiff(plane(40000, np.uint16), photometric="minisblack", byteorder=">"), "I;16B", 156, 0),
+    "F.tif": (_tiff(plane(0.5, np.float32), photometric="minisblack"), "F", 128, 0),
     # Pillow refuses these; the array decoder gives an 8-bit view
-    "float-RGB.tif": (_tiff(_plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb"), "RGB", (128, 64, 255), 0),
-    "float64-grey.tif": (_tiff(_plane(0.5, np.float64), photometric="minisblack"), "L", 128, 0),
-    "float16-grey.tif": (_tiff(_plane(0.5, np.float16), photometric="minisblack"), "L", 128, 0),
-    "uint32-RGB.tif": (_tiff(_plane((65535, 0, 0), np.uint32, 3), photometric="rgb"), "RGB", RED, 0),
-    "LA16-unassociated.tif": (_tiff(_plane((0, 0), np.uint16, 2), photometric="minisblack", extrasamples=[2]),
+    "float-RGB.tif": (_tiff(plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb"), "RGB", (128, 64, 255), 0),
+    "float64-grey.tif": (_tiff(plane(0.5, np.float64), photometric="minisblack"), "L", 128, 0),
+    "float16-grey.tif": (_tiff(plane(0.5, np.float16), photometric="minisblack"), "L", 128, 0),
+    "uint32-RGB.tif": (_tiff(plane((65535, 0, 0), np.uint32, 3), photometric="rgb"), "RGB", RED, 0),
+    "LA16-unassociated.tif": (_tiff(plane((0, 0), np.uint16, 2), photometric="minisblack", extrasamples=[2]),
                               "LA", 255, 0),
-    "LA16-associated.tif": (_tiff(_plane((12850, 25700), np.uint16, 2), photometric="minisblack",
+    "LA16-associated.tif": (_tiff(plane((12850, 25700), np.uint16, 2), photometric="minisblack",
                                   extrasamples=[1]), "La", 205, 1),
     "LAB16.tif": (_lab16, "LAB", RED, 12),
 }
@@ -160,7 +154,7 @@ def test_modes_reached_only_in_memory_normalise_too(mode: str, fill: object, exp
 
 def test_the_greyscale_associated_alpha_tiff_of_issue_5_no_longer_raises(tmp_path: Path) -> None:
     path = tmp_path / "rubbing-cutout.tif"
-    tifffile.imwrite(path, _plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1])
+    tifffile.imwrite(path, plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1])
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert decoded.mode == "La"
     normalised, operations = normalise_for_viewing(decoded)
@@ -217,7 +211,7 @@ def test_lab_tiff_goes_through_a_real_lab_to_srgb_conversion(tmp_path: Path) -> 
     normalised, operations = normalise_for_viewing(decode_and_validate(path, max_pixels=MAX_PIXELS))
     assert [op["op"] for op in operations] == ["lab_to_srgb"]
     grey = tmp_path / "lab-grey.tif"
-    tifffile.imwrite(grey, _plane((round(50 * 2.55), 0, 0), np.uint8, 3), photometric="cielab")
+    tifffile.imwrite(grey, plane((round(50 * 2.55), 0, 0), np.uint8, 3), photometric="cielab")
     mid, _ = normalise_for_viewing(decode_and_validate(grey, max_pixels=MAX_PIXELS))
     r, g, b = mid.getpixel((0, 0))
     assert abs(r - 119) <= 2 and r == g == b or max(abs(r - g), abs(g - b)) <= 1  # L* 50 is sRGB 119
