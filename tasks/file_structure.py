@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.file_view import FileView
+from tasks.png_pixel_data import PngPixelData
 from tasks.tiff_structure import TiffCut, TiffDamaged, read_tiff_layout
 
 log = logging.getLogger("relicflow.validation")
@@ -85,6 +86,8 @@ class FileStructure:
     first_page: int = 0  # TIFF: the first full-resolution directory (a thumbnail may come first)
     complete: bool = False  # the walk reached the container's own end: nothing is missing
     ends_whole: bool = False  # the walk failed, but the file ends with its end marker: damaged, not cut
+    damaged: str | None = None  # the walk met what the format forbids (not a cut): evidence of damage
+    png_pixel_data: PngPixelData | None = None  # to check the data fill the picture the header declares
 
 
 class _Cut(Exception):
@@ -118,7 +121,7 @@ def inspect_structure(path: Path, container: str) -> FileStructure | None:
             return FileStructure(container, size, truncation=str(cut), truncation_zh=cut.zh)
         except _Unreadable as damaged:
             log.info("structure of %s not followed (%s): left to the decoder", path.name, damaged)
-            return FileStructure(container, size)
+            return FileStructure(container, size, damaged=str(damaged))
         except (struct.error, IndexError, ValueError, OverflowError) as exc:
             log.info("structure of %s not followed (%s: %s): left to the decoder", path.name,
                      type(exc).__name__, exc)
@@ -232,11 +235,14 @@ def _mpo_pictures(data: FileView, mpf: int | None) -> list[tuple[int, int]]:
 # --- PNG -----------------------------------------------------------------------------------------
 
 def _walk_png(data: FileView, size: int) -> FileStructure:
-    pos, frames, significant, depth, declared = 8, 1, None, None, None
+    pos, frames, significant, depth, declared, header = 8, 1, None, None, None, None
+    idat: list[tuple[int, int]] = []
     for _ in range(MAX_SEGMENTS):
         if pos + 8 > size:
             raise _Cut(f"the PNG stops at byte {size:,} without its IEND end chunk", f"PNG 在第 {size:,} 字节处中断，缺少 IEND 结束块")
         length, kind = data.unpack(">I4s", pos)
+        if pos == 8 and kind != b"IHDR":  # the PNG standard puts IHDR first; a cut cannot move it
+            raise _Unreadable(f"the first chunk is {kind.decode('latin-1')!r}, not IHDR")
         if length > 0x7FFFFFFF:
             raise _Unreadable(f"chunk length {length} at byte {pos}")
         end = pos + 12 + length
@@ -249,7 +255,10 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
             break
         if kind == b"IHDR" and length >= 13:
             declared = data.unpack(">II", pos + 8)
-            depth = data.byte(pos + 16)
+            header = data.unpack(">IIBBBBB", pos + 8)
+            depth = header[2]
+        elif kind == b"IDAT":
+            idat.append((pos + 8, length))
         elif kind == b"acTL" and length >= 8:
             frames = max(1, data.unpack(">I", pos + 8)[0])
         elif kind == b"sBIT" and length >= 1:
@@ -257,9 +266,13 @@ def _walk_png(data: FileView, size: int) -> FileStructure:
         pos = end
     else:
         raise _Unreadable(f"more than {MAX_SEGMENTS} PNG chunks")
+    pixel_data = None
+    if header is not None:
+        width, height, bit_depth, colour_type, _compression, _filter, interlace = header
+        pixel_data = PngPixelData(width, height, bit_depth, colour_type, interlace == 1, tuple(idat))
     return FileStructure("PNG", size, trailing=_trailing(data, size, end), pages=frames, page_kind="frames",
                          png_significant_bits=significant, png_bit_depth=depth, complete=True,
-                         declared_size=declared)
+                         declared_size=declared, png_pixel_data=pixel_data)
 
 
 # --- WebP ----------------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
     except InputRejected as rejected:
         return _quarantine(ctx, work, rejected)
     access_key, thumbnail_key = store_derivatives(ctx, work.item_id, work.sha256, analysis)
-    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name)
+    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name, work.other_names)
     warnings = [WarningNote(f.code, f.message_en, f.message_zh, f.details) for f in analysis.findings]
     warnings += sheet_warnings + list(ctx.sheet_warnings)
     fields = dict(row.fields) if row else None
@@ -228,11 +228,19 @@ def _derivative_name(original_sha256: str, kind: str, data: bytes) -> str:
     return derivative_key(original_sha256, f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.jpg")
 
 
-def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | None, str | None, str | None, list[WarningNote]]:
+def enrich_from_sheet(ctx: IngestContext, file_name: str, other_names: tuple[str, ...] = (),
+                      ) -> tuple[SheetRow | None, str | None, str | None, list[WarningNote]]:
     """(row, accession number, where the number came from, warnings) for this file: the sheets' row by
     its file-name column, else by the number in the file name; a number only guessed is marked so, and a
-    row of this file that was set aside (duplicate, conflict) is said on the item."""
+    row of this file that was set aside (duplicate, conflict) is said on the item.
+
+    The same bytes under several names are one item named by the first in order, which may be a copy's
+    name ("x (2).jpg" sorts before "x.jpg"): a row whose file-name column gives any of the names counts.
+    """
     match = ctx.sheets.match(file_name)
+    if match.source != "sheet_file_name":
+        named = (m for name in other_names if (m := ctx.sheets.match(name)).source == "sheet_file_name" and m.row)
+        match = next(named, match)
     source = None if match.source is None else ("file_name" if match.guessed else "sheet")
     warnings = [WarningNote(w.code, w.message_en, w.message_zh, w.details) for w in match.warnings]
     return match.row, match.accession_number, source, warnings
@@ -243,7 +251,7 @@ def enrich_from_sheet(ctx: IngestContext, file_name: str) -> tuple[SheetRow | No
 
 def _quarantine(ctx: IngestContext, work: ScanWork, rejected: InputRejected) -> ScanOutcome:
     log.warning("quarantined %s: %s", work.file_name, rejected)
-    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name)
+    row, accession_number, source, sheet_warnings = enrich_from_sheet(ctx, work.file_name, work.other_names)
     ctx.catalogue.quarantine(work.item_id, code=rejected.code, message_en=rejected.message_en, message_zh=rejected.message_zh,
                              details={"file_name": work.file_name, **{k: str(v) for k, v in rejected.details.items()}},
                              accession_number=accession_number, accession_number_source=source,

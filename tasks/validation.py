@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from relicflow.errors import ConfigurationError, InputRejected
+from tasks import png_pixel_data
 from tasks import scan_rejections as rejections
 from tasks import scan_warnings
 from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
@@ -188,17 +189,46 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         if frame is not None and _variant_unsupported(frame, str(exc)):
             raise _jpeg_variant(frame, str(exc)) from exc
         raise _decode_failure(exc, structure, (width, height)) from exc
+    if fmt == "PNG":
+        _check_png_rows(image, path, structure)
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
     _read_exif_while_file_open(image)
     icc = image.info.get("icc_profile") or None
     if _dim_deep_colour(image, fmt, bits, structure):
         return _full_depth(image, path, fmt, structure, max_pixels=max_pixels, orientation=orientation)
     sample_format, white, white_from = _declared_levels(image, fmt, bits, structure)
+    pixels, operations = _plain_cmyk_inks(image, fmt)
     return DecodedImage(
-        image=image, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
+        image=pixels, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
         icc_profile=bytes(icc) if icc else None, exif_orientation=orientation, sample_format=sample_format,
-        declared_white=white, declared_white_from=white_from,
+        declared_white=white, declared_white_from=white_from, decoder_operations=operations,
     )
+
+
+def _plain_cmyk_inks(image: Image.Image, fmt: str) -> tuple[Image.Image, tuple[dict, ...]]:
+    """Pillow reads every CMYK JPEG as Adobe's inverted inks. Only files with Adobe's APP14 marker are
+    written that way; without it the inks are plain (as libjpeg, LittleCMS and browsers read them), and
+    Pillow's reading would show a magenta patch as black."""
+    if fmt != "JPEG" or image.mode != "CMYK" or "adobe" in image.info:
+        return image, ()
+    return ImageChops.invert(image), ({"op": "invert_cmyk", "reason": "CMYK JPEG without an Adobe marker: plain ink values"},)
+
+
+def _check_png_rows(image: Image.Image, path: Path, structure: FileStructure) -> None:
+    """Pillow leaves the rows a PNG's data do not reach at zero and says nothing (the zlib stream simply
+    ends). A blank last row (or any interlaced file) is worth counting the data for; a picture whose last
+    row holds something was filled to the end."""
+    data = structure.png_pixel_data
+    if data is None:
+        return
+    if not data.interlaced:
+        extrema = image.crop((0, image.height - 1, image.width, image.height)).getextrema()
+        bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+        if any(high != 0 for _low, high in bands):
+            return
+    short = png_pixel_data.shortfall(path, data)
+    if short:
+        raise rejections.header_mismatch(short[0], evidence_zh=short[1])
 
 
 def _dim_deep_colour(image: Image.Image, fmt: str, bits: int, structure: FileStructure) -> bool:
@@ -341,4 +371,6 @@ def _decode_failure(exc: Exception, structure: FileStructure, declared: tuple[in
                                           evidence_zh=f"文件头声明图像为 {width:,} × {height:,} 像素")
     if structure.ends_whole:  # it ends with its end marker, so nothing was cut off: damaged inside
         return rejections.corrupt(message)
+    if structure.damaged:  # the decoder ran out of data following a damaged structure, not a cut one
+        return rejections.corrupt(f"{message}; {structure.damaged}")
     return rejections.truncated("the decoder ran out of picture data", message, evidence_zh="解码器读完文件时图像数据仍不完整")

@@ -11,16 +11,12 @@ import pytest
 import tifffile
 from PIL import Image
 
+from image_builders import ramp
 from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.sample_range import scale_to_8bit
 from tasks.validation import decode_and_validate
 
 MAX_PIXELS = 50_000_000
-
-
-def _ramp(top: int, dtype: object = np.uint16, width: int = 64, height: int = 16) -> np.ndarray:
-    """0 .. top left to right: what a sensor of that depth delivers for a grey wedge."""
-    return np.repeat(np.linspace(0, top, width).round().astype(dtype)[np.newaxis, :], height, axis=0)
 
 
 def _normalised(path: Path) -> tuple[np.ndarray, list[dict], list]:
@@ -36,7 +32,7 @@ def _to_8bit(operations: list[dict]) -> dict:
 
 def test_int32_tiff_is_no_longer_black_and_says_its_range_was_inferred(tmp_path: Path) -> None:
     path = tmp_path / "counts.tif"
-    tifffile.imwrite(path, _ramp(4095, np.int32), photometric="minisblack")
+    tifffile.imwrite(path, ramp(4095, np.int32), photometric="minisblack")
     view, operations, warnings = _normalised(path)
     assert view[:, -1].min() == 255 and view.mean() > 100  # was 0 everywhere (>> 24 of a 12-bit value)
     record = _to_8bit(operations)
@@ -50,7 +46,7 @@ def test_int32_tiff_is_no_longer_black_and_says_its_range_was_inferred(tmp_path:
 
 @pytest.mark.parametrize(("photometric", "channels"), [("minisblack", 0), ("rgb", 3)])
 def test_12_bit_data_in_a_16_bit_tiff_fill_the_view(tmp_path: Path, photometric: str, channels: int) -> None:
-    samples = _ramp(4095)
+    samples = ramp(4095)
     if channels:
         samples = np.stack([samples, samples // 2, samples // 4], axis=-1)
     path = tmp_path / "sensor.tif"
@@ -64,17 +60,17 @@ def test_12_bit_data_in_a_16_bit_tiff_fill_the_view(tmp_path: Path, photometric:
 
 def test_max_sample_value_is_the_declared_white_and_needs_no_warning(tmp_path: Path) -> None:
     path = tmp_path / "declared.tif"
-    tifffile.imwrite(path, _ramp(1000), photometric="minisblack", extratags=[(281, "H", 1, 1000, True)])
+    tifffile.imwrite(path, ramp(1000), photometric="minisblack", extratags=[(281, "H", 1, 1000, True)])
     view, operations, warnings = _normalised(path)
     record = _to_8bit(operations)
     assert (record["input_white"], record["white_from"], record["range_inferred"]) == (1000, "MaxSampleValue", False)
-    assert view[0, -1] == 255 and abs(int(view[0, 32]) - round(int(_ramp(1000)[0, 32]) * 255 / 1000)) <= 1
+    assert view[0, -1] == 255 and abs(int(view[0, 32]) - round(int(ramp(1000)[0, 32]) * 255 / 1000)) <= 1
     assert warnings == []
 
 
 def test_12_bits_per_sample_is_the_declared_white(tmp_path: Path) -> None:
     path = tmp_path / "packed12.tif"
-    tifffile.imwrite(path, _ramp(4095), photometric="minisblack", bitspersample=12)
+    tifffile.imwrite(path, ramp(4095), photometric="minisblack", bitspersample=12)
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert decoded.bits_per_sample == 12
     view, operations, warnings = _normalised(path)
@@ -84,14 +80,14 @@ def test_12_bits_per_sample_is_the_declared_white(tmp_path: Path) -> None:
 
 def test_full_range_16_bit_keeps_the_high_byte_and_warns_nothing(tmp_path: Path) -> None:
     path = tmp_path / "full.tif"
-    tifffile.imwrite(path, _ramp(65535), photometric="minisblack")
+    tifffile.imwrite(path, ramp(65535), photometric="minisblack")
     view, operations, warnings = _normalised(path)
-    assert np.array_equal(view, (_ramp(65535) >> 8).astype(np.uint8))
+    assert np.array_equal(view, (ramp(65535) >> 8).astype(np.uint8))
     assert _to_8bit(operations)["formula"] == "v >> 8" and warnings == []
 
 
 def test_16_bit_png_with_sbit_12_uses_the_declared_significant_bits(tmp_path: Path) -> None:
-    samples = _ramp(4095)
+    samples = ramp(4095)
     rgb = np.stack([samples] * 3, axis=-1)
     import cv2
 
@@ -110,7 +106,7 @@ def test_16_bit_png_with_sbit_12_uses_the_declared_significant_bits(tmp_path: Pa
 
 def test_float_tiff_above_one_is_scaled_by_its_maximum_not_clipped(tmp_path: Path) -> None:
     path = tmp_path / "hdr.tif"
-    tifffile.imwrite(path, _ramp(1000).astype(np.float32), photometric="minisblack")
+    tifffile.imwrite(path, ramp(1000).astype(np.float32), photometric="minisblack")
     view, operations, warnings = _normalised(path)
     assert view[0, -1] == 255 and 120 <= view[0, 32] <= 135  # the middle of the wedge is mid-grey, not 255
     assert _to_8bit(operations)["range_inferred"] is True and warnings[0].code == "bit_range_inferred"
@@ -139,7 +135,7 @@ def test_lzw_float_tiff_from_an_image_editor_decodes(tmp_path: Path) -> None:
 
 def test_signed_data_below_zero_are_stretched_over_their_range(tmp_path: Path) -> None:
     path = tmp_path / "signed.tif"
-    samples = _ramp(2000, np.int16) - 1000
+    samples = ramp(2000, np.int16) - 1000
     tifffile.imwrite(path, samples, photometric="minisblack")
     view, operations, _ = _normalised(path)
     assert view[0, 0] == 0 and view[0, -1] == 255
@@ -180,7 +176,7 @@ def test_12_bit_data_in_a_16_bit_png_are_decoded_with_all_their_bits(tmp_path: P
     """Pillow hands 16-bit colour PNG over as its high byte (0-15 here); the data are read again in full."""
     import cv2
 
-    samples = _ramp(4095)
+    samples = ramp(4095)
     path = tmp_path / "sensor.png"
     path.write_bytes(cv2.imencode(".png", np.stack([samples] * 3, axis=-1))[1].tobytes())
     assert Image.open(path).getextrema()[0] == (0, 15)
@@ -193,7 +189,7 @@ def test_a_narrow_16_bit_png_with_a_damaged_checksum_is_corrupt_not_an_exception
     """The full-depth re-read (libpng) checks the picture-data CRC that Pillow skips."""
     import cv2
 
-    png = bytearray(cv2.imencode(".png", np.stack([_ramp(4095)] * 3, axis=-1))[1].tobytes())
+    png = bytearray(cv2.imencode(".png", np.stack([ramp(4095)] * 3, axis=-1))[1].tobytes())
     at = png.index(b"IDAT")
     png[at + 4 + int.from_bytes(png[at - 4:at], "big")] ^= 0xFF  # first byte of the IDAT CRC
     path = tmp_path / "bad-crc.png"

@@ -6,7 +6,6 @@ import io
 import shutil
 import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import imagecodecs
@@ -15,19 +14,29 @@ import pytest
 import tifffile
 from PIL import Image
 
+from image_builders import (
+    FOREIGN_FORMATS,
+    NOISE,
+    camera_raw,
+    encoded,
+    jpeg_claiming,
+    jpeg_with_sof,
+    patch_tiff_dimensions,
+    png_with_chunk,
+    webp_claiming,
+    zlib_bomb,
+)
 from relicflow.errors import InputRejected
 from tasks.cleanup import normalise_for_viewing
 from tasks.validation import decode_and_validate
 
 MAX_PIXELS = 50_000_000
 RNG = np.random.default_rng(7)
-PHOTO = Image.fromarray(RNG.integers(0, 256, (32, 48, 3), dtype=np.uint8))
+PHOTO = NOISE
 
 
 def _pillow(fmt: str, image: Image.Image = PHOTO, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+    return encoded(image, fmt, **options)
 
 
 def _rejected(path: Path, max_pixels: int = MAX_PIXELS) -> InputRejected:
@@ -38,42 +47,9 @@ def _rejected(path: Path, max_pixels: int = MAX_PIXELS) -> InputRejected:
     return error
 
 
-# name -> (file bytes, the format the technician is told). Pillow writes the real thing where it can.
-_FOREIGN: dict[str, tuple[bytes, str]] = {
-    "scan.bmp": (_pillow("BMP"), "BMP"),
-    "scan.gif": (_pillow("GIF"), "GIF"),
-    "scan.ppm": (_pillow("PPM"), "PPM"),
-    "plain.ppm": (b"P3\n2 2\n255\n" + b"0 0 0 " * 4, "PPM"),
-    "scan.pgm": (_pillow("PPM", PHOTO.convert("L")), "PGM"),
-    "scan.pbm": (_pillow("PPM", PHOTO.convert("1")), "PBM"),
-    "scan.pam": (b"P7\nWIDTH 2\nHEIGHT 2\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" + bytes(12), "PAM"),
-    "scan.tga": (_pillow("TGA"), "TGA"),
-    "scan.pcx": (_pillow("PCX"), "PCX"),
-    "scan.sgi": (_pillow("SGI"), "SGI"),
-    "scan.xbm": (_pillow("XBM", PHOTO.convert("1")), "XBM"),
-    "scan.icns": (_pillow("ICNS", PHOTO.resize((64, 64))), "ICNS"),
-    "scan.eps": (_pillow("EPS"), "EPS"),
-    "scan.ps": (b"%!PS-Adobe-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "PostScript"),
-    "scan.svg": (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "SVG"),
-    "scan.jp2": (_pillow("JPEG2000"), "JPEG 2000"),
-    "scan.j2k": (_pillow("JPEG2000", no_jp2=True), "JPEG 2000"),
-    "scan.avif": (_pillow("AVIF"), "AVIF"),
-    "scan.jxl": (bytes(imagecodecs.jpegxl_encode(np.asarray(PHOTO))), "JPEG XL"),
-    "scan.heic": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), "HEIC"),
-    "scan.psd": (b"8BPS\x00\x01" + bytes(6) + b"\x00\x03\x00\x00\x00\x20\x00\x00\x00\x30\x00\x08\x00\x03" + bytes(64),
-                 "PSD"),
-    "scan.dcm": (bytes(128) + b"DICM\x02\x00\x00\x00UL\x04\x00" + bytes(60), "DICOM"),
-    "scan.exr": (b"\x76\x2f\x31\x01\x02\x00\x00\x00channels\x00chlist\x00" + bytes(60), "OpenEXR"),
-    "IMG_1.CR3": (b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom" + bytes(64), "CR3"),
-    "IMG_1.ORF": (b"IIRO\x08\x00\x00\x00" + bytes(100), "ORF"),
-    "IMG_1.RW2": (b"IIU\x00\x08\x00\x00\x00" + bytes(100), "RW2"),
-    "IMG_1.RAF": (b"FUJIFILMCCD-RAW 0201FF383501" + bytes(100), "RAF"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(_FOREIGN))
+@pytest.mark.parametrize("name", sorted(FOREIGN_FORMATS))
 def test_a_format_we_do_not_take_is_named(tmp_path: Path, name: str) -> None:
-    data, shown = _FOREIGN[name]
+    data, shown = FOREIGN_FORMATS[name]
     path = tmp_path / name
     path.write_bytes(data)
     error = _rejected(path)
@@ -84,31 +60,20 @@ def test_a_format_we_do_not_take_is_named(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["scan.ppm", "scan.tga", "scan.bmp"])
 def test_content_decides_not_the_name(tmp_path: Path, name: str) -> None:
-    data, shown = _FOREIGN[name]
+    data, shown = FOREIGN_FORMATS[name]
     path = tmp_path / "2022.1.1_front.jpg"
     path.write_bytes(data)
     assert _rejected(path).details["format_found"] == shown
 
 
 def test_a_tga_without_its_footer_is_recognised_by_header_and_name(tmp_path: Path) -> None:
-    data = _FOREIGN["scan.tga"][0]
+    data = FOREIGN_FORMATS["scan.tga"][0]
     assert data.endswith(b"TRUEVISION-XFILE.\x00")
     bare = data[:-26]  # an old (version 1) TGA: no footer, no magic number at all
     (tmp_path / "old.tga").write_bytes(bare)
     assert _rejected(tmp_path / "old.tga").details["format_found"] == "TGA"
     (tmp_path / "old.jpg").write_bytes(bare)  # with nothing to go on, it is not called a TGA
     assert _rejected(tmp_path / "old.jpg").code == "not_an_image"
-
-
-def _camera_raw(path: Path, make: str, *, dng: bool = False) -> Path:
-    """A TIFF-structured raw as cameras write it: a small RGB preview first, the sensor data (CFA) in a SubIFD."""
-    tags = [(271, "s", 0, make, True)] + ([(50706, "B", 4, (1, 4, 0, 0), True)] if dng else [])
-    with tifffile.TiffWriter(path) as tiff:
-        tiff.write(RNG.integers(0, 256, (24, 32, 3), dtype=np.uint8), photometric="rgb", subifds=1,
-                   subfiletype=1, extratags=tags)
-        tiff.write(RNG.integers(0, 4096, (48, 64), dtype=np.uint16), photometric=32803,
-                   extratags=[(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True)])
-    return path
 
 
 @pytest.mark.parametrize(("name", "make", "shown"), [
@@ -118,7 +83,7 @@ def _camera_raw(path: Path, make: str, *, dng: bool = False) -> Path:
 ])
 def test_a_tiff_structured_camera_raw_is_named_and_not_taken_for_its_preview(
         tmp_path: Path, name: str, make: str, shown: str) -> None:
-    path = _camera_raw(tmp_path / name, make, dng=shown == "DNG")
+    path = camera_raw(tmp_path / name, make, dng=shown == "DNG")
     with Image.open(path) as preview:  # the trap: Pillow opens the small preview as if it were the picture
         assert preview.size == (32, 24)
     error = _rejected(path)
@@ -192,16 +157,9 @@ def test_12_bit_jpeg_keeps_its_orientation_and_profile(tmp_path: Path) -> None:
     assert normalised.size == (40, 60) and normalised.getpixel((35, 5)) > 200  # turned: block now top right
 
 
-def _with_sof(marker: int) -> bytes:
-    data = bytearray(_pillow("JPEG"))
-    at = data.index(b"\xff\xc0")
-    data[at + 1] = marker
-    return bytes(data)
-
-
 def test_hierarchical_jpeg_is_unsupported_and_named(tmp_path: Path) -> None:
     path = tmp_path / "hierarchical.jpg"
-    path.write_bytes(_with_sof(0xC5))
+    path.write_bytes(jpeg_with_sof(_pillow("JPEG"), 0xC5))
     error = _rejected(path)
     assert error.code == "unsupported_format" and "hierarchical" in error.details["format_found"]
     assert "TIFF" in error.message_en and "分层" in error.message_zh
@@ -209,58 +167,23 @@ def test_hierarchical_jpeg_is_unsupported_and_named(tmp_path: Path) -> None:
 
 # --- bombs -----------------------------------------------------------------------------------------
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-_BOMB = zlib.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MB of zeros in about 64 kB
-
-
 @pytest.mark.parametrize(("kind", "payload", "before_pixels"), [
-    (b"zTXt", b"Comment\0\0" + _BOMB, True), (b"zTXt", b"Comment\0\0" + _BOMB, False),
-    (b"iTXt", b"Comment\0\x01\x00\0\0" + _BOMB, True), (b"iCCP", b"profile\0\0" + _BOMB, True),
+    (b"zTXt", b"Comment\0\0" + zlib_bomb(), True), (b"zTXt", b"Comment\0\0" + zlib_bomb(), False),
+    (b"iTXt", b"Comment\0\x01\x00\0\0" + zlib_bomb(), True), (b"iCCP", b"profile\0\0" + zlib_bomb(), True),
 ])
 def test_a_bomb_in_a_png_text_or_profile_chunk_is_a_decompression_bomb(
         tmp_path: Path, kind: bytes, payload: bytes, before_pixels: bool) -> None:
-    png = _pillow("PNG")
-    at = png.index(b"IDAT") - 4 if before_pixels else png.index(b"IEND") - 4
     path = tmp_path / "bomb.png"
-    path.write_bytes(png[:at] + _png_chunk(kind, payload) + png[at:])
+    path.write_bytes(png_with_chunk(_pillow("PNG"), kind, payload, before_pixels=before_pixels))
     assert path.stat().st_size < 200_000
     error = _rejected(path)
     assert error.code == "decompression_bomb" and "too large" in error.details["decoder_message"]
 
 
-def _patch_tiff_dimensions(data: bytes, width: int, height: int) -> bytes:
-    out = bytearray(data)
-    first = struct.unpack("<I", out[4:8])[0]
-    for index in range(struct.unpack("<H", out[first:first + 2])[0]):
-        entry = first + 2 + 12 * index
-        tag, kind = struct.unpack("<HH", out[entry:entry + 4])
-        if tag in (256, 257):
-            value = width if tag == 256 else height
-            out[entry + 8:entry + 12] = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
-    return bytes(out)
-
-
-def _jpeg_claiming(width: int, height: int) -> bytes:
-    data = bytearray(_pillow("JPEG"))
-    at = data.index(b"\xff\xc0")
-    data[at + 5:at + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
-def _webp_claiming(width: int, height: int) -> bytes:
-    data = bytearray(_pillow("WEBP"))
-    at = data.index(b"\x9d\x01\x2a")  # VP8 key frame start code, then 14-bit width and height
-    data[at + 3:at + 7] = struct.pack("<HH", width, height)
-    return bytes(data)
-
-
 @pytest.mark.parametrize(("name", "data"), [
-    ("claims.jpg", _jpeg_claiming(60000, 60000)),
-    ("claims.tif", _patch_tiff_dimensions(_pillow("TIFF"), 60000, 60000)),
-    ("claims.webp", _webp_claiming(16383, 16383)),
+    ("claims.jpg", jpeg_claiming(_pillow("JPEG"), 60000, 60000)),
+    ("claims.tif", patch_tiff_dimensions(_pillow("TIFF"), 60000, 60000)),
+    ("claims.webp", webp_claiming(_pillow("WEBP"), 16383, 16383)),
 ])
 def test_a_header_claiming_a_huge_picture_is_a_decompression_bomb(tmp_path: Path, name: str, data: bytes) -> None:
     path = tmp_path / name
@@ -283,7 +206,7 @@ def test_a_tiff_whose_header_claims_more_rows_than_it_holds_is_corrupt_not_silen
         tmp_path: Path, compression: str | None) -> None:
     whole = _pillow("TIFF", **({"compression": compression} if compression else {}))
     path = tmp_path / "taller.tif"
-    path.write_bytes(_patch_tiff_dimensions(whole, 48, 64))  # stored 48 x 32
+    path.write_bytes(patch_tiff_dimensions(whole, 48, 64))  # stored 48 x 32
     error = _rejected(path)
     assert error.code == "corrupt_image" and error.details["reason"] == "less_data_than_header_declares"
     assert "48 x 64" in error.details["evidence"]

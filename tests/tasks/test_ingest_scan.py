@@ -110,6 +110,30 @@ def test_gbk_names_get_a_chinese_reading_as_hint(tmp_path: Path) -> None:
     assert listed.name_problem == "not_utf8" and listed.name_hints == ("青铜鼎.jpg (GB18030)",)
 
 
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_copy_named_first_still_takes_the_sheet_row_of_the_name_the_sheet_gives(
+        ctx: IngestContext, tmp_path: Path, whole: bool) -> None:
+    """Windows names a copy "x (2).jpg" or "x - 副本.jpg", which sorts before "x.jpg": the item's first name
+    may be the copy's, and the sheet row naming x.jpg must still be found (processed or quarantined)."""
+    from tasks.sheet_set import read_accession_sheets
+
+    inbox = tmp_path / "inbox"
+    original = scan(inbox, "vase.jpg")
+    if not whole:
+        original.write_bytes(original.read_bytes()[:400])
+    copy = inbox / "vase (2).jpg"
+    copy.write_bytes(original.read_bytes())
+    sheet = inbox / "sheet.csv"
+    sheet.write_text("总登记号,藏品名称,文件名\nGJ-7,青花瓶,vase.jpg\n", encoding="utf-8")
+    ctx.sheets = read_accession_sheets([sheet], root=inbox)
+    first = work_for(ctx, copy)  # intake's first name: sorted, "vase (2).jpg" < "vase.jpg"
+    work = ScanWork(**{**first.__dict__, "other_names": ("vase.jpg",)})
+    outcome = ingest_scan(ctx, work)
+    assert outcome.status == ("awaiting_review" if whole else "quarantined")
+    item = ctx.catalogue.item(work.item_id)
+    assert item is not None and (item.accession_number, item.accession_number_source, item.title) == ("GJ-7", "sheet", "青花瓶")
+
 def test_our_own_error_marks_the_item_failed_with_the_error_and_counts_attempts(ctx: IngestContext, tmp_path: Path) -> None:
     """A damaged object store (a file where a folder must be) is not the scan's fault: failed, not quarantined."""
     path = scan(tmp_path)

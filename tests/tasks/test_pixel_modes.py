@@ -13,8 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageCms
+from PIL import Image
 
+from image_builders import (
+    BLUE,
+    RED,
+    WHITE,
+    exif_orientation,
+    lab8,
+    plain_cmyk_jpeg,
+    plane,
+    png_with_transparent_index,
+    srgb_icc_as,
+    stored_with_orientation,
+    upright_quadrants,
+)
 from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.quality import quality_warnings
 from tasks.validation import DecodedImage, decode_and_validate
@@ -40,30 +53,9 @@ def _tiff(array: np.ndarray, **options: object) -> Callable[[Path], Path]:
     return build
 
 
-def _plane(value: object, dtype: object, channels: int = 0) -> np.ndarray:
-    shape = (SIZE[1], SIZE[0], channels) if channels else (SIZE[1], SIZE[0])
-    array = np.zeros(shape, dtype)  # type: ignore[call-overload]
-    array[...] = value
-    return array
-
-
-def _png_with_transparent_index(path: Path) -> Path:
-    image = Image.new("P", SIZE, 1)
-    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * (3 * 254))
-    image.save(path, transparency=1)
-    return path
-
-
 def _ycbcr(path: Path) -> Path:
     rgb = Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr")
     tifffile.imwrite(path, np.asarray(rgb), photometric="ycbcr", subsampling=(1, 1))
-    return path
-
-
-def _lab8(path: Path) -> Path:
-    lab = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
-    lab[...] = (round(53.24 * 255 / 100), 80, 67)  # sRGB red in CIE L*a*b* (a, b signed bytes)
-    tifffile.imwrite(path, lab, photometric="cielab")
     return path
 
 
@@ -73,8 +65,6 @@ def _lab16(path: Path) -> Path:
     tifffile.imwrite(path, lab, photometric="cielab")
     return path
 
-
-RED, WHITE, BLUE = (255, 0, 0), (255, 255, 255), (0, 0, 255)
 
 # name -> (builder, decoded mode (as Pillow or the array decoder gives it), normalised pixel (0, 0), tolerance)
 CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
@@ -86,10 +76,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "LA.png": (_pillow("LA", (0, 0), "PNG"), "LA", 255, 0),
     "LA.tif": (_pillow("LA", (40, 255), "TIFF"), "LA", 40, 0),
     # premultiplied grey 50 at opacity 100/255: on white that is 50 + (255 - 100) = 205
-    "La.tif": (_tiff(_plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1]), "La", 205, 1),
+    "La.tif": (_tiff(plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1]), "La", 205, 1),
     "P.png": (_pillow("P", 1, "PNG"), "P", RED, 0),
     "P.tif": (_pillow("P", 2, "TIFF"), "P", BLUE, 0),
-    "P-transparent.png": (_png_with_transparent_index, "P", WHITE, 0),
+    "P-transparent.png": (lambda path: png_with_transparent_index(path, SIZE), "P", WHITE, 0),
     "PA.tif": (_pillow("PA", (1, 0), "TIFF"), "PA", WHITE, 0),
     "RGB.png": (_pillow("RGB", RED, "PNG"), "RGB", RED, 0),
     "RGB.jpg": (_pillow("RGB", RED, "JPEG", quality=95), "RGB", RED, 3),
@@ -98,27 +88,27 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "RGBA.png": (_pillow("RGBA", (0, 0, 0, 0), "PNG"), "RGBA", WHITE, 0),
     "RGBA.webp": (_pillow("RGBA", (0, 0, 0, 0), "WEBP", lossless=True), "RGBA", WHITE, 0),
     "RGBA.tif": (_pillow("RGBA", (255, 0, 0, 255), "TIFF"), "RGBA", RED, 0),
-    "RGBa.tif": (_tiff(_plane((100, 0, 0, 100), np.uint8, 4), photometric="rgb", extrasamples=[1]), "RGBA",
+    "RGBa.tif": (_tiff(plane((100, 0, 0, 100), np.uint8, 4), photometric="rgb", extrasamples=[1]), "RGBA",
                  (255, 155, 155), 1),
     "CMYK.jpg": (_pillow("CMYK", (0, 255, 255, 0), "JPEG", quality=95), "CMYK", RED, 3),
     "CMYK.tif": (_pillow("CMYK", (0, 255, 255, 0), "TIFF"), "CMYK", RED, 0),
     "YCbCr.tif": (_ycbcr, "YCbCr", RED, 3),
-    "LAB.tif": (_lab8, "LAB", RED, 12),
-    "I-int32.tif": (_tiff(_plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
-    "I-int16.tif": (_tiff(_plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
-    "I-uint32.tif": (_tiff(_plane(65535, np.uint32), photometric="minisblack"), "I", 255, 0),
+    "LAB.tif": (lambda path: lab8(path, SIZE), "LAB", RED, 12),
+    "I-int32.tif": (_tiff(plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
+    "I-int16.tif": (_tiff(plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
+    "I-uint32.tif": (_tiff(plane(65535, np.uint32), photometric="minisblack"), "I", 255, 0),
     "I16.png": (_pillow("I;16", 40000, "PNG"), "I;16", 156, 0),
-    "I16.tif": (_tiff(_plane(40000, np.uint16), photometric="minisblack"), "I;16", 156, 0),
-    "I16B.tif": (_tiff(_plane(40000, np.uint16), photometric="minisblack", byteorder=">"), "I;16B", 156, 0),
-    "F.tif": (_tiff(_plane(0.5, np.float32), photometric="minisblack"), "F", 128, 0),
+    "I16.tif": (_tiff(plane(40000, np.uint16), photometric="minisblack"), "I;16", 156, 0),
+    "I16B.tif": (_tiff(plane(40000, np.uint16), photometric="minisblack", byteorder=">"), "I;16B", 156, 0),
+    "F.tif": (_tiff(plane(0.5, np.float32), photometric="minisblack"), "F", 128, 0),
     # Pillow refuses these; the array decoder gives an 8-bit view
-    "float-RGB.tif": (_tiff(_plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb"), "RGB", (128, 64, 255), 0),
-    "float64-grey.tif": (_tiff(_plane(0.5, np.float64), photometric="minisblack"), "L", 128, 0),
-    "float16-grey.tif": (_tiff(_plane(0.5, np.float16), photometric="minisblack"), "L", 128, 0),
-    "uint32-RGB.tif": (_tiff(_plane((65535, 0, 0), np.uint32, 3), photometric="rgb"), "RGB", RED, 0),
-    "LA16-unassociated.tif": (_tiff(_plane((0, 0), np.uint16, 2), photometric="minisblack", extrasamples=[2]),
+    "float-RGB.tif": (_tiff(plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb"), "RGB", (128, 64, 255), 0),
+    "float64-grey.tif": (_tiff(plane(0.5, np.float64), photometric="minisblack"), "L", 128, 0),
+    "float16-grey.tif": (_tiff(plane(0.5, np.float16), photometric="minisblack"), "L", 128, 0),
+    "uint32-RGB.tif": (_tiff(plane((65535, 0, 0), np.uint32, 3), photometric="rgb"), "RGB", RED, 0),
+    "LA16-unassociated.tif": (_tiff(plane((0, 0), np.uint16, 2), photometric="minisblack", extrasamples=[2]),
                               "LA", 255, 0),
-    "LA16-associated.tif": (_tiff(_plane((12850, 25700), np.uint16, 2), photometric="minisblack",
+    "LA16-associated.tif": (_tiff(plane((12850, 25700), np.uint16, 2), photometric="minisblack",
                                   extrasamples=[1]), "La", 205, 1),
     "LAB16.tif": (_lab16, "LAB", RED, 12),
 }
@@ -164,7 +154,7 @@ def test_modes_reached_only_in_memory_normalise_too(mode: str, fill: object, exp
 
 def test_the_greyscale_associated_alpha_tiff_of_issue_5_no_longer_raises(tmp_path: Path) -> None:
     path = tmp_path / "rubbing-cutout.tif"
-    tifffile.imwrite(path, _plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1])
+    tifffile.imwrite(path, plane((50, 100), np.uint8, 2), photometric="minisblack", extrasamples=[1])
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert decoded.mode == "La"
     normalised, operations = normalise_for_viewing(decoded)
@@ -195,12 +185,33 @@ def test_adobe_inverted_cmyk_jpeg_comes_out_in_the_right_colours(tmp_path: Path)
     assert {"op": "cmyk_to_rgb", "method": "naive", "reason": "no usable ICC profile"} in operations
 
 
+def test_cmyk_jpeg_without_an_adobe_marker_is_read_as_plain_inks(tmp_path: Path) -> None:
+    """Only Adobe's writers invert CMYK inks (and say so in APP14); Pillow assumes it of every CMYK JPEG."""
+    import imagecodecs
+
+    patches = [((0, 255, 0, 0), (255, 0, 255)), ((0, 0, 0, 0), WHITE), ((0, 0, 0, 255), (0, 0, 0))]
+    image = Image.new("CMYK", (48, 16))
+    for index, (ink, _rgb) in enumerate(patches):
+        image.paste(ink, (index * 16, 0, index * 16 + 16, 16))
+    path = tmp_path / "plain-cmyk.jpg"
+    path.write_bytes(plain_cmyk_jpeg(image, quality=95))
+    data = path.read_bytes()
+    assert b"Adobe" not in data
+    assert tuple(np.asarray(imagecodecs.jpeg8_decode(data))[8, 8]) == pytest.approx((0, 255, 0, 0), abs=3)  # magenta ink
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    normalised, operations = normalise_for_viewing(decoded)
+    for index, (_ink, rgb) in enumerate(patches):
+        got = normalised.getpixel((index * 16 + 8, 8))
+        assert max(abs(a - b) for a, b in zip(got, rgb)) <= 4, (index, got)  # all three were black
+    assert operations[0] == {"op": "invert_cmyk", "reason": "CMYK JPEG without an Adobe marker: plain ink values"}
+
+
 def test_lab_tiff_goes_through_a_real_lab_to_srgb_conversion(tmp_path: Path) -> None:
-    path = _lab8(tmp_path / "lab.tif")
+    path = lab8(tmp_path / "lab.tif", SIZE)
     normalised, operations = normalise_for_viewing(decode_and_validate(path, max_pixels=MAX_PIXELS))
     assert [op["op"] for op in operations] == ["lab_to_srgb"]
     grey = tmp_path / "lab-grey.tif"
-    tifffile.imwrite(grey, _plane((round(50 * 2.55), 0, 0), np.uint8, 3), photometric="cielab")
+    tifffile.imwrite(grey, plane((round(50 * 2.55), 0, 0), np.uint8, 3), photometric="cielab")
     mid, _ = normalise_for_viewing(decode_and_validate(grey, max_pixels=MAX_PIXELS))
     r, g, b = mid.getpixel((0, 0))
     assert abs(r - 119) <= 2 and r == g == b or max(abs(r - g), abs(g - b)) <= 1  # L* 50 is sRGB 119
@@ -208,25 +219,12 @@ def test_lab_tiff_goes_through_a_real_lab_to_srgb_conversion(tmp_path: Path) -> 
 
 # --- orientation -------------------------------------------------------------------------------------
 
-_UNDO = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-         8: Image.Transpose.ROTATE_270}
-
-
-def _upright() -> Image.Image:
-    """Four differently coloured quadrants, large enough for JPEG to keep them apart."""
-    pixels = np.zeros((64, 96, 3), np.uint8)
-    pixels[:32, :48], pixels[:32, 48:], pixels[32:, :48], pixels[32:, 48:] = RED, (0, 200, 0), BLUE, (240, 240, 0)
-    return Image.fromarray(pixels)
-
-
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_gives_the_same_upright_picture(tmp_path: Path, fmt: str, orientation: int) -> None:
-    upright = _upright()
-    stored = upright.transpose(_UNDO[orientation]) if orientation in _UNDO else upright
-    exif = Image.Exif()
-    exif[0x0112] = orientation
+    upright = upright_quadrants()
+    stored = stored_with_orientation(upright, orientation)
+    exif = exif_orientation(orientation)
     path = tmp_path / f"o{orientation}.{fmt.lower()}"
     stored.save(path, fmt, exif=exif, **({"lossless": True} if fmt == "WEBP" else {"quality": 95} if fmt == "JPEG"
                                          else {}))
@@ -242,24 +240,18 @@ def test_every_exif_orientation_gives_the_same_upright_picture(tmp_path: Path, f
 
 
 def test_orientation_of_a_tiff_only_the_array_decoder_reads_is_applied(tmp_path: Path) -> None:
-    upright = np.asarray(_upright()).astype(np.float32) / 255
+    upright = np.asarray(upright_quadrants()).astype(np.float32) / 255
     stored = np.ascontiguousarray(np.rot90(upright, 1))  # what a camera held sideways stores (orientation 6)
     path = tmp_path / "float-rotated.tif"
     tifffile.imwrite(path, stored, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert decoded.exif_orientation == 6 and decoded.bits_per_sample == 32
     normalised, operations = normalise_for_viewing(decoded)
-    assert np.array_equal(np.asarray(normalised), np.asarray(_upright()))
+    assert np.array_equal(np.asarray(normalised), np.asarray(upright_quadrants()))
     assert [op["op"] for op in operations][:3] == ["decode", "to_8bit", "exif_transpose"]
 
 
 # --- ICC warnings ------------------------------------------------------------------------------------
-
-def _srgb_icc_as(colour_space: bytes) -> bytes:
-    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    profile[16:20] = colour_space
-    return bytes(profile)
-
 
 @pytest.mark.parametrize(("mode", "colour_space", "profile_space", "pixel_space"), [
     ("RGB", b"CMYK", "CMYK", "RGB"), ("L", b"RGB ", "RGB", "GRAY"), ("RGB", b"GRAY", "GRAY", "RGB"),
@@ -267,7 +259,7 @@ def _srgb_icc_as(colour_space: bytes) -> bytes:
 def test_a_profile_for_another_colour_space_is_skipped_with_a_warning(
         tmp_path: Path, mode: str, colour_space: bytes, profile_space: str, pixel_space: str) -> None:
     path = tmp_path / "mismatch.png"
-    icc = _srgb_icc_as(b"RGB ") if colour_space == b"RGB " else _srgb_icc_as(colour_space)
+    icc = srgb_icc_as(b"RGB ") if colour_space == b"RGB " else srgb_icc_as(colour_space)
     Image.new(mode, SIZE, 90 if mode == "L" else (90, 120, 150)).save(path, icc_profile=icc)
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     normalised, operations = normalise_for_viewing(decoded)
@@ -288,6 +280,6 @@ def test_an_unreadable_profile_is_a_warning(tmp_path: Path) -> None:
 
 def test_a_good_profile_gives_no_viewing_warning(tmp_path: Path) -> None:
     path = tmp_path / "fine.png"
-    Image.new("RGB", SIZE, (100, 150, 200)).save(path, icc_profile=_srgb_icc_as(b"RGB "))
+    Image.new("RGB", SIZE, (100, 150, 200)).save(path, icc_profile=srgb_icc_as(b"RGB "))
     decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert viewing_warnings(decoded, normalise_for_viewing(decoded)[1]) == []
