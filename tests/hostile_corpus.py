@@ -300,9 +300,7 @@ def _corpus() -> list[HostileKind]:
                     files_of(["GJ-0003.jpg", "GJ-0003 - 副本.jpg", "备份/GJ-0003 (2).jpg"], lambda: scan(9)),
                     processed(accession="GJ-0003")),
         HostileKind("same-bytes-same-name-two-folders", files_of(["scan-7.jpg", "备份/scan-7.jpg"], lambda: scan(25)),
-                    processed(),
-                    known_gap="one source-file row per (SHA-256, file name): only the last folder's path is recorded, "
-                              "and every run flips it and hashes both copies again"),
+                    processed()),
         HostileKind("same-bytes-good-and-latin1-name",
                     files_of(["fine-name.jpg", non_utf8(b"d\xe9j\xe0-vu.jpg")], lambda: scan(10)), processed()),
         HostileKind("same-bad-bytes-two-names",

@@ -8,6 +8,7 @@ is killed leaves its items ``received``; the next run takes them over and marks 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,10 @@ from relicflow.errors import CatalogueError
 
 if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
+
+
+def path_key(inbox_path: str) -> str:
+    return hashlib.sha256(inbox_path.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -119,25 +124,27 @@ class IntakeOperations:
                           ingest_run_id: int | None) -> tuple[int, bool]:
         """The item for this content, creating it when the content is new. Returns (item_id, created).
 
-        Content addressing: a re-run or a file dropped again under another name never makes a second
-        item; the extra name is recorded against the existing one.
+        Content addressing: a re-run or a file dropped again under another name or in another folder never
+        makes a second item; each place the bytes arrived is recorded against the one item.
         """
+        key = path_key(inbox_path)
         with self.session() as s:
             existing = s.scalar(select(SourceFile).where(SourceFile.sha256 == sha256).limit(1))
             if existing is not None:
-                same_name = s.scalar(select(SourceFile).where(SourceFile.sha256 == sha256, SourceFile.file_name == file_name))
-                if same_name is None:
+                here = s.scalar(select(SourceFile).where(SourceFile.sha256 == sha256, SourceFile.path_key == key))
+                if here is None:
                     s.add(SourceFile(item_id=existing.item_id, sha256=sha256, file_name=file_name, inbox_path=inbox_path,
-                                     size_bytes=size_bytes, original_key=existing.original_key))
-                    self.audit(s, actor="ingest", action="file:same-content", item_id=existing.item_id, details={"file_name": file_name})
-                else:  # seen again where it was, or moved: remember where and when, so the next run need not hash it
-                    same_name.inbox_path = inbox_path
-                    same_name.seen_at = utcnow()
+                                     path_key=key, size_bytes=size_bytes, original_key=existing.original_key))
+                    self.audit(s, actor="ingest", action="file:same-content", item_id=existing.item_id,
+                               details={"file_name": file_name, "inbox_path": inbox_path})
+                else:  # seen again where it was: remember when, so the next run need not hash it
+                    here.seen_at = utcnow()
                 return existing.item_id, False
             item = Item(status=ItemStatus.received.value, ingest_run_id=ingest_run_id)
             s.add(item)
             s.flush()
-            s.add(SourceFile(item_id=item.id, sha256=sha256, file_name=file_name, inbox_path=inbox_path, size_bytes=size_bytes))
+            s.add(SourceFile(item_id=item.id, sha256=sha256, file_name=file_name, inbox_path=inbox_path, path_key=key,
+                             size_bytes=size_bytes))
             s.add(StatusTransition(item_id=item.id, from_status=None, to_status=ItemStatus.received.value, actor="ingest"))
             self.audit(s, actor="ingest", action="status:received", item_id=item.id,
                        details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes})
@@ -151,7 +158,8 @@ class IntakeOperations:
         with self.read_session() as s:
             row = s.execute(
                 select(SourceFile.item_id, Item.status).join(Item, Item.id == SourceFile.item_id)
-                .where(SourceFile.inbox_path == inbox_path, SourceFile.size_bytes == size_bytes, SourceFile.seen_at >= modified_at)
+                .where(SourceFile.path_key == path_key(inbox_path), SourceFile.size_bytes == size_bytes,
+                       SourceFile.seen_at >= modified_at)
                 .limit(1)
             ).first()
             return (row[0], ItemStatus(row[1])) if row else None
@@ -257,7 +265,7 @@ class IntakeOperations:
         with self.session() as s:
             stale = s.scalars(
                 select(Item).join(SourceFile, SourceFile.item_id == Item.id)
-                .where(SourceFile.inbox_path == inbox_path, SourceFile.sha256 != sha256, Item.id != by_item_id,
+                .where(SourceFile.path_key == path_key(inbox_path), SourceFile.sha256 != sha256, Item.id != by_item_id,
                        Item.status.in_((ItemStatus.quarantined.value, ItemStatus.failed.value)))
                 .distinct()
             ).all()

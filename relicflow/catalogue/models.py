@@ -174,7 +174,7 @@ class Item(Base):
 
 
 class SourceFile(Base):
-    """Every file name under which an original arrived; one original may arrive under several names."""
+    """Every place (inbox path) where an original arrived; one original may arrive under several names."""
 
     __tablename__ = "source_files"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -182,12 +182,15 @@ class SourceFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_name: Mapped[str] = mapped_column(Text)
     inbox_path: Mapped[str] = mapped_column(Text)
+    # SHA-256 of inbox_path: paths can outgrow PostgreSQL's b-tree entry limit, their hash cannot
+    path_key: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     original_key: Mapped[str | None] = mapped_column(Text)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="files")
-    __table_args__ = (UniqueConstraint("sha256", "file_name", name="uq_source_files_sha256_file_name"),
-                      Index("ix_source_files_inbox_path", "inbox_path"))
+    # one row per place the bytes were seen: the same name in two folders is two arrivals
+    __table_args__ = (UniqueConstraint("sha256", "path_key", name="uq_source_files_sha256_path_key"),
+                      Index("ix_source_files_path_key", "path_key"))
 
 
 class Image(Base):

@@ -9,6 +9,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -353,6 +354,25 @@ def test_register_received_is_keyed_by_content(world: World) -> None:
     assert created and other != first
     assert len(cat.items()) == 2
     assert len(world.transitions(first)) == 1  # no second 'received'
+
+
+def test_the_same_name_in_two_folders_is_two_recorded_arrivals(world: World) -> None:
+    """Keyed by where the bytes arrived, not by name: neither path is lost or flips back and forth."""
+    cat = world.catalogue
+    sha = hashlib.sha256(b"scan-7").hexdigest()
+    first, _ = cat.register_received(sha256=sha, file_name="scan-7.jpg", inbox_path="/inbox/scan-7.jpg", size_bytes=6, ingest_run_id=None)
+    again, created = cat.register_received(sha256=sha, file_name="scan-7.jpg", inbox_path="/inbox/备份/scan-7.jpg", size_bytes=6,
+                                           ingest_run_id=None)
+    assert (again, created) == (first, False)
+    for _ in range(2):  # later runs see both again: nothing new, nothing moved
+        for path in ("/inbox/scan-7.jpg", "/inbox/备份/scan-7.jpg"):
+            cat.register_received(sha256=sha, file_name="scan-7.jpg", inbox_path=path, size_bytes=6, ingest_run_id=None)
+    item = cat.item(first)
+    assert item is not None and sorted(f.inbox_path for f in item.files) == ["/inbox/scan-7.jpg", "/inbox/备份/scan-7.jpg"]
+    long_ago = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    for path in ("/inbox/scan-7.jpg", "/inbox/备份/scan-7.jpg", "/inbox/" + "深" * 2000 + ".jpg"):
+        expected = (first, ItemStatus.received) if "深" not in path else None
+        assert cat.known_unchanged(path, size_bytes=6, modified_at=long_ago) == expected
 
 
 def test_register_received_of_an_ingested_item_leaves_its_status(world: World) -> None:

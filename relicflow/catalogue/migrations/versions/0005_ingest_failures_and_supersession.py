@@ -7,12 +7,15 @@ Create Date: 2026-11-21 19:40:00
 Items gain the attempts and last error of ingest failures that were our fault (status ``failed``), the
 item that superseded a stale quarantine, and where the accession number came from (the sheet, or a
 guess from the file name). Ingest runs gain a heartbeat (so a killed run can be told from a running
-one), an outcome, a caller's label and progress counts. Inbox paths get an index: every scheduled run
-looks each inbox file up by its path.
+one), an outcome, a caller's label and progress counts. Source files are keyed by where they arrived
+(a hash of the inbox path, indexed: every scheduled run looks each inbox file up by it), so the same
+bytes under the same name in two folders are two recorded arrivals, not one row whose path flips.
 """
 from __future__ import annotations
 
 from typing import Sequence, Union
+
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,12 +42,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ingest_runs_label'), ['label'], unique=False)
     op.execute("UPDATE ingest_runs SET outcome = 'completed' WHERE finished_at IS NOT NULL")
     with op.batch_alter_table('source_files', schema=None) as batch_op:
-        batch_op.create_index('ix_source_files_inbox_path', ['inbox_path'], unique=False)
+        batch_op.add_column(sa.Column('path_key', sa.String(length=64), nullable=True))
+    connection = op.get_bind()
+    rows = connection.execute(sa.text("SELECT id, inbox_path FROM source_files")).all()
+    for row_id, inbox_path in rows:
+        connection.execute(sa.text("UPDATE source_files SET path_key = :key WHERE id = :id"),
+                           {"key": hashlib.sha256(inbox_path.encode("utf-8")).hexdigest(), "id": row_id})
+    with op.batch_alter_table('source_files', schema=None) as batch_op:
+        batch_op.alter_column('path_key', existing_type=sa.String(length=64), nullable=False)
+        batch_op.drop_constraint('uq_source_files_sha256_file_name', type_='unique')
+        batch_op.create_unique_constraint('uq_source_files_sha256_path_key', ['sha256', 'path_key'])
+        batch_op.create_index('ix_source_files_path_key', ['path_key'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('source_files', schema=None) as batch_op:
-        batch_op.drop_index('ix_source_files_inbox_path')
+        batch_op.drop_index('ix_source_files_path_key')
+        batch_op.drop_constraint('uq_source_files_sha256_path_key', type_='unique')
+        batch_op.create_unique_constraint('uq_source_files_sha256_file_name', ['sha256', 'file_name'])
+        batch_op.drop_column('path_key')
     with op.batch_alter_table('ingest_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ingest_runs_label'))
         for column in ('files_done', 'files_total', 'label', 'outcome', 'heartbeat_at'):
