@@ -160,8 +160,11 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
             image.seek(structure.first_page)
         except MemoryError:  # out of memory is the decoder's limit, not damage in the file
             raise
-        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage
-            raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
+        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage,
+            # and on pictures it cannot hold (signed 16-bit RGB): tifffile reads those, and calls damage corrupt
+            view = decode_tiff(path, max_pixels=max_pixels, page_index=structure.first_page,
+                               reason=f"Pillow: page {structure.first_page + 1} not readable: {exc}")
+            return _from_deep_view(view, "TIFF")
     width, height = image.size
     if width * height > max_pixels:
         raise rejections.bomb(width, height, max_pixels)

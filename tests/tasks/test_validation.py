@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from PIL import ExifTags, Image, ImageCms, ImageFile, TiffImagePlugin
 
 from relicflow.errors import ConfigurationError, InputRejected
@@ -231,3 +232,34 @@ def test_decoder_limits_follow_the_setting_not_pillows_default(tmp_path: Path, m
     apply_decoder_limits(200_000_000)
     assert _rejected(path, max_pixels=200_000_000).code != "decompression_bomb"  # now judged on its content
     assert _rejected(path, max_pixels=150_000_000).code == "decompression_bomb"  # our limit still holds
+
+
+def test_a_thumbnail_first_tiff_whose_picture_pillow_cannot_hold_is_decoded_not_called_corrupt(tmp_path: Path) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: Pillow opens the 8-bit thumbnail, then cannot seek to a signed
+    16-bit RGB picture ("unknown pixel mode"); the file is fine and tifffile reads it."""
+    rng = np.random.default_rng(0)
+    picture = rng.integers(-3000, 3000, (24, 32, 3), dtype=np.int16)
+    path = tmp_path / "thumbnail-first-int16.tif"
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(picture[::4, ::4].astype(np.uint8), photometric="rgb", subfiletype=1)
+        tiff.write(picture, photometric="rgb")
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert (decoded.width, decoded.height, decoded.bits_per_sample, decoded.sample_format) == (32, 24, 16, "int")
+    assert decoded.decoder_operations[0]["decoder"] == "tifffile"
+    assert "page 2 not readable" in decoded.decoder_operations[0]["reason"]
+
+
+def test_a_thumbnail_first_tiff_whose_picture_is_damaged_is_still_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "thumbnail-first-damaged.tif"
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(np.zeros((6, 8, 3), np.uint8), photometric="rgb", subfiletype=1)
+        tiff.write(np.zeros((24, 32, 3), np.uint8), photometric="rgb")
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tiff:
+        bits_at = tiff.pages[1].tags["BitsPerSample"].valueoffset
+    struct.pack_into("<3H", data, bits_at, 8, 8, 3)  # the picture's samples disagree: 8, 8 and 3 bits
+    path.write_bytes(bytes(data))
+    with Image.open(path) as image, pytest.raises(SyntaxError):
+        image.seek(1)  # Pillow refuses it, and so does tifffile
+    error = _rejected(path)
+    assert error.code == "corrupt_image" and "page 2 not readable" in error.details["decoder_message"]
