@@ -22,6 +22,7 @@ from tasks import scan_rejections as rejections
 from tasks import scan_warnings
 from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
 from tasks.file_structure import FileStructure, JpegFrame, inspect_structure
+from tasks.file_view import open_bounded
 from tasks.format_sniffing import HEAD_BYTES, RAW_SUFFIXES, TAIL_BYTES, sniff_format
 from tasks.scan_rejections import ALLOWED_FORMATS
 from tasks.scan_warnings import ScanWarning
@@ -113,7 +114,7 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
         raise rejections.truncated(structure.truncation)
     if structure.size_mismatch:  # decoders fill the missing rows with black and say nothing
         raise rejections.header_mismatch(structure.size_mismatch)
-    with path.open("rb") as fp:
+    with open_bounded(path, size) as fp:  # a damaged length field cannot make the decoder allocate gigabytes
         try:
             image = Image.open(fp, formats=ALLOWED_FORMATS)
         except MemoryError:  # out of memory is the decoder's limit, not damage in the file

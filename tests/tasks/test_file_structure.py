@@ -295,3 +295,21 @@ def test_a_length_field_damaged_in_a_file_that_ends_whole_is_corrupt_not_truncat
         assert rejected.code == "corrupt_image"
     else:  # PNG: Pillow ignores IDAT lengths and reads the complete zlib stream, so the picture is whole
         assert fmt == "PNG"
+
+
+def test_a_bounded_reader_never_asks_for_more_than_the_file_holds(tmp_path: Path) -> None:
+    from tasks.file_view import open_bounded
+
+    path = tmp_path / "seven.bin"
+    path.write_bytes(b"0123456")
+    with open_bounded(path, 7) as fp:
+        assert fp.read(3) == b"012"
+        assert fp.read(4 << 30) == b"3456"  # a 4 GB request: answered from the 4 bytes left, nothing allocated
+        assert fp.read(10) == b""
+        fp.seek(1)
+        assert fp.read() == b"123456" and fp.tell() == 7
+        fp.seek(5)
+        assert fp.read(-1) == b"56"
+    with open_bounded(path, 4) as fp:  # the size when the file was checked: bytes appended since are not read
+        assert fp.read(100) == b"0123" and fp.read(1) == b""
+        assert fp.fileno() >= 0  # libtiff reads through the descriptor itself

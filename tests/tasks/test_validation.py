@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import warnings
 import zlib
 from pathlib import Path
@@ -263,3 +264,30 @@ def test_a_thumbnail_first_tiff_whose_picture_is_damaged_is_still_corrupt(tmp_pa
         image.seek(1)  # Pillow refuses it, and so does tifffile
     error = _rejected(path)
     assert error.code == "corrupt_image" and "page 2 not readable" in error.details["decoder_message"]
+
+
+@pytest.mark.parametrize("claimed", [0x7FFFFFF0, 0xFFFFFFFF])
+def test_a_png_whose_idat_length_claims_gigabytes_does_not_make_the_decoder_allocate_them(
+        tmp_path: Path, claimed: int) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: Pillow skips the rest of the IDAT chunk with one read of the length
+    the file declares, and Python allocates that much first, so a 7 KB PNG asked for 2-4 GB and was quarantined as
+    decoder_out_of_memory ("raise the limit"). Reads now never ask for more than the file holds."""
+    data = bytearray(_encoded_png(_photo(56, 40)))
+    at = data.index(b"IDAT")
+    struct.pack_into(">I", data, at - 4, claimed)
+    path = tmp_path / "lying-idat.png"
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)  # the picture itself is whole
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (decoded.width, decoded.height) == (56, 40)
+    assert peak < 50 * 2**20
+
+
+def _encoded_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
