@@ -121,6 +121,9 @@ class _Tiff:
                 elif tag in (273, 279, 324, 325):
                     raise TiffCut(f"the TIFF's list of picture data blocks lies beyond the end of the file "
                                f"({self.size:,} bytes)")
+                elif tag in _DECODING_TAGS:  # without it the picture cannot be decoded, whole or not
+                    raise TiffCut(f"the TIFF's {_DECODING_TAGS[tag]} (tag {tag}), needed to decode the picture, "
+                                  f"lies beyond the end of the file ({self.size:,} bytes)")
                 else:
                     continue  # a damaged metadata offset; the picture may still be whole
             if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
@@ -200,6 +203,10 @@ class _Tiff:
         return next((name for prefix, name in _RAW_BY_MAKE if make.startswith(prefix)), "camera raw")
 
 
+# Out-of-line values a decoder needs: cut off, they make a truncated file look damaged ("Quantization table
+# not defined" when the JPEG tables of a JPEG-compressed TIFF are missing).
+_DECODING_TAGS = {258: "bits per sample", 320: "colour map", 338: "extra samples", 339: "sample format",
+                  347: "JPEG tables", 530: "YCbCr subsampling", 532: "reference black and white"}
 _WANTED_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 322, 323, 324, 325, 513, 514,
                           288, 289, *_CHILD_IFD_TAGS})
 

@@ -313,3 +313,21 @@ def test_a_bounded_reader_never_asks_for_more_than_the_file_holds(tmp_path: Path
     with open_bounded(path, 4) as fp:  # the size when the file was checked: bytes appended since are not read
         assert fp.read(100) == b"0123" and fp.read(1) == b""
         assert fp.fileno() >= 0  # libtiff reads through the descriptor itself
+
+
+@pytest.mark.parametrize("cut_into", ["JPEGTables", "BitsPerSample"])
+def test_a_jpeg_tiff_cut_inside_the_values_after_its_directory_is_truncated_not_corrupt(tmp_path: Path, cut_into: str) -> None:
+    """Found by cutting seed files at every offset: Pillow writes the JPEG tables (and the three BitsPerSample
+    values) after the directory, at the end of the file; cut there, the file was called corrupt_image
+    ("Quantization table 0x00 was not defined") instead of truncated_image."""
+    source = tmp_path / "jpeg.tif"
+    _photo(56, 40).save(source, "TIFF", compression="jpeg")
+    with tifffile.TiffFile(source) as tiff:
+        tag = tiff.pages[0].tags[cut_into]
+        cut = tag.valueoffset + 4  # inside the value
+    path = _write(tmp_path, "cut.tif", source.read_bytes()[:cut])
+    structure = inspect_structure(path, "TIFF")
+    assert structure is not None and structure.truncation is not None and "needed to decode" in structure.truncation
+    with pytest.raises(InputRejected) as caught:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "truncated_image"
