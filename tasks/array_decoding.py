@@ -25,7 +25,8 @@ from tasks.sample_range import scale_alpha, scale_to_8bit
 
 log = logging.getLogger("relicflow.validation")
 
-_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _CIELAB = 0, 1, 2, 5, 8
+_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED, _YCBCR, _CIELAB = 0, 1, 2, 3, 5, 6, 8
+_JPEG = 7  # TIFF compression: the JPEG codec hands YCbCr back as RGB
 _SAMPLE_FORMATS = {1: "uint", 2: "int", 3: "float"}
 _COPIED_TAGS = (ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.Software, ExifTags.Base.Artist,
                 ExifTags.Base.Copyright, ExifTags.Base.DateTime, ExifTags.Base.ImageDescription)
@@ -52,7 +53,9 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             if width * height > max_pixels:
                 raise rejections.bomb(width, height, max_pixels)
             photometric = int(page.photometric)
-            if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _CIELAB):
+            if photometric == _YCBCR and int(page.compression) == _JPEG:
+                photometric = _RGB  # the JPEG decoder converts it (uncompressed YCbCr is subsampled: not read)
+            if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED, _CIELAB):
                 raise rejections.unsupported_variant(
                     "TIFF", f"a TIFF with photometric interpretation {photometric}",
                     f"光度解释为 {photometric} 的 TIFF", reason)
@@ -66,6 +69,7 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             sample_format = _SAMPLE_FORMATS.get(int(page.sampleformat), "uint")
             bits = int(page.bitspersample)
             axes = page.axes
+            colour_map = page.colormap if photometric == _PALETTE else None
     except InputRejected:
         raise
     except MemoryError:  # out of memory is the decoder's limit, not damage in the file
@@ -92,6 +96,10 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
     colour = pixels[..., :colour_count]
     if photometric == _CIELAB:
         view, record = _lab_to_8bit(colour)
+    elif photometric == _PALETTE:
+        if colour_map is None or colour_map.ndim != 2 or colour_map.shape[0] != 3 or colour_map.shape[1] == 0:
+            raise rejections.corrupt(f"{reason}; tifffile: a palette TIFF without a usable colour map")
+        view, record = _palette_to_rgb(colour[..., 0], colour_map)
     else:
         view, record = scale_to_8bit(colour, sample_format=sample_format, container_bits=pixels.dtype.itemsize * 8,
                                      declared_white=declared, white_from=source)
@@ -100,7 +108,7 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             record["inverted"] = "min-is-white"
     record["applied_by"] = "decoder"
     operations.append(record)
-    mode = {_RGB: "RGB", _SEPARATED: "CMYK", _CIELAB: "LAB"}.get(photometric, "L")
+    mode = {_RGB: "RGB", _PALETTE: "RGB", _SEPARATED: "CMYK", _CIELAB: "LAB"}.get(photometric, "L")
     image = _image(view, mode, pixels, alpha_at, sample_format, associated=alpha_at is not None
                    and extras[alpha_at - colour_count] == 1)
     _carry_tiff_metadata(image, tags)
@@ -210,6 +218,16 @@ def _declared_white(tags: dict, bits: int, sample_format: str, dtype: np.dtype) 
     if sample_format == "uint" and bits < dtype.itemsize * 8:
         return float((1 << bits) - 1), "BitsPerSample"
     return None, None
+
+
+def _palette_to_rgb(indices: np.ndarray, colour_map: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Colour-map indices as 8-bit RGB. TIFF colour maps are 16-bit; some writers put 8-bit values in them."""
+    eight_bit = int(colour_map.max()) <= 255
+    table = (colour_map if eight_bit else colour_map >> 8).astype(np.uint8).T  # (entries, 3)
+    view = table[np.clip(indices, 0, len(table) - 1)]
+    record = {"op": "to_8bit", "method": "colour_map", "entries": len(table), "from_bits": 8 if eight_bit else 16,
+              "formula": "map[i]" if eight_bit else "map[i] >> 8", "range_inferred": False}
+    return view, record
 
 
 def _lab_to_8bit(lab: np.ndarray) -> tuple[np.ndarray, dict]:

@@ -15,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
+from relicflow.errors import InputRejected
 from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.quality import quality_warnings
 from tasks.validation import DecodedImage, decode_and_validate
@@ -57,6 +58,20 @@ def _png_with_transparent_index(path: Path) -> Path:
 def _ycbcr(path: Path) -> Path:
     rgb = Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr")
     tifffile.imwrite(path, np.asarray(rgb), photometric="ycbcr", subsampling=(1, 1))
+    return path
+
+
+def _palette_big_endian_bigtiff(path: Path) -> Path:
+    """Pillow misreads a big-endian BigTIFF's header (it looks for 43 in the wrong byte): the array decoder reads it."""
+    colour_map = np.zeros((3, 256), np.uint16)
+    colour_map[:, 1] = (65535, 0, 0)
+    tifffile.imwrite(path, _plane(1, np.uint8), photometric="palette", colormap=colour_map, bigtiff=True, byteorder=">")
+    return path
+
+
+def _ycbcr_jpeg_big_endian_bigtiff(path: Path) -> Path:
+    ycbcr = np.asarray(Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr"))  # tifffile takes YCbCr samples
+    tifffile.imwrite(path, ycbcr, photometric="ycbcr", compression="jpeg", bigtiff=True, byteorder=">")
     return path
 
 
@@ -103,6 +118,9 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "CMYK.jpg": (_pillow("CMYK", (0, 255, 255, 0), "JPEG", quality=95), "CMYK", RED, 3),
     "CMYK.tif": (_pillow("CMYK", (0, 255, 255, 0), "TIFF"), "CMYK", RED, 0),
     "YCbCr.tif": (_ycbcr, "YCbCr", RED, 3),
+    # found by tests/tasks/test_scan_fuzz.py: refused as unsupported_format when Pillow could not open the file
+    "P-bigtiff-MM.tif": (_palette_big_endian_bigtiff, "RGB", RED, 0),
+    "YCbCr-jpeg-bigtiff-MM.tif": (_ycbcr_jpeg_big_endian_bigtiff, "RGB", RED, 3),
     "LAB.tif": (_lab8, "LAB", RED, 12),
     "I-int32.tif": (_tiff(_plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
     "I-int16.tif": (_tiff(_plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
@@ -160,6 +178,14 @@ def test_modes_reached_only_in_memory_normalise_too(mode: str, fill: object, exp
     else:
         assert got == expected
     make_derivatives(decoded)
+
+
+def test_a_palette_tiff_without_its_colour_map_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "no-colour-map.tif"
+    tifffile.imwrite(path, _plane(1, np.uint8), photometric="palette", bigtiff=True, byteorder=">")
+    with pytest.raises(InputRejected) as caught:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt_image" and "colour map" in caught.value.details["decoder_message"]
 
 
 def test_the_greyscale_associated_alpha_tiff_of_issue_5_no_longer_raises(tmp_path: Path) -> None:
