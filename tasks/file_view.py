@@ -100,4 +100,4 @@ class BoundedReader(io.BufferedReader):
 
 def open_bounded(path: str | os.PathLike[str], size: int) -> BoundedReader:
     """``path`` opened for reading, as :class:`BoundedReader` of ``size`` bytes (its size when it was checked)."""
-    return BoundedReader(io.FileIO(path, "rb"), size)
+    return BoundedReader(io.FileIO(os.fspath(path), "rb"), size)
