@@ -12,6 +12,7 @@ appended (a ZIP, padding, markup, the start of another image, half of the file a
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -76,6 +77,8 @@ def _jpeg(data: bytes) -> Layout:
             fields += [Field(body + i, 1, ">", f"table byte {i}") for i in range(min(length - 2, 17))]
         elif marker == 0xE1 and data[body:body + 6] == b"Exif\x00\x00":
             fields += _tiff(data[body + 6:end], body + 6).fields
+        elif marker == 0xE2 and data[body:body + 12] == b"ICC_PROFILE\x00":
+            fields += _icc(data, body + 14)
         segments.append((pos, end, name))
         if marker == 0xDA:  # the entropy-coded data runs to the next marker that is not stuffing or a restart
             scan_end = end
@@ -145,6 +148,29 @@ def _webp(data: bytes) -> Layout:
 _INTEGER_TYPES = {3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}  # SHORT, LONG, IFD, LONG8, IFD8
 
 
+def _icc(data: bytes, start: int) -> list[Field]:
+    """An ICC profile's header fields and tag table: colour management reads them (LittleCMS)."""
+    if start + 132 > len(data) or data[start + 36:start + 40] != b"acsp":
+        return []
+    fields = [Field(start, 4, ">", "ICC size"), Field(start + 8, 4, ">", "ICC version"),
+              Field(start + 12, 4, ">", "ICC class"), Field(start + 16, 4, ">", "ICC colour space"),
+              Field(start + 20, 4, ">", "ICC connection space"), Field(start + 64, 4, ">", "ICC intent"),
+              Field(start + 128, 4, ">", "ICC tag count")]
+    count = struct.unpack_from(">I", data, start + 128)[0]
+    for index in range(min(count, 32)):
+        at = start + 132 + 12 * index
+        if at + 12 > len(data):
+            break
+        signature = data[at:at + 4].decode("latin-1")
+        fields += [Field(at, 4, ">", f"ICC tag {signature} signature"), Field(at + 4, 4, ">", f"ICC tag {signature} offset"),
+                   Field(at + 8, 4, ">", f"ICC tag {signature} size")]
+        offset = struct.unpack_from(">I", data, at + 4)[0]
+        if start + offset + 12 <= len(data):  # the tag's own type signature and first values
+            fields += [Field(start + offset, 4, ">", f"ICC {signature} type"),
+                       Field(start + offset + 8, 4, ">", f"ICC {signature} first value")]
+    return fields
+
+
 def _tiff(data: bytes, base: int = 0) -> Layout:
     """Header, every IFD of the main chain and its children, entries, out-of-line values, strips and tiles."""
     if len(data) < 16 or data[:2] not in (b"II", b"MM"):
@@ -176,6 +202,9 @@ def _tiff(data: bytes, base: int = 0) -> Layout:
             fields += [Field(base + at, 2, order, f"tag {tag} id"), Field(base + at + 2, 2, order, f"tag {tag} type"),
                        Field(base + at + 4, word, order, f"tag {tag} count"),
                        Field(base + value_at, word, order, f"tag {tag} value")]
+            if tag == 34675 and kind == 7 and number > word:  # an embedded ICC profile: its own fields
+                fields += [Field(base + f.offset, f.width, f.order, f.name)
+                           for f in _icc(data, struct.unpack_from(order + word_code, data, value_at)[0])]
             code = _INTEGER_TYPES.get(kind)
             if code is None:
                 continue
@@ -301,4 +330,22 @@ def mutated_scans(draw: st.DrawFn, names: tuple[str, ...] | None = None) -> Muta
         operations.append(ending)
     if not operations:  # nothing changed yet: one change at least
         operations.append(_apply_one(draw, data, layout))
+    if name.endswith(".png") and draw(st.booleans()):  # a hostile writer's checksums are right: go past them
+        operations.append(f"CRCs recomputed for {_fix_png_crcs(data)} chunks")
     return Mutant(name, bytes(data), tuple(operations))
+
+
+def _fix_png_crcs(data: bytearray) -> int:
+    """Recompute the CRC of every chunk that can still be walked; how many were fixed."""
+    pos, fixed = 8, 0
+    while pos + 12 <= len(data):
+        length = struct.unpack_from(">I", data, pos)[0]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        crc = zlib.crc32(bytes(data[pos + 4:pos + 8 + length]))
+        if struct.unpack_from(">I", data, end - 4)[0] != crc:
+            struct.pack_into(">I", data, end - 4, crc)
+            fixed += 1
+        pos = end
+    return fixed

@@ -136,10 +136,13 @@ def image_directory(draw: st.DrawFn, hostility: str | None = None) -> Directory:
         compression = claim(st.just(7), st.sampled_from(_WILD_COMPRESSIONS))
     else:
         compression = claim(st.sampled_from(_CODECS + ((7,) if jpeg_fits else ())), st.sampled_from(_WILD_COMPRESSIONS))
+    if compression == 7 and hostility == "clean":  # JPEG holds unsigned 8-bit samples only
+        sample_format = None if sample_format is None else 1
     predicts = compression in (5, 8, 32946, 50000, 34925)
     predictors = [None, 1] + ([3] if sample_format == 3 and predicts else [2] if predicts and bits >= 8 else [])
     predictor = claim(st.sampled_from(predictors), st.sampled_from([2, 3, 0, 4, 34892, 65535]))
-    planar = claim(st.sampled_from([None, 1, 2] if samples > 1 else [None, 1]), st.sampled_from([2, 0, 3, 65535]))
+    planar = claim(st.sampled_from([None, 1, 2] if samples > 1 and compression != 7 else [None, 1]),
+                   st.sampled_from([2, 0, 3, 65535]))
     tiled = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
@@ -310,10 +313,11 @@ def _encode(rng: np.random.Generator, shape: tuple[int, int, int], bits: int, sa
 
 
 @st.composite
-def generated_tiffs(draw: st.DrawFn) -> GeneratedTiff:
+def generated_tiffs(draw: st.DrawFn, hostility: str | None = None) -> GeneratedTiff:
+    """A whole file; ``hostility`` ("clean", "few", "wild") fixes how its claims are drawn, else it is drawn too."""
     order = draw(st.sampled_from(["<", ">"]))
     big = draw(st.booleans())
-    hostility = draw(st.sampled_from(HOSTILITY))
+    hostility = hostility or draw(st.sampled_from(HOSTILITY))
     claim = _Claims(draw, hostility)
     chain = draw(st.lists(image_directory(hostility), min_size=1, max_size=3))
     for directory in chain:
