@@ -10,6 +10,7 @@ Pillow image plus the record of how it was made; the master is never changed.
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,11 +264,17 @@ def _image(view: np.ndarray, mode: str, pixels: np.ndarray, alpha_at: int | None
 def _carry_tiff_metadata(image: Image.Image, tags: dict) -> None:
     """Keep what technical metadata and orientation need (EXIF-style tags, resolution) on the 8-bit view."""
     exif = Image.Exif()
-    for code in (*_COPIED_TAGS, ExifTags.Base.Orientation):
+    for code in _COPIED_TAGS:  # text only: an entry of another type (a damaged file) cannot be written as text
         value = tags.get(code)
-        if isinstance(value, (str, int)):
+        if isinstance(value, str):
             exif[code] = value
-    image.info["exif"] = exif.tobytes()
+    orientation = tags.get(ExifTags.Base.Orientation)
+    if isinstance(orientation, int) and 1 <= orientation <= 8:  # EXIF writes it as a SHORT: nothing else fits
+        exif[ExifTags.Base.Orientation] = int(orientation)
+    try:
+        image.info["exif"] = exif.tobytes()
+    except (ValueError, TypeError, struct.error) as exc:  # the metadata cost the EXIF copy, never the image
+        log.info("TIFF metadata not carried to the 8-bit view: %s", exc)
     x, y, unit = tags.get(282), tags.get(283), tags.get(296, 2)
     try:
         per_inch = 2.54 if int(unit) == 3 else 1.0

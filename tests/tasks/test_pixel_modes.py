@@ -180,6 +180,26 @@ def test_modes_reached_only_in_memory_normalise_too(mode: str, fill: object, exp
     make_derivatives(decoded)
 
 
+@pytest.mark.parametrize(("tag", "kind", "value", "orientation"), [
+    (274, "s", "\x05", None),  # Orientation written as text
+    (274, "I", 70_000, 70_000),  # beyond what EXIF's SHORT holds: reported as the file says it, not applied
+    (274, "H", 6, 6),
+    (271, "H", 7, None),  # Make as a number
+])
+def test_metadata_of_the_wrong_type_in_a_tiff_only_the_array_decoder_reads_costs_nothing(
+        tmp_path: Path, tag: int, kind: str, value: object, orientation: int | None) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: copying the TIFF's Orientation into the 8-bit view's EXIF raised
+    struct.error for an Orientation entry of type ASCII, and the item ended as failed (our own error)."""
+    path = tmp_path / "float-with-odd-tags.tif"
+    tifffile.imwrite(path, _plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb",
+                     extratags=[(tag, kind, 0 if kind == "s" else 1, value, True)])
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)  # Pillow refuses float RGB: tifffile decodes it
+    assert decoded.decoder_operations[0]["decoder"] == "tifffile" and decoded.exif_orientation == orientation
+    normalised, operations = normalise_for_viewing(decoded)
+    make_derivatives(decoded, normalised=(normalised, operations))
+    assert normalised.size == (SIZE[1], SIZE[0]) if orientation == 6 else SIZE
+
+
 def test_a_palette_tiff_without_its_colour_map_is_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "no-colour-map.tif"
     tifffile.imwrite(path, _plane(1, np.uint8), photometric="palette", bigtiff=True, byteorder=">")
