@@ -22,7 +22,9 @@ from PIL import ExifTags, Image
 
 from relicflow.errors import InputRejected
 from tasks import scan_rejections as rejections
+from tasks import scan_warnings
 from tasks.sample_range import scale_alpha, scale_to_8bit
+from tasks.scan_warnings import ScanWarning
 
 log = logging.getLogger("relicflow.validation")
 
@@ -43,6 +45,7 @@ class DeepView:
     icc_profile: bytes | None
     orientation: int | None
     operations: tuple[dict, ...]
+    warnings: tuple[ScanWarning, ...] = ()
 
 
 def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0) -> DeepView:
@@ -114,8 +117,9 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
                    and extras[alpha_at - colour_count] == 1)
     _carry_tiff_metadata(image, tags)
     orientation = tags.get(ExifTags.Base.Orientation)
-    return DeepView(image, bits, sample_format, _icc(tags.get(34675)), orientation if isinstance(orientation, int)
-                    else None, tuple(operations))
+    icc, icc_warning = profile_bytes(tags.get(34675))
+    return DeepView(image, bits, sample_format, icc, orientation if isinstance(orientation, int) else None,
+                    tuple(operations), (icc_warning,) if icc_warning else ())
 
 
 class _DataWarnings(logging.Handler):
@@ -285,9 +289,17 @@ def _carry_tiff_metadata(image: Image.Image, tags: dict) -> None:
     image.info["dpi"] = dpi
 
 
-def _icc(value: object) -> bytes | None:
-    if isinstance(value, (bytes, bytearray)) and value:
-        return bytes(value)
-    if isinstance(value, np.ndarray) and value.size:
-        return value.tobytes()
-    return None
+def profile_bytes(value: object) -> tuple[bytes | None, ScanWarning | None]:
+    """The embedded ICC profile as bytes, from what a decoder read for it. In a damaged TIFF the profile entry
+    may hold text or a number; that is no profile, and the reviewer is told the colours are shown as sRGB."""
+    if value is None:
+        return None, None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value) or None, None
+    if isinstance(value, np.ndarray):
+        return value.tobytes() or None, None
+    if isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+        return bytes(value) or None, None
+    shown = repr(value)[:40]
+    return None, scan_warnings.icc_profile_unreadable(f"the profile entry holds {type(value).__name__} {shown}, "
+                                                      "not a profile")

@@ -20,7 +20,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from relicflow.errors import ConfigurationError, InputRejected
 from tasks import scan_rejections as rejections
 from tasks import scan_warnings
-from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
+from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff, profile_bytes
 from tasks.file_structure import FileStructure, JpegFrame, inspect_structure
 from tasks.file_view import open_bounded
 from tasks.format_sniffing import HEAD_BYTES, RAW_SUFFIXES, TAIL_BYTES, sniff_format
@@ -194,14 +194,14 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         raise _decode_failure(exc, structure, (width, height)) from exc
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
     _read_exif_while_file_open(image)
-    icc = image.info.get("icc_profile") or None
+    icc, icc_warning = profile_bytes(image.info.get("icc_profile"))  # a damaged TIFF's entry may be anything
     if _dim_deep_colour(image, fmt, bits, structure):
         return _full_depth(image, path, fmt, structure, max_pixels=max_pixels, orientation=orientation)
     sample_format, white, white_from = _declared_levels(image, fmt, bits, structure)
     return DecodedImage(
         image=image, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
-        icc_profile=bytes(icc) if icc else None, exif_orientation=orientation, sample_format=sample_format,
-        declared_white=white, declared_white_from=white_from,
+        icc_profile=icc, exif_orientation=orientation, sample_format=sample_format,
+        declared_white=white, declared_white_from=white_from, warnings=(icc_warning,) if icc_warning else (),
     )
 
 
@@ -227,16 +227,17 @@ def _full_depth(image: Image.Image, path: Path, fmt: str, structure: FileStructu
     for key in ("exif", "dpi", "icc_profile"):
         if key in image.info:
             view.image.info[key] = image.info[key]
-    icc = image.info.get("icc_profile") or None
+    icc, icc_warning = profile_bytes(image.info.get("icc_profile"))
     decoded = _from_deep_view(view, fmt)
-    return replace(decoded, icc_profile=bytes(icc) if icc else None, exif_orientation=orientation)
+    return replace(decoded, icc_profile=icc, exif_orientation=orientation,
+                   warnings=decoded.warnings + ((icc_warning,) if icc_warning else ()))
 
 
 def _from_deep_view(view: DeepView, fmt: str) -> DecodedImage:
     return DecodedImage(
         image=view.image, format=fmt, width=view.image.width, height=view.image.height, mode=view.image.mode,
         bits_per_sample=view.bits_per_sample, icc_profile=view.icc_profile, exif_orientation=view.orientation,
-        sample_format=view.sample_format, decoder_operations=view.operations,
+        sample_format=view.sample_format, decoder_operations=view.operations, warnings=view.warnings,
     )
 
 

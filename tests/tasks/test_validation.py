@@ -291,3 +291,21 @@ def _encoded_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize("pixels", ["uint8", "float32"])  # Pillow decodes the first, tifffile the second
+@pytest.mark.parametrize(("kind", "count", "value"), [
+    ("s", 0, "not a profile"), (5, 1, (300, 0)), ("h", 1, -1), ("f", 1, 0.5), ("Q", 1, 2**40),
+])
+def test_an_icc_profile_entry_that_is_not_bytes_is_a_warning_not_a_failure(
+        tmp_path: Path, pixels: str, kind: object, count: int, value: object) -> None:
+    """Found by a survey of tag types after tests/tasks/test_scan_fuzz.py found one: bytes(value) of the profile
+    entry raised TypeError or ValueError (the item ended as failed), or, for a 64-bit number, tried to allocate
+    a terabyte (quarantined as decoder_out_of_memory)."""
+    array = np.full((8, 12, 3), 100, np.uint8) if pixels == "uint8" else np.full((8, 12, 3), 0.5, np.float32)
+    path = tmp_path / "odd-profile.tif"
+    tifffile.imwrite(path, array, photometric="rgb", extratags=[(34675, kind, count, value, True)])
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert decoded.icc_profile is None
+    assert [w.code for w in decoded.warnings] == ["icc_profile_unreadable"]
+    assert "not a profile" in decoded.warnings[0].details["reason"]
