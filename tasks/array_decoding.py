@@ -10,6 +10,7 @@ Pillow image plus the record of how it was made; the master is never changed.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import threading
 from dataclasses import dataclass
@@ -216,7 +217,7 @@ def _declared_white(tags: dict, bits: int, sample_format: str, dtype: np.dtype) 
         value = tags.get(code)
         if isinstance(value, tuple):
             value = max(value) if value else None
-        if isinstance(value, (int, float)) and value > 0:
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:  # infinity or NaN declares nothing
             default_max = (1 << bits) - 1 if sample_format == "uint" else None
             if value != default_max or bits < dtype.itemsize * 8:
                 return float(value), name

@@ -12,6 +12,7 @@ the others.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -289,7 +290,8 @@ def _declared_levels(image: Image.Image, fmt: str, bits: int, structure: FileStr
     for code, name in ((_TIFF_SMAX_SAMPLE_VALUE, "SMaxSampleValue"), (_TIFF_MAX_SAMPLE_VALUE, "MaxSampleValue")):
         value = tags.get(code)
         value = max(value) if isinstance(value, tuple) and value else value
-        if isinstance(value, (int, float)) and value > 0 and not (kind == "uint" and value == (1 << bits) - 1):
+        if (isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+                and not (kind == "uint" and value == (1 << bits) - 1)):  # infinity or NaN declares nothing
             return kind, float(value), name
     return kind, None, None
 
