@@ -273,6 +273,10 @@ def _lie_about_one_entry(draw: st.DrawFn, entries: list[Entry]) -> None:
     entry = entries[draw(st.integers(0, len(entries) - 1))]
     if how == "type":
         entry.type = draw(st.sampled_from([0, 2, 5, 7, 11, 12, 13, 16, 17, 99]))
+        if entry.type in (11, 12) and draw(st.booleans()):  # infinity, NaN, minus infinity as the value
+            patterns = [0x7F800000, 0x7FC00000, 0xFF800000] if entry.type == 11 else \
+                [0x7FF0000000000000, 0x7FF8000000000000, 0xFFF0000000000000]
+            entry.values = [draw(st.sampled_from(patterns))]
     elif how == "count":
         entry.count = draw(st.sampled_from([0, 2, 1 << 16, (1 << 32) - 1]))
     else:

@@ -9,7 +9,9 @@ SQLite catalogue and local object store. For every example:
   ``failed`` would be our own bug, and the test prints the item's recorded error;
 - the catalogue says the same status (and the same code, with both messages);
 - the stored original is byte-identical to the file;
-- a scan awaiting review has an access copy and a thumbnail in the store that decode.
+- a scan awaiting review has an access copy and a thumbnail in the store that decode;
+- what the catalogue keeps as JSON (derivation, technical metadata, warning details) is strict JSON, as a
+  PostgreSQL catalogue requires (no NaN or Infinity).
 
 Bounded and reproducible in the suite (derandomised, a fixed number of examples). Outside it,
 ``RELICFLOW_FUZZ_EXAMPLES=5000`` runs that many examples per test with fresh randomness (add
@@ -172,7 +174,22 @@ def _check(world: World, ctx: IngestContext, work: ScanWork, data: bytes) -> tup
         problems.append("the stored original is missing or differs from the file")
     if outcome.status == "awaiting_review":
         problems += _derivative_problems(world, item)
+    problems += _json_problems(item)
     return ended_as, problems
+
+
+def _json_problems(item: object) -> list[str]:
+    """What the catalogue keeps as JSON must be JSON PostgreSQL accepts: no NaN, no Infinity."""
+    records = {"derivation": [image.derivation for image in getattr(item, "images", [])],
+               "metadata": [record.data for record in getattr(item, "metadata_records", [])],
+               "warnings": [warning.details for warning in getattr(item, "warnings", [])]}
+    problems = []
+    for name, value in records.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError as exc:
+            problems.append(f"the item's {name} is not strict JSON ({exc}): {json.dumps(value)[:300]}")
+    return problems
 
 
 def _derivative_problems(world: World, item: object) -> list[str]:
@@ -197,6 +214,7 @@ def _derivative_problems(world: World, item: object) -> list[str]:
 
 
 def _finish(worlds: Worlds, label: str) -> None:
+    worlds.current.catalogue.dispose()
     print(f"\n{label}: {sum(worlds.outcomes.values())} files: {dict(worlds.outcomes.most_common())}")
     if worlds.broken:
         pytest.fail(f"{len(worlds.broken)} inputs broke the property (saved in {SAVE_TO}):\n" + "\n".join(worlds.broken[:20]))
