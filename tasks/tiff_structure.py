@@ -16,6 +16,7 @@ from tasks.file_view import FileView
 log = logging.getLogger("relicflow.validation")
 
 MAX_TIFF_IFDS = 10_000  # more pages than any scan has; stops a looping or endless IFD chain
+MAX_TILE_SIDE = 8_192  # tiles are 256-1024 pixels in practice; larger only to cover a picture in one tile
 
 
 class TiffCut(Exception):
@@ -168,15 +169,18 @@ class _Tiff:
         planes = samples if tags.get(284, [1])[0] == 2 else 1
         if not width or not length:
             return None
+        declared = f"the header says the picture is {width:,} x {length:,} pixels"
         if 324 in tags and 322 in tags and 323 in tags:
             tile_w, tile_h = tags[322][0] or 1, tags[323][0] or 1
+            if any(tile > max(-(-side // 16) * 16, MAX_TILE_SIDE) for tile, side in ((tile_w, width), (tile_h, length))):
+                # a decoder allocates whole tiles: a damaged tile size asks for terabytes
+                return f"{declared} in tiles of {tile_w:,} x {tile_h:,} pixels, far larger than the picture"
             expected, listed, kind = -(-width // tile_w) * -(-length // tile_h) * planes, len(tags[324]), "tiles"
         elif 273 in tags:
             rows = min(tags.get(278, [length])[0] or length, length)
             expected, listed, kind = -(-length // rows) * planes, len(tags[273]), "strips"
         else:
             return None
-        declared = f"the header says the picture is {width:,} x {length:,} pixels"
         if listed < expected:
             return f"{declared} in {expected:,} {kind}, but the file lists {listed:,}"
         counts = tags.get(279 if kind == "strips" else 325, [])

@@ -331,3 +331,27 @@ def test_a_jpeg_tiff_cut_inside_the_values_after_its_directory_is_truncated_not_
     with pytest.raises(InputRejected) as caught:
         decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert caught.value.code == "truncated_image"
+
+
+@pytest.mark.parametrize(("tile_length", "rejected"), [(1 << 30, True), (8_192, False), (16, False)])
+def test_a_tile_size_far_beyond_the_picture_is_corrupt_not_a_terabyte_allocation(
+        tmp_path: Path, tile_length: int, rejected: bool) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: a tiled TIFF whose TileLength was damaged into a huge number made
+    tifffile allocate whole tiles of that size: MemoryError, quarantined as decoder_out_of_memory ("raise the
+    limit") although the file is damaged."""
+    source = tmp_path / "tiled.tif"
+    tifffile.imwrite(source, np.asarray(_photo(48, 32)), photometric="rgb", tile=(16, 16), compression="zlib")
+    data = bytearray(source.read_bytes())
+    with tifffile.TiffFile(source) as tiff:
+        tag = tiff.pages[0].tags["TileLength"]
+        assert tag.dtype == 4 or tag.dtype == 3
+        struct.pack_into("<HI", data, tag.offset + 2, 4, 1)  # LONG, count 1
+        struct.pack_into("<I", data, tag.valueoffset, tile_length)
+    path = _write(tmp_path, "huge-tiles.tif", bytes(data))
+    if rejected:
+        with pytest.raises(InputRejected) as caught:
+            decode_and_validate(path, max_pixels=MAX_PIXELS)
+        assert caught.value.code == "corrupt_image" and "far larger than the picture" in caught.value.message_en
+    else:  # a tile bigger than the picture (one tile covers it) is unusual but fine
+        structure = inspect_structure(path, "TIFF")
+        assert structure is not None and structure.size_mismatch is None
