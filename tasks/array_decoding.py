@@ -10,6 +10,8 @@ Pillow image plus the record of how it was made; the master is never changed.
 from __future__ import annotations
 
 import logging
+import math
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +23,14 @@ from PIL import ExifTags, Image
 
 from relicflow.errors import InputRejected
 from tasks import scan_rejections as rejections
+from tasks import scan_warnings
 from tasks.sample_range import scale_alpha, scale_to_8bit
+from tasks.scan_warnings import ScanWarning
 
 log = logging.getLogger("relicflow.validation")
 
-_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _CIELAB = 0, 1, 2, 5, 8
+_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED, _YCBCR, _CIELAB = 0, 1, 2, 3, 5, 6, 8
+_JPEG = 7  # TIFF compression: the JPEG codec hands YCbCr back as RGB
 _SAMPLE_FORMATS = {1: "uint", 2: "int", 3: "float"}
 _COPIED_TAGS = (ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.Software, ExifTags.Base.Artist,
                 ExifTags.Base.Copyright, ExifTags.Base.DateTime, ExifTags.Base.ImageDescription)
@@ -41,6 +46,7 @@ class DeepView:
     icc_profile: bytes | None
     orientation: int | None
     operations: tuple[dict, ...]
+    warnings: tuple[ScanWarning, ...] = ()
 
 
 def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0) -> DeepView:
@@ -52,7 +58,9 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             if width * height > max_pixels:
                 raise rejections.bomb(width, height, max_pixels)
             photometric = int(page.photometric)
-            if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _CIELAB):
+            if photometric == _YCBCR and int(page.compression) == _JPEG:
+                photometric = _RGB  # the JPEG decoder converts it (uncompressed YCbCr is subsampled: not read)
+            if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED, _CIELAB):
                 raise rejections.unsupported_variant(
                     "TIFF", f"a TIFF with photometric interpretation {photometric}",
                     f"光度解释为 {photometric} 的 TIFF", reason)
@@ -66,6 +74,7 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             sample_format = _SAMPLE_FORMATS.get(int(page.sampleformat), "uint")
             bits = int(page.bitspersample)
             axes = page.axes
+            colour_map = page.colormap if photometric == _PALETTE else None
     except InputRejected:
         raise
     except MemoryError:  # out of memory is the decoder's limit, not damage in the file
@@ -92,6 +101,10 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
     colour = pixels[..., :colour_count]
     if photometric == _CIELAB:
         view, record = _lab_to_8bit(colour)
+    elif photometric == _PALETTE:
+        if colour_map is None or colour_map.ndim != 2 or colour_map.shape[0] != 3 or colour_map.shape[1] == 0:
+            raise rejections.corrupt(f"{reason}; tifffile: a palette TIFF without a usable colour map")
+        view, record = _palette_to_rgb(colour[..., 0], colour_map)
     else:
         view, record = scale_to_8bit(colour, sample_format=sample_format, container_bits=pixels.dtype.itemsize * 8,
                                      declared_white=declared, white_from=source)
@@ -100,13 +113,14 @@ def decode_tiff(path: Path, *, max_pixels: int, reason: str, page_index: int = 0
             record["inverted"] = "min-is-white"
     record["applied_by"] = "decoder"
     operations.append(record)
-    mode = {_RGB: "RGB", _SEPARATED: "CMYK", _CIELAB: "LAB"}.get(photometric, "L")
+    mode = {_RGB: "RGB", _PALETTE: "RGB", _SEPARATED: "CMYK", _CIELAB: "LAB"}.get(photometric, "L")
     image = _image(view, mode, pixels, alpha_at, sample_format, associated=alpha_at is not None
                    and extras[alpha_at - colour_count] == 1)
     _carry_tiff_metadata(image, tags)
     orientation = tags.get(ExifTags.Base.Orientation)
-    return DeepView(image, bits, sample_format, _icc(tags.get(34675)), orientation if isinstance(orientation, int)
-                    else None, tuple(operations))
+    icc, icc_warning = profile_bytes(tags.get(34675))
+    return DeepView(image, bits, sample_format, icc, orientation if isinstance(orientation, int) else None,
+                    tuple(operations), (icc_warning,) if icc_warning else ())
 
 
 class _DataWarnings(logging.Handler):
@@ -203,13 +217,23 @@ def _declared_white(tags: dict, bits: int, sample_format: str, dtype: np.dtype) 
         value = tags.get(code)
         if isinstance(value, tuple):
             value = max(value) if value else None
-        if isinstance(value, (int, float)) and value > 0:
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:  # infinity or NaN declares nothing
             default_max = (1 << bits) - 1 if sample_format == "uint" else None
             if value != default_max or bits < dtype.itemsize * 8:
                 return float(value), name
     if sample_format == "uint" and bits < dtype.itemsize * 8:
         return float((1 << bits) - 1), "BitsPerSample"
     return None, None
+
+
+def _palette_to_rgb(indices: np.ndarray, colour_map: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Colour-map indices as 8-bit RGB. TIFF colour maps are 16-bit; some writers put 8-bit values in them."""
+    eight_bit = int(colour_map.max()) <= 255
+    table = (colour_map if eight_bit else colour_map >> 8).astype(np.uint8).T  # (entries, 3)
+    view = table[np.clip(indices, 0, len(table) - 1)]
+    record = {"op": "to_8bit", "method": "colour_map", "entries": len(table), "from_bits": 8 if eight_bit else 16,
+              "formula": "map[i]" if eight_bit else "map[i] >> 8", "range_inferred": False}
+    return view, record
 
 
 def _lab_to_8bit(lab: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -245,11 +269,17 @@ def _image(view: np.ndarray, mode: str, pixels: np.ndarray, alpha_at: int | None
 def _carry_tiff_metadata(image: Image.Image, tags: dict) -> None:
     """Keep what technical metadata and orientation need (EXIF-style tags, resolution) on the 8-bit view."""
     exif = Image.Exif()
-    for code in (*_COPIED_TAGS, ExifTags.Base.Orientation):
+    for code in _COPIED_TAGS:  # text only: an entry of another type (a damaged file) cannot be written as text
         value = tags.get(code)
-        if isinstance(value, (str, int)):
+        if isinstance(value, str):
             exif[code] = value
-    image.info["exif"] = exif.tobytes()
+    orientation = tags.get(ExifTags.Base.Orientation)
+    if isinstance(orientation, int) and 1 <= orientation <= 8:  # EXIF writes it as a SHORT: nothing else fits
+        exif[ExifTags.Base.Orientation] = int(orientation)
+    try:
+        image.info["exif"] = exif.tobytes()
+    except (ValueError, TypeError, struct.error) as exc:  # the metadata cost the EXIF copy, never the image
+        log.info("TIFF metadata not carried to the 8-bit view: %s", exc)
     x, y, unit = tags.get(282), tags.get(283), tags.get(296, 2)
     try:
         per_inch = 2.54 if int(unit) == 3 else 1.0
@@ -260,9 +290,17 @@ def _carry_tiff_metadata(image: Image.Image, tags: dict) -> None:
     image.info["dpi"] = dpi
 
 
-def _icc(value: object) -> bytes | None:
-    if isinstance(value, (bytes, bytearray)) and value:
-        return bytes(value)
-    if isinstance(value, np.ndarray) and value.size:
-        return value.tobytes()
-    return None
+def profile_bytes(value: object) -> tuple[bytes | None, ScanWarning | None]:
+    """The embedded ICC profile as bytes, from what a decoder read for it. In a damaged TIFF the profile entry
+    may hold text or a number; that is no profile, and the reviewer is told the colours are shown as sRGB."""
+    if value is None:
+        return None, None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value) or None, None
+    if isinstance(value, np.ndarray):
+        return value.tobytes() or None, None
+    if isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+        return bytes(value) or None, None
+    shown = repr(value)[:40]
+    return None, scan_warnings.icc_profile_unreadable(f"the profile entry holds {type(value).__name__} {shown}, "
+                                                      "not a profile")

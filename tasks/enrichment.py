@@ -8,6 +8,7 @@ the callers that import them from this module.
 from __future__ import annotations
 
 import io
+import math
 
 from PIL import ExifTags, ImageCms
 
@@ -43,10 +44,24 @@ def technical_metadata(decoded: DecodedImage, *, size_bytes: int, sha256: str) -
         "exif_orientation": decoded.exif_orientation,
         "exif": _selected_exif(decoded),
     }
-    dpi = decoded.image.info.get("dpi")
-    if isinstance(dpi, tuple) and len(dpi) == 2:
-        metadata["dpi"] = [round(float(dpi[0]), 2), round(float(dpi[1]), 2)]
+    dpi = _resolution(decoded.image.info.get("dpi"))
+    if dpi is not None:
+        metadata["dpi"] = dpi
     return metadata
+
+
+def _resolution(dpi: object) -> list[float] | None:
+    """A resolution of 300/0 (a damaged TIFF) reads as NaN or infinity: no resolution, and no JSON that a
+    PostgreSQL catalogue would refuse."""
+    if not isinstance(dpi, tuple) or len(dpi) != 2:
+        return None
+    try:
+        x, y = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+        return None
+    return [round(x, 2), round(y, 2)]
 
 
 def _icc_description(icc_profile: bytes | None) -> str | None:

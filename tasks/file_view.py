@@ -1,13 +1,19 @@
-"""Random access to a file's bytes for the structure walkers, by positional reads rather than mmap.
+"""Reading a scan safely: random access for the structure walkers, and a bounded file for the decoders.
 
 A memory map of a file that shrinks while it is mapped (a technician re-copies a scan over itself: the
 copy truncates it to 0 bytes first) kills the whole process with SIGBUS on the next access, which
 Python cannot catch. Positional reads just come back short, and the walkers treat short data as the
 end of the file. Reads go through a small window cache, since walkers read many small pieces in order.
+
+Decoders read by the lengths the file declares: Pillow skips the rest of a PNG's IDAT chunk with one
+``read(length)``, and Python allocates ``length`` bytes before it reads, so a damaged length field in a
+7 KB file asks for 4 GB. :func:`open_bounded` gives them a file whose reads never ask for more than
+the file holds.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -75,3 +81,23 @@ class FileView:
         """Whether ``sub`` occurs in the last ``within`` bytes of the file, not before ``start``."""
         begin = max(start, self.size - within)
         return sub in self.read(begin, self.size - begin)
+
+
+class BoundedReader(io.BufferedReader):
+    """A buffered binary file whose ``read(n)`` asks for at most the bytes left before ``size``."""
+
+    def __init__(self, raw: io.RawIOBase, size: int) -> None:
+        super().__init__(raw)
+        self.size = size
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is not None and n > 0:
+            n = min(n, max(self.size - self.tell(), 0))
+            if n == 0:
+                return b""
+        return super().read(n)
+
+
+def open_bounded(path: str | os.PathLike[str], size: int) -> BoundedReader:
+    """``path`` opened for reading, as :class:`BoundedReader` of ``size`` bytes (its size when it was checked)."""
+    return BoundedReader(io.FileIO(os.fspath(path), "rb"), size)

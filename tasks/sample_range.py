@@ -9,6 +9,8 @@ data; the record says which, and ``range_inferred`` is true when the data decide
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 22  # scale float arithmetic in blocks, so a large master needs no float copy at once
@@ -25,8 +27,10 @@ def scale_to_8bit(
     """``samples`` (any shape, colour channels only) as uint8 and the ``to_8bit`` operation record.
 
     ``sample_format`` is ``"uint"``, ``"int"`` or ``"float"``; ``declared_white`` is the white level the
-    file states (``white_from`` names where it said so).
+    file states (``white_from`` names where it said so); one that is not a finite positive number declares nothing.
     """
+    if declared_white is not None and not (math.isfinite(declared_white) and declared_white > 0):
+        declared_white, white_from = None, None
     data_min, data_max = _finite_range(samples)
     black, white, source, inferred = _levels(
         data_min, data_max, sample_format=sample_format, container_bits=container_bits,

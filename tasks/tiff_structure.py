@@ -16,6 +16,7 @@ from tasks.file_view import FileView
 log = logging.getLogger("relicflow.validation")
 
 MAX_TIFF_IFDS = 10_000  # more pages than any scan has; stops a looping or endless IFD chain
+MAX_TILE_SIDE = 8_192  # tiles are 256-1024 pixels in practice; larger only to cover a picture in one tile
 
 
 class TiffCut(Exception):
@@ -127,6 +128,10 @@ class _Tiff:
                 elif tag in (273, 279, 324, 325):
                     raise TiffCut(f"the TIFF's list of picture data blocks lies beyond the end of the file "
                                   f"({self.size:,} bytes)", f"TIFF 的图像数据块列表超出了文件末尾（共 {self.size:,} 字节）")
+                elif tag in _DECODING_TAGS:  # without it the picture cannot be decoded, whole or not
+                    raise TiffCut(f"the TIFF's {_DECODING_TAGS[tag]} (tag {tag}), needed to decode the picture, "
+                                  f"lies beyond the end of the file ({self.size:,} bytes)",
+                                  f"TIFF 解码所需的 {_DECODING_TAGS[tag]}（标签 {tag}）超出了文件末尾（共 {self.size:,} 字节）")
                 else:
                     continue  # a damaged metadata offset; the picture may still be whole
             if kind in (3, 4, 13, 16, 18) and tag in _WANTED_TAGS:
@@ -172,16 +177,20 @@ class _Tiff:
         planes = samples if tags.get(284, [1])[0] == 2 else 1
         if not width or not length:
             return None
+        declared = f"the header says the picture is {width:,} x {length:,} pixels"
+        declared_zh = f"文件头声明图像为 {width:,} × {length:,} 像素"
         if 324 in tags and 322 in tags and 323 in tags:
             tile_w, tile_h = tags[322][0] or 1, tags[323][0] or 1
+            if any(tile > max(-(-side // 16) * 16, MAX_TILE_SIDE) for tile, side in ((tile_w, width), (tile_h, length))):
+                # a decoder allocates whole tiles: a damaged tile size asks for terabytes
+                return (f"{declared} in tiles of {tile_w:,} x {tile_h:,} pixels, far larger than the picture",
+                        f"{declared_zh}，分块却为 {tile_w:,} × {tile_h:,} 像素，远大于图像本身")
             expected, listed, kind = -(-width // tile_w) * -(-length // tile_h) * planes, len(tags[324]), "tiles"
         elif 273 in tags:
             rows = min(tags.get(278, [length])[0] or length, length)
             expected, listed, kind = -(-length // rows) * planes, len(tags[273]), "strips"
         else:
             return None
-        declared = f"the header says the picture is {width:,} x {length:,} pixels"
-        declared_zh = f"文件头声明图像为 {width:,} × {length:,} 像素"
         kind_zh = "图块" if kind == "tiles" else "条带"
         if listed < expected:
             return (f"{declared} in {expected:,} {kind}, but the file lists {listed:,}",
@@ -212,6 +221,10 @@ class _Tiff:
         return next((name for prefix, name in _RAW_BY_MAKE if make.startswith(prefix)), "camera raw")
 
 
+# Out-of-line values a decoder needs: cut off, they make a truncated file look damaged ("Quantization table
+# not defined" when the JPEG tables of a JPEG-compressed TIFF are missing).
+_DECODING_TAGS = {258: "bits per sample", 320: "colour map", 338: "extra samples", 339: "sample format",
+                  347: "JPEG tables", 530: "YCbCr subsampling", 532: "reference black and white"}
 _WANTED_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 322, 323, 324, 325, 513, 514,
                           288, 289, *_CHILD_IFD_TAGS})
 

@@ -12,6 +12,7 @@ the others.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from relicflow.errors import ConfigurationError, InputRejected
 from tasks import png_pixel_data
 from tasks import scan_rejections as rejections
 from tasks import scan_warnings
-from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff
+from tasks.array_decoding import DeepView, decode_deep_jpeg, decode_deep_png, decode_tiff, profile_bytes
 from tasks.file_structure import FileStructure, JpegFrame, inspect_structure
+from tasks.file_view import open_bounded
 from tasks.format_sniffing import HEAD_BYTES, RAW_SUFFIXES, TAIL_BYTES, sniff_format
 from tasks.scan_rejections import ALLOWED_FORMATS
 from tasks.scan_warnings import ScanWarning
@@ -114,7 +116,7 @@ def decode_and_validate(path: Path, *, max_pixels: int) -> DecodedImage:
         raise rejections.truncated(structure.truncation, evidence_zh=structure.truncation_zh)
     if structure.size_mismatch:  # decoders fill the missing rows with black and say nothing
         raise rejections.header_mismatch(structure.size_mismatch[0], evidence_zh=structure.size_mismatch[1])
-    with path.open("rb") as fp:
+    with open_bounded(path, size) as fp:  # a damaged length field cannot make the decoder allocate gigabytes
         try:
             image = Image.open(fp, formats=ALLOWED_FORMATS)
         except MemoryError:  # out of memory is the decoder's limit, not damage in the file
@@ -161,8 +163,11 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
             image.seek(structure.first_page)
         except MemoryError:  # out of memory is the decoder's limit, not damage in the file
             raise
-        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage
-            raise rejections.corrupt(f"page {structure.first_page + 1} not readable: {exc}") from exc
+        except Exception as exc:  # Pillow's TIFF plugin raises SyntaxError, TypeError, KeyError... on damage,
+            # and on pictures it cannot hold (signed 16-bit RGB): tifffile reads those, and calls damage corrupt
+            view = decode_tiff(path, max_pixels=max_pixels, page_index=structure.first_page,
+                               reason=f"Pillow: page {structure.first_page + 1} not readable: {exc}")
+            return _from_deep_view(view, "TIFF")
     width, height = image.size
     if width * height > max_pixels:
         raise rejections.bomb(width, height, max_pixels)
@@ -193,15 +198,16 @@ def _load_checked(image: ImageFile.ImageFile, path: Path, structure: FileStructu
         _check_png_rows(image, path, structure)
     orientation = tiff_orientation if isinstance(tiff_orientation, int) else _exif_orientation(image)
     _read_exif_while_file_open(image)
-    icc = image.info.get("icc_profile") or None
+    icc, icc_warning = profile_bytes(image.info.get("icc_profile"))  # a damaged TIFF's entry may be anything
     if _dim_deep_colour(image, fmt, bits, structure):
         return _full_depth(image, path, fmt, structure, max_pixels=max_pixels, orientation=orientation)
     sample_format, white, white_from = _declared_levels(image, fmt, bits, structure)
     pixels, operations = _plain_cmyk_inks(image, fmt)
     return DecodedImage(
         image=pixels, format=fmt, width=image.width, height=image.height, mode=image.mode, bits_per_sample=bits,
-        icc_profile=bytes(icc) if icc else None, exif_orientation=orientation, sample_format=sample_format,
+        icc_profile=icc, exif_orientation=orientation, sample_format=sample_format,
         declared_white=white, declared_white_from=white_from, decoder_operations=operations,
+        warnings=(icc_warning,) if icc_warning else (),
     )
 
 
@@ -253,16 +259,17 @@ def _full_depth(image: Image.Image, path: Path, fmt: str, structure: FileStructu
     for key in ("exif", "dpi", "icc_profile"):
         if key in image.info:
             view.image.info[key] = image.info[key]
-    icc = image.info.get("icc_profile") or None
+    icc, icc_warning = profile_bytes(image.info.get("icc_profile"))
     decoded = _from_deep_view(view, fmt)
-    return replace(decoded, icc_profile=bytes(icc) if icc else None, exif_orientation=orientation)
+    return replace(decoded, icc_profile=icc, exif_orientation=orientation,
+                   warnings=decoded.warnings + ((icc_warning,) if icc_warning else ()))
 
 
 def _from_deep_view(view: DeepView, fmt: str) -> DecodedImage:
     return DecodedImage(
         image=view.image, format=fmt, width=view.image.width, height=view.image.height, mode=view.image.mode,
         bits_per_sample=view.bits_per_sample, icc_profile=view.icc_profile, exif_orientation=view.orientation,
-        sample_format=view.sample_format, decoder_operations=view.operations,
+        sample_format=view.sample_format, decoder_operations=view.operations, warnings=view.warnings,
     )
 
 
@@ -314,7 +321,8 @@ def _declared_levels(image: Image.Image, fmt: str, bits: int, structure: FileStr
     for code, name in ((_TIFF_SMAX_SAMPLE_VALUE, "SMaxSampleValue"), (_TIFF_MAX_SAMPLE_VALUE, "MaxSampleValue")):
         value = tags.get(code)
         value = max(value) if isinstance(value, tuple) and value else value
-        if isinstance(value, (int, float)) and value > 0 and not (kind == "uint" and value == (1 << bits) - 1):
+        if (isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+                and not (kind == "uint" and value == (1 << bits) - 1)):  # infinity or NaN declares nothing
             return kind, float(value), name
     return kind, None, None
 

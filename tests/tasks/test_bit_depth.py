@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -199,3 +200,30 @@ def test_a_narrow_16_bit_png_with_a_damaged_checksum_is_corrupt_not_an_exception
     with pytest.raises(InputRejected) as caught:
         decode_and_validate(path, max_pixels=MAX_PIXELS)
     assert caught.value.code == "corrupt_image" and "CRC" in caught.value.details["decoder_message"]
+
+
+@pytest.mark.parametrize("pixels", ["uint16", "float32"])  # Pillow decodes the first, tifffile the second
+@pytest.mark.parametrize("tag", [281, 341])  # MaxSampleValue, SMaxSampleValue
+@pytest.mark.parametrize("white", [float("inf"), float("nan"), -1.0])
+def test_a_declared_white_that_is_not_a_finite_positive_number_declares_nothing(
+        tmp_path: Path, pixels: str, tag: int, white: float) -> None:
+    """Found by a survey of tag types: a MaxSampleValue of infinity (type DOUBLE) raised OverflowError in the
+    8-bit scaling (the item ended as failed), or went into the derivation record as Infinity, which is not
+    JSON a PostgreSQL catalogue accepts."""
+    array = np.full((8, 12), 1000, np.uint16) if pixels == "uint16" else np.full((8, 12), 0.5, np.float32)
+    path = tmp_path / "odd-white.tif"
+    tifffile.imwrite(path, array, photometric="minisblack", extratags=[(tag, "d", 1, white, True)])
+    decoded = decode_and_validate(path, max_pixels=50_000_000)
+    normalised, operations = normalise_for_viewing(decoded)
+    make_derivatives(decoded, normalised=(normalised, operations))
+    (record,) = [op for op in operations if op["op"] == "to_8bit"]
+    assert record["white_from"] not in ("MaxSampleValue", "SMaxSampleValue")
+    json.dumps(operations, allow_nan=False)  # raises on Infinity or NaN
+
+
+def test_scaling_ignores_a_declared_white_that_is_not_finite() -> None:
+    samples = np.array([[0, 1000, 4095]], np.uint16)
+    view, record = scale_to_8bit(samples, sample_format="uint", container_bits=16, declared_white=float("inf"),
+                                 white_from="MaxSampleValue")
+    assert view.tolist() == [[0, 62, 255]] and record["white_from"] == "data"
+    assert "declared_white_exceeded" not in record

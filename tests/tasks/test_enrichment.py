@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
+import tifffile
 from PIL import ExifTags, Image, ImageCms, TiffImagePlugin
 
 from tasks.enrichment import technical_metadata
@@ -54,3 +56,20 @@ def test_technical_metadata_without_exif(tmp_path: Path) -> None:
     Image.new("L", (10, 10)).save(path)
     metadata = technical_metadata(decode_and_validate(path, max_pixels=1000), size_bytes=1, sha256="0" * 64)
     assert metadata["exif"] == {} and metadata["icc_profile"] is None and metadata["exif_orientation"] is None
+
+
+@pytest.mark.parametrize("denominator", [0, 1])
+def test_a_resolution_with_a_zero_denominator_is_left_out_not_stored_as_nan(tmp_path: Path, denominator: int) -> None:
+    """Found by a survey of TIFF tag values after tests/tasks/test_scan_fuzz.py: XResolution 300/0 came through as
+    dpi [nan, nan], which the catalogue stores as JSON NaN, and PostgreSQL refuses that (the item would fail)."""
+    path = tmp_path / "resolution.tif"
+    Image.new("RGB", (12, 8), "sienna").save(path, "TIFF", dpi=(300, 300))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tiff:
+        for name in ("XResolution", "YResolution"):
+            struct.pack_into("<II", data, tiff.pages[0].tags[name].valueoffset, 300, denominator)
+    path.write_bytes(bytes(data))
+    decoded = decode_and_validate(path, max_pixels=1_000_000)
+    metadata = technical_metadata(decoded, size_bytes=len(data), sha256="0" * 64)
+    json.dumps(metadata, allow_nan=False)  # raises on NaN or Infinity
+    assert metadata.get("dpi") == (None if denominator == 0 else [300.0, 300.0])

@@ -326,3 +326,63 @@ def test_a_length_field_damaged_in_a_file_that_ends_whole_is_corrupt_not_truncat
         assert rejected.code == "corrupt_image"
     else:  # PNG: Pillow ignores IDAT lengths and reads the complete zlib stream, so the picture is whole
         assert fmt == "PNG"
+
+
+def test_a_bounded_reader_never_asks_for_more_than_the_file_holds(tmp_path: Path) -> None:
+    from tasks.file_view import open_bounded
+
+    path = tmp_path / "seven.bin"
+    path.write_bytes(b"0123456")
+    with open_bounded(path, 7) as fp:
+        assert fp.read(3) == b"012"
+        assert fp.read(4 << 30) == b"3456"  # a 4 GB request: answered from the 4 bytes left, nothing allocated
+        assert fp.read(10) == b""
+        fp.seek(1)
+        assert fp.read() == b"123456" and fp.tell() == 7
+        fp.seek(5)
+        assert fp.read(-1) == b"56"
+    with open_bounded(path, 4) as fp:  # the size when the file was checked: bytes appended since are not read
+        assert fp.read(100) == b"0123" and fp.read(1) == b""
+        assert fp.fileno() >= 0  # libtiff reads through the descriptor itself
+
+
+@pytest.mark.parametrize("cut_into", ["JPEGTables", "BitsPerSample"])
+def test_a_jpeg_tiff_cut_inside_the_values_after_its_directory_is_truncated_not_corrupt(tmp_path: Path, cut_into: str) -> None:
+    """Found by cutting seed files at every offset: Pillow writes the JPEG tables (and the three BitsPerSample
+    values) after the directory, at the end of the file; cut there, the file was called corrupt_image
+    ("Quantization table 0x00 was not defined") instead of truncated_image."""
+    source = tmp_path / "jpeg.tif"
+    photo(56, 40).save(source, "TIFF", compression="jpeg")
+    with tifffile.TiffFile(source) as tiff:
+        tag = tiff.pages[0].tags[cut_into]
+        cut = tag.valueoffset + 4  # inside the value
+    path = _write(tmp_path, "cut.tif", source.read_bytes()[:cut])
+    structure = inspect_structure(path, "TIFF")
+    assert structure is not None and structure.truncation is not None and "needed to decode" in structure.truncation
+    with pytest.raises(InputRejected) as caught:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "truncated_image"
+
+
+@pytest.mark.parametrize(("tile_length", "rejected"), [(1 << 30, True), (8_192, False), (16, False)])
+def test_a_tile_size_far_beyond_the_picture_is_corrupt_not_a_terabyte_allocation(
+        tmp_path: Path, tile_length: int, rejected: bool) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: a tiled TIFF whose TileLength was damaged into a huge number made
+    tifffile allocate whole tiles of that size: MemoryError, quarantined as decoder_out_of_memory ("raise the
+    limit") although the file is damaged."""
+    source = tmp_path / "tiled.tif"
+    tifffile.imwrite(source, np.asarray(photo(48, 32)), photometric="rgb", tile=(16, 16), compression="zlib")
+    data = bytearray(source.read_bytes())
+    with tifffile.TiffFile(source) as tiff:
+        tag = tiff.pages[0].tags["TileLength"]
+        assert tag.dtype == 4 or tag.dtype == 3
+        struct.pack_into("<HI", data, tag.offset + 2, 4, 1)  # LONG, count 1
+        struct.pack_into("<I", data, tag.valueoffset, tile_length)
+    path = _write(tmp_path, "huge-tiles.tif", bytes(data))
+    if rejected:
+        with pytest.raises(InputRejected) as caught:
+            decode_and_validate(path, max_pixels=MAX_PIXELS)
+        assert caught.value.code == "corrupt_image" and "far larger than the picture" in caught.value.message_en
+    else:  # a tile bigger than the picture (one tile covers it) is unusual but fine
+        structure = inspect_structure(path, "TIFF")
+        assert structure is not None and structure.size_mismatch is None

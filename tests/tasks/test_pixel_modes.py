@@ -28,6 +28,7 @@ from image_builders import (
     stored_with_orientation,
     upright_quadrants,
 )
+from relicflow.errors import InputRejected
 from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.quality import quality_warnings
 from tasks.validation import DecodedImage, decode_and_validate
@@ -56,6 +57,20 @@ def _tiff(array: np.ndarray, **options: object) -> Callable[[Path], Path]:
 def _ycbcr(path: Path) -> Path:
     rgb = Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr")
     tifffile.imwrite(path, np.asarray(rgb), photometric="ycbcr", subsampling=(1, 1))
+    return path
+
+
+def _palette_big_endian_bigtiff(path: Path) -> Path:
+    """Pillow misreads a big-endian BigTIFF's header (it looks for 43 in the wrong byte): the array decoder reads it."""
+    colour_map = np.zeros((3, 256), np.uint16)
+    colour_map[:, 1] = (65535, 0, 0)
+    tifffile.imwrite(path, plane(1, np.uint8), photometric="palette", colormap=colour_map, bigtiff=True, byteorder=">")
+    return path
+
+
+def _ycbcr_jpeg_big_endian_bigtiff(path: Path) -> Path:
+    ycbcr = np.asarray(Image.new("RGB", SIZE, (255, 0, 0)).convert("YCbCr"))  # tifffile takes YCbCr samples
+    tifffile.imwrite(path, ycbcr, photometric="ycbcr", compression="jpeg", bigtiff=True, byteorder=">")
     return path
 
 
@@ -93,6 +108,9 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, object, int]] = {
     "CMYK.jpg": (_pillow("CMYK", (0, 255, 255, 0), "JPEG", quality=95), "CMYK", RED, 3),
     "CMYK.tif": (_pillow("CMYK", (0, 255, 255, 0), "TIFF"), "CMYK", RED, 0),
     "YCbCr.tif": (_ycbcr, "YCbCr", RED, 3),
+    # found by tests/tasks/test_scan_fuzz.py: refused as unsupported_format when Pillow could not open the file
+    "P-bigtiff-MM.tif": (_palette_big_endian_bigtiff, "RGB", RED, 0),
+    "YCbCr-jpeg-bigtiff-MM.tif": (_ycbcr_jpeg_big_endian_bigtiff, "RGB", RED, 3),
     "LAB.tif": (lambda path: lab8(path, SIZE), "LAB", RED, 12),
     "I-int32.tif": (_tiff(plane(4000, np.int32), photometric="minisblack"), "I", 250, 0),
     "I-int16.tif": (_tiff(plane(1000, np.int16), photometric="minisblack"), "I", 250, 0),
@@ -150,6 +168,34 @@ def test_modes_reached_only_in_memory_normalise_too(mode: str, fill: object, exp
     else:
         assert got == expected
     make_derivatives(decoded)
+
+
+@pytest.mark.parametrize(("tag", "kind", "value", "orientation"), [
+    (274, "s", "\x05", None),  # Orientation written as text
+    (274, "I", 70_000, 70_000),  # beyond what EXIF's SHORT holds: reported as the file says it, not applied
+    (274, "H", 6, 6),
+    (271, "H", 7, None),  # Make as a number
+])
+def test_metadata_of_the_wrong_type_in_a_tiff_only_the_array_decoder_reads_costs_nothing(
+        tmp_path: Path, tag: int, kind: str, value: object, orientation: int | None) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: copying the TIFF's Orientation into the 8-bit view's EXIF raised
+    struct.error for an Orientation entry of type ASCII, and the item ended as failed (our own error)."""
+    path = tmp_path / "float-with-odd-tags.tif"
+    tifffile.imwrite(path, plane((0.5, 0.25, 1.0), np.float32, 3), photometric="rgb",
+                     extratags=[(tag, kind, 0 if kind == "s" else 1, value, True)])
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)  # Pillow refuses float RGB: tifffile decodes it
+    assert decoded.decoder_operations[0]["decoder"] == "tifffile" and decoded.exif_orientation == orientation
+    normalised, operations = normalise_for_viewing(decoded)
+    make_derivatives(decoded, normalised=(normalised, operations))
+    assert normalised.size == (SIZE[1], SIZE[0]) if orientation == 6 else SIZE
+
+
+def test_a_palette_tiff_without_its_colour_map_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "no-colour-map.tif"
+    tifffile.imwrite(path, plane(1, np.uint8), photometric="palette", bigtiff=True, byteorder=">")
+    with pytest.raises(InputRejected) as caught:
+        decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt_image" and "colour map" in caught.value.details["decoder_message"]
 
 
 def test_the_greyscale_associated_alpha_tiff_of_issue_5_no_longer_raises(tmp_path: Path) -> None:

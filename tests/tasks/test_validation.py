@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import warnings
 import zlib
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from PIL import ExifTags, Image, ImageCms, ImageFile, TiffImagePlugin
 
 from relicflow.errors import ConfigurationError, InputRejected
@@ -231,3 +233,79 @@ def test_decoder_limits_follow_the_setting_not_pillows_default(tmp_path: Path, m
     apply_decoder_limits(200_000_000)
     assert _rejected(path, max_pixels=200_000_000).code != "decompression_bomb"  # now judged on its content
     assert _rejected(path, max_pixels=150_000_000).code == "decompression_bomb"  # our limit still holds
+
+
+def test_a_thumbnail_first_tiff_whose_picture_pillow_cannot_hold_is_decoded_not_called_corrupt(tmp_path: Path) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: Pillow opens the 8-bit thumbnail, then cannot seek to a signed
+    16-bit RGB picture ("unknown pixel mode"); the file is fine and tifffile reads it."""
+    rng = np.random.default_rng(0)
+    picture = rng.integers(-3000, 3000, (24, 32, 3), dtype=np.int16)
+    path = tmp_path / "thumbnail-first-int16.tif"
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(picture[::4, ::4].astype(np.uint8), photometric="rgb", subfiletype=1)
+        tiff.write(picture, photometric="rgb")
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert (decoded.width, decoded.height, decoded.bits_per_sample, decoded.sample_format) == (32, 24, 16, "int")
+    assert decoded.decoder_operations[0]["decoder"] == "tifffile"
+    assert "page 2 not readable" in decoded.decoder_operations[0]["reason"]
+
+
+def test_a_thumbnail_first_tiff_whose_picture_is_damaged_is_still_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "thumbnail-first-damaged.tif"
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(np.zeros((6, 8, 3), np.uint8), photometric="rgb", subfiletype=1)
+        tiff.write(np.zeros((24, 32, 3), np.uint8), photometric="rgb")
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tiff:
+        bits_at = tiff.pages[1].tags["BitsPerSample"].valueoffset
+    struct.pack_into("<3H", data, bits_at, 8, 8, 3)  # the picture's samples disagree: 8, 8 and 3 bits
+    path.write_bytes(bytes(data))
+    with Image.open(path) as image, pytest.raises(SyntaxError):
+        image.seek(1)  # Pillow refuses it, and so does tifffile
+    error = _rejected(path)
+    assert error.code == "corrupt_image" and "page 2 not readable" in error.details["decoder_message"]
+
+
+@pytest.mark.parametrize("claimed", [0x7FFFFFF0, 0xFFFFFFFF])
+def test_a_png_whose_idat_length_claims_gigabytes_does_not_make_the_decoder_allocate_them(
+        tmp_path: Path, claimed: int) -> None:
+    """Found by tests/tasks/test_scan_fuzz.py: Pillow skips the rest of the IDAT chunk with one read of the length
+    the file declares, and Python allocates that much first, so a 7 KB PNG asked for 2-4 GB and was quarantined as
+    decoder_out_of_memory ("raise the limit"). Reads now never ask for more than the file holds."""
+    data = bytearray(_encoded_png(_photo(56, 40)))
+    at = data.index(b"IDAT")
+    struct.pack_into(">I", data, at - 4, claimed)
+    path = tmp_path / "lying-idat.png"
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)  # the picture itself is whole
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (decoded.width, decoded.height) == (56, 40)
+    assert peak < 50 * 2**20
+
+
+def _encoded_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("pixels", ["uint8", "float32"])  # Pillow decodes the first, tifffile the second
+@pytest.mark.parametrize(("kind", "count", "value"), [
+    ("s", 0, "not a profile"), (5, 1, (300, 0)), ("h", 1, -1), ("f", 1, 0.5), ("Q", 1, 2**40),
+])
+def test_an_icc_profile_entry_that_is_not_bytes_is_a_warning_not_a_failure(
+        tmp_path: Path, pixels: str, kind: object, count: int, value: object) -> None:
+    """Found by a survey of tag types after tests/tasks/test_scan_fuzz.py found one: bytes(value) of the profile
+    entry raised TypeError or ValueError (the item ended as failed), or, for a 64-bit number, tried to allocate
+    a terabyte (quarantined as decoder_out_of_memory)."""
+    array = np.full((8, 12, 3), 100, np.uint8) if pixels == "uint8" else np.full((8, 12, 3), 0.5, np.float32)
+    path = tmp_path / "odd-profile.tif"
+    tifffile.imwrite(path, array, photometric="rgb", extratags=[(34675, kind, count, value, True)])
+    decoded = decode_and_validate(path, max_pixels=MAX_PIXELS)
+    assert decoded.icc_profile is None
+    assert [w.code for w in decoded.warnings] == ["icc_profile_unreadable"]
+    assert "not a profile" in decoded.warnings[0].details["reason"]
