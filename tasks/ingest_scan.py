@@ -44,7 +44,7 @@ from tasks.ingest_rejections import (
     file_vanished,
 )
 from tasks.intake import ScanWork
-from tasks.scan_analysis import AnalysisLimits, Rejection, ScanAnalysis, analyse_scan
+from tasks.scan_analysis import AnalysisLimits, ScanAnalysis, analyse_scan
 from tasks.sheet_set import SheetSet
 
 log = logging.getLogger("relicflow.ingest")
@@ -178,8 +178,6 @@ def analyse(ctx: IngestContext, work: ScanWork, original_key: str) -> ScanAnalys
                                          timeout_s=s.decode_timeout_s)
             except IsolationError as exc:
                 raise decoder_problem(exc, timeout_s=s.decode_timeout_s, memory_limit_mb=s.decode_memory_limit_mb) from exc
-    if isinstance(result, Rejection):
-        raise result.error()
     return result
 
 

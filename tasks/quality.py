@@ -9,12 +9,12 @@ and are not measured here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from tasks.scan_warnings import ScanWarning
 from tasks.validation import DecodedImage
 
 # FADGI 2016 minimum long side in pixels for each star level, best first.
@@ -30,24 +30,14 @@ BLUR_TILE_GRID = 8
 BLUR_LAPLACIAN_THRESHOLD = 60.0
 
 
-@dataclass(frozen=True)
-class QualityWarning:
-    """One finding for the reviewer; ``code`` is stable, the messages say what to do about it."""
-
-    code: str
-    message_en: str
-    message_zh: str
-    details: dict = field(default_factory=dict)
-
-
 def fadgi_resolution_stars(long_side_px: int) -> int:
     """FADGI star level (0-4) that the long side alone reaches."""
     return next((stars for stars, minimum in FADGI_LONG_SIDE_PX if long_side_px >= minimum), 0)
 
 
-def quality_warnings(decoded: DecodedImage, normalised: Image.Image) -> list[QualityWarning]:
+def quality_warnings(decoded: DecodedImage, normalised: Image.Image) -> list[ScanWarning]:
     """Warnings about resolution, bit depth, clipping, blur and colour management, in that order."""
-    found: list[QualityWarning] = []
+    found: list[ScanWarning] = []
     long_side = max(decoded.width, decoded.height)
     if fadgi_resolution_stars(long_side) == 0:
         found.append(_below_fadgi_resolution(long_side))
@@ -59,7 +49,7 @@ def quality_warnings(decoded: DecodedImage, normalised: Image.Image) -> list[Qua
     if sharpness < BLUR_LAPLACIAN_THRESHOLD:
         found.append(_possibly_blurred(sharpness))
     if decoded.icc_profile is None:
-        found.append(QualityWarning(
+        found.append(ScanWarning(
             "no_icc_profile",
             "The file has no embedded colour profile (ICC), so its colours are taken to be sRGB. Set the "
             "camera or scanning software to embed the profile, and export again if colour matters.",
@@ -92,10 +82,10 @@ def _grey_preview(image: Image.Image) -> Image.Image:
     return preview if preview.mode == "L" else preview.convert("L")
 
 
-def _below_fadgi_resolution(long_side: int) -> QualityWarning:
+def _below_fadgi_resolution(long_side: int) -> ScanWarning:
     one_star = FADGI_LONG_SIDE_PX[-1][1]
     three_star = FADGI_LONG_SIDE_PX[1][1]
-    return QualityWarning(
+    return ScanWarning(
         "below_fadgi_resolution",
         f"The long side is {long_side:,} px, which reaches no FADGI star level (1 star needs {one_star:,} px, "
         f"the recommended 3 stars {three_star:,} px). Fine for a quick record; rescan at higher "
@@ -106,8 +96,8 @@ def _below_fadgi_resolution(long_side: int) -> QualityWarning:
     )
 
 
-def _low_bit_depth(bits: int) -> QualityWarning:
-    return QualityWarning(
+def _low_bit_depth(bits: int) -> ScanWarning:
+    return ScanWarning(
         "low_bit_depth",
         f"{bits} bits per channel: enough for FADGI 1 and 2 stars; 3 and 4 stars need "
         f"{FADGI_3_STAR_BITS_PER_SAMPLE}. For information only.",
@@ -117,13 +107,13 @@ def _low_bit_depth(bits: int) -> QualityWarning:
     )
 
 
-def _clipping(grey_preview: Image.Image) -> list[QualityWarning]:
+def _clipping(grey_preview: Image.Image) -> list[ScanWarning]:
     histogram = grey_preview.histogram()
     total = sum(histogram)
     white, black = histogram[255] / total, histogram[0] / total
-    found: list[QualityWarning] = []
+    found: list[ScanWarning] = []
     if white > CLIPPED_FRACTION:
-        found.append(QualityWarning(
+        found.append(ScanWarning(
             "clipped_highlights",
             f"{white:.1%} of the picture is pure white, so detail in the highlights is lost. Unless that "
             "is an intentionally white background, reduce the exposure and rescan.",
@@ -131,7 +121,7 @@ def _clipping(grey_preview: Image.Image) -> list[QualityWarning]:
             {"fraction": round(white, 4), "threshold": CLIPPED_FRACTION},
         ))
     if black > CLIPPED_FRACTION:
-        found.append(QualityWarning(
+        found.append(ScanWarning(
             "clipped_shadows",
             f"{black:.1%} of the picture is pure black, so detail in the shadows is lost. Unless that is "
             "an intentionally black background, increase the exposure or light the shadows and rescan.",
@@ -141,8 +131,8 @@ def _clipping(grey_preview: Image.Image) -> list[QualityWarning]:
     return found
 
 
-def _possibly_blurred(score: float) -> QualityWarning:
-    return QualityWarning(
+def _possibly_blurred(score: float) -> ScanWarning:
+    return ScanWarning(
         "possibly_blurred",
         f"The picture may be out of focus or blurred by movement (sharpness score {score:.0f}, below "
         f"{BLUR_LAPLACIAN_THRESHOLD:.0f}). Check it at 100% and rescan if the details are soft.",

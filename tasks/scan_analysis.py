@@ -3,20 +3,21 @@
 Decoding a file from outside is the riskiest thing relicflow does (a decoder may hang, crash or eat
 memory on hostile input), so everything that touches pixels happens here, and only plain data comes
 back: the facts about the image, its access JPEGs, hashes, technical metadata and warnings. Bad input
-comes back as a :class:`Rejection` (not an exception) so it crosses a process boundary intact.
+raises :class:`~relicflow.errors.InputRejected`, which crosses the process boundary intact (relicflow's
+errors pickle with their code, messages and details).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relicflow.errors import InputRejected
 from tasks.cleanup import make_derivatives, normalise_for_viewing, viewing_warnings
 from tasks.enrichment import technical_metadata
 from tasks.hashing import perceptual_hashes
 from tasks.quality import quality_warnings
+from tasks.scan_warnings import ScanWarning
 from tasks.validation import apply_decoder_limits, decode_and_validate
 
 
@@ -25,16 +26,6 @@ class AnalysisLimits:
     max_pixels: int
     access_long_side: int = 2048
     thumbnail_long_side: int = 400
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A warning for the reviewer, as plain data (code, English, Chinese, details)."""
-
-    code: str
-    message_en: str
-    message_zh: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,41 +40,22 @@ class ScanAnalysis:
     derivation: list[dict[str, Any]]
     hashes: dict[str, str]
     technical: dict[str, Any]
-    findings: list[Finding]
+    findings: list[ScanWarning]
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """Why the file cannot be used (an :class:`InputRejected`, as data)."""
+def analyse_scan(path: str | Path, limits: AnalysisLimits, *, sha256: str, size_bytes: int) -> ScanAnalysis:
+    """Validate and decode the file, make the upright sRGB view, its hashes, JPEGs and warnings.
 
-    code: str
-    message_en: str
-    message_zh: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, exc: InputRejected) -> Rejection:
-        return cls(exc.code, exc.message_en, exc.message_zh, {k: _plain(v) for k, v in exc.details.items()})
-
-    def error(self) -> InputRejected:
-        return InputRejected(self.code, self.message_en, self.message_zh, **self.details)
-
-
-def analyse_scan(path: str | Path, limits: AnalysisLimits, *, sha256: str, size_bytes: int) -> ScanAnalysis | Rejection:
-    """Validate and decode the file, make the upright sRGB view, its hashes, JPEGs and warnings."""
+    Raises InputRejected for bad input."""
     apply_decoder_limits(limits.max_pixels)  # this process's own Pillow guard (workers start fresh)
-    try:
-        decoded = decode_and_validate(Path(path), max_pixels=limits.max_pixels)
-    except InputRejected as rejected:
-        return Rejection.of(rejected)
+    decoded = decode_and_validate(Path(path), max_pixels=limits.max_pixels)
     try:
         normalised, operations = normalise_for_viewing(decoded)
         hashes = perceptual_hashes(normalised)
         derivatives = make_derivatives(decoded, access_long_side=limits.access_long_side,
                                        thumbnail_long_side=limits.thumbnail_long_side, normalised=(normalised, operations))
-        found = [*decoded.warnings, *viewing_warnings(decoded, operations)]  # pages, trailing data, colour, range
-        findings = [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in found]
-        findings += [Finding(w.code, w.message_en, w.message_zh, dict(w.details)) for w in quality_warnings(decoded, normalised)]
+        # pages, trailing data, colour, range; then resolution, depth, clipping, blur
+        findings = [*decoded.warnings, *viewing_warnings(decoded, operations), *quality_warnings(decoded, normalised)]
         technical = technical_metadata(decoded, size_bytes=size_bytes, sha256=sha256)
         return ScanAnalysis(
             format=decoded.format, width=decoded.width, height=decoded.height, mode=decoded.mode,
@@ -107,14 +79,3 @@ def warm_up() -> None:
         sample = Path(tmp) / "warm-up.png"
         Image.new("RGB", (64, 48), (120, 90, 60)).save(sample)
         analyse_scan(sample, AnalysisLimits(max_pixels=64 * 48), sha256="0" * 64, size_bytes=sample.stat().st_size)
-
-
-def _plain(value: Any) -> Any:
-    """Details must survive pickling and JSON: keep plain values, show anything else as text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return str(value)

@@ -12,11 +12,11 @@ from PIL import Image, ImageCms, ImageFilter
 from tasks.cleanup import normalise_for_viewing
 from tasks.quality import (
     BLUR_LAPLACIAN_THRESHOLD,
-    QualityWarning,
     fadgi_resolution_stars,
     quality_warnings,
     sharpness_score,
 )
+from tasks.scan_warnings import ScanWarning
 from tasks.validation import decode_and_validate
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -31,7 +31,7 @@ def _textured(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(pixels).convert("RGB")
 
 
-def _warnings_for(tmp_path: Path, image: Image.Image, name: str = "scan.png", **save: object) -> list[QualityWarning]:
+def _warnings_for(tmp_path: Path, image: Image.Image, name: str = "scan.png", **save: object) -> list[ScanWarning]:
     path = tmp_path / name
     image.save(path, **save)
     decoded = decode_and_validate(path, max_pixels=100_000_000)
@@ -39,7 +39,7 @@ def _warnings_for(tmp_path: Path, image: Image.Image, name: str = "scan.png", **
     return quality_warnings(decoded, normalised)
 
 
-def _codes(found: list[QualityWarning]) -> list[str]:
+def _codes(found: list[ScanWarning]) -> list[str]:
     return [warning.code for warning in found]
 
 
