@@ -1,6 +1,7 @@
 """The fixity flow: are the stored originals, derivatives and metadata documents still what was stored?
 
-Each run removes the temporary files of interrupted writes older than ``stale_temporary_age_s``, then
+Each run removes the temporary files of interrupted writes older than ``stale_temporary_age_s`` (at once
+when their writer process is known to have ended on this host: LocalStore names it in them), then
 re-hashes up to ``fixity_batch_size`` objects from the inventory, never-checked and least recently
 checked first, so a store too large for one run is covered by the runs that follow. Outcomes go to the
 catalogue (problems and recoveries as audit entries), missing or changed objects to a Prefect table

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     fixity_interval_s: int = Field(default=86_400, gt=0, description="How often the scheduled fixity flow re-checks stored objects.")
     fixity_batch_size: int = Field(default=2000, gt=0, description="Objects re-hashed per fixity run, least recently checked first.")
     fixity_workers: int = Field(default=4, ge=1, le=64, description="Objects a fixity run reads at the same time.")
-    stale_temporary_age_s: int = Field(default=86_400, gt=0, description="Temporary files of interrupted writes older than this are removed.")
+    stale_temporary_age_s: int = Field(default=86_400, gt=0, description="Temporary files of interrupted writes older than this are removed (sooner when their writer is known to have ended).")
     gate_reconcile_interval_s: float = Field(default=20.0, description="How often `serve` resumes review gates whose batch is fully decided.")
     inbox_settle_s: float = Field(default=10.0, description="Scheduled runs skip files modified this recently (still being copied).")
     two_reviewer_grades: list[str] = Field(default=["一级"], description="Relic grades (级别) whose approval needs two distinct reviewers.")

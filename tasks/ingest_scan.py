@@ -35,6 +35,7 @@ from relicflow.errors import (
 )
 from relicflow.settings import Settings
 from relicflow.storage import ObjectStore, derivative_key, put_original
+from relicflow.storage import original_key as content_address
 from tasks.accession_sheet import SheetRow
 from tasks.hashing import near_duplicates
 from tasks.ingest_rejections import (
@@ -141,17 +142,13 @@ def store_original(ctx: IngestContext, work: ScanWork) -> str:
     since it was hashed is refused as bad input: quarantined with the reason; the completed file, when it
     arrives at the same path, supersedes that quarantine.
     """
-    if work.path is None:
-        if work.original_key is None or not ctx.store.exists(work.original_key):
-            raise file_vanished()
-        return work.original_key
-    if not work.path.is_file():
-        if not work.path.parent.is_dir():
-            raise IngestStopped(f"The inbox folder {work.path.parent} disappeared during the run (a network share "
-                                "unmounted?). Nothing was lost; the run stops and the next one continues.",
-                                f"收件箱文件夹 {work.path.parent} 在运行中消失（网络共享断开？）。没有任何数据丢失；"
-                                "本次运行停止，下一次运行会继续。")
-        raise file_vanished()
+    if work.path is not None and not work.path.is_file() and not work.path.parent.is_dir():
+        raise IngestStopped(f"The inbox folder {work.path.parent} disappeared during the run (a network share "
+                            "unmounted?). Nothing was lost; the run stops and the next one continues.",
+                            f"收件箱文件夹 {work.path.parent} 在运行中消失（网络共享断开？）。没有任何数据丢失；"
+                            "本次运行停止，下一次运行会继续。")
+    if work.path is None or not work.path.is_file():
+        return kept_original(ctx, work)
     try:
         stored = put_original(ctx.store, work.path, work.sha256)
     except IntegrityError as exc:
@@ -160,6 +157,22 @@ def store_original(ctx: IngestContext, work: ScanWork) -> str:
     ctx.catalogue.register_stored_objects([StoredObjectRef.of(stored, role="original", item_id=work.item_id)], actor="ingest")
     ctx.catalogue.set_original_key(work.item_id, work.sha256, stored.key)
     return stored.key
+
+
+def kept_original(ctx: IngestContext, work: ScanWork) -> str:
+    """The original an earlier run kept, for a scan no longer in the inbox; file_vanished if none was.
+
+    Looked up by its content address, not only by the key the catalogue recorded: a run killed between
+    storing the master and recording where (or registering it for fixity) leaves the bytes kept but
+    unlinked, and a file moved away after that must still be finished from them, and inventoried.
+    """
+    for key in dict.fromkeys(k for k in (work.original_key, content_address(work.sha256)) if k):
+        stored = ctx.store.head(key)
+        if stored is not None and stored.sha256 == work.sha256:
+            ctx.catalogue.register_stored_objects([StoredObjectRef.of(stored, role="original", item_id=work.item_id)], actor="ingest")
+            ctx.catalogue.set_original_key(work.item_id, work.sha256, stored.key)
+            return stored.key
+    raise file_vanished()
 
 
 def analyse(ctx: IngestContext, work: ScanWork, original_key: str) -> ScanAnalysis:

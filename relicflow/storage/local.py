@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from relicflow.errors import StorageError, StorageUnavailable
+from relicflow.storage.writers import writer_has_ended, writer_tag
 
 if TYPE_CHECKING:
     pass
@@ -30,8 +31,8 @@ from relicflow.storage.base import (
 )
 
 
-# What tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") makes in _put and _write_sidecar. Keys never
-# have a segment starting with '.', so nothing matching this can be an object.
+# What tempfile.mkstemp(prefix=".<name>.<writer>.", suffix=".tmp") makes in _put and _write_sidecar (see
+# _temporary_prefix). Keys never have a segment starting with '.', so nothing matching this is an object.
 _TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
@@ -72,7 +73,7 @@ class LocalStore(_CreateOnlyStore):
             return _settle(self.url, existing, expected or _hash_stream(src)[0])
         with self._errors("write", key):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix(target.name), suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as out:
                     sha, size = _hash_stream(src, out)
@@ -97,7 +98,7 @@ class LocalStore(_CreateOnlyStore):
 
     def _write_sidecar(self, target: Path, sha: str) -> None:
         sidecar = target.with_name(target.name + SIDECAR_SUFFIX)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{sidecar.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix(sidecar.name), suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as out:
                 out.write(f"{sha}  {target.name}\n")
@@ -139,10 +140,12 @@ class LocalStore(_CreateOnlyStore):
         return path if path.is_file() else None
 
     def remove_stale_temporaries(self, *, started_before: datetime) -> TemporaryCleanup:
-        """Delete temporary files of writes that were killed (last written before ``started_before``).
+        """Delete temporary files of writes that were killed: last written before ``started_before``, or
+        written by a process of this host that has ended (its name says which, see storage/writers.py).
 
         A write that is still going touches its temporary file as it copies, so a cut-off well in the
-        past (the fixity flow uses a day) never takes a live one.
+        past (the fixity flow uses a day) never takes a live one; nor does the writer check, which only
+        removes what a process that has ended left behind (a SIGKILL, the out-of-memory killer).
         """
         cutoff = started_before.timestamp()
         removed: list[str] = []
@@ -156,7 +159,7 @@ class LocalStore(_CreateOnlyStore):
                     info = path.lstat()
                     if not path.is_file() or path.is_symlink():
                         continue
-                    if info.st_mtime >= cutoff:
+                    if info.st_mtime >= cutoff and not writer_has_ended(name):
                         kept += 1
                         continue
                     path.unlink()
@@ -171,6 +174,14 @@ class LocalStore(_CreateOnlyStore):
         if isinstance(exc, FileNotFoundError):
             return  # nothing stored yet, or a directory that went away while we walked
         raise StorageError(f"Could not list {exc.filename or self.root}: {exc.strerror or exc}.") from exc
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.<name>.<writer>.``: the start of a temporary file's name. The name is cut to 100 bytes so the
+    whole stays inside the file system's 255 whatever the key; it is only there for people."""
+    short = name.encode()[:100].decode(errors="ignore")
+    tag = writer_tag()
+    return f".{short}.{tag}." if tag else f".{short}."
 
 
 def _fsync_dir(directory: Path) -> None:

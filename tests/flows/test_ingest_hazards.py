@@ -112,6 +112,44 @@ def test_files_still_being_copied_are_left_for_the_next_run_and_reported(setting
     assert ingest_flow(settings=settings, settle_s=0.0, start_gate=False)["awaiting_review"] == 1
 
 
+@pytest.mark.parametrize("inventoried", [False, True], ids=["killed-before-inventory", "killed-before-catalogue-link"])
+def test_a_scan_kept_by_a_killed_run_then_moved_away_is_finished_from_the_kept_original(
+        settings: Settings, catalogue: Catalogue, inventoried: bool) -> None:
+    """Found by the crash test: a run killed just after it stored an original (before the catalogue
+    pointed at it), then the studio moved the file out of the inbox. The bytes are kept, so the next run
+    must finish the item from them, not quarantine it as file_vanished and leave the master orphaned."""
+    import hashlib
+
+    from relicflow.catalogue import StoredObjectRef
+    from relicflow.storage import put_original
+
+    settings = load_settings(**{**settings.model_dump(), "ingest_heartbeat_s": 0.01})
+    settings.inbox.mkdir(parents=True)
+    path = settings.inbox / "GJ-0042.jpg"
+    path.write_bytes(jpeg_bytes(42))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    # the state a SIGKILL right after put_original leaves (every catalogue write is its own transaction)
+    killed_run = catalogue.start_ingest_run(inbox=str(settings.inbox), sheet=None, flow_run_id=None)
+    item_id, _ = catalogue.register_received(sha256=sha, file_name=path.name, inbox_path=str(path),
+                                             size_bytes=path.stat().st_size, ingest_run_id=killed_run)
+    stored = put_original(open_store(settings), path, sha)
+    if inventoried:
+        catalogue.register_stored_objects([StoredObjectRef.of(stored, role="original", item_id=item_id)], actor="ingest")
+    kept = path.read_bytes()
+    path.unlink()  # the studio tidies the inbox
+    import time
+
+    time.sleep(0.2)  # the killed run has been silent for more than 6 heartbeats
+
+    summary = ingest_flow(settings=settings, start_gate=False)
+    assert summary["retried"] == 1 and summary["awaiting_review"] == 1 and summary["quarantined"] == 0
+    item = catalogue.item(item_id)
+    assert item is not None and item.status == ItemStatus.awaiting_review.value
+    assert [f.original_key for f in item.files] == [original_key(sha)]
+    assert open_store(settings).get_bytes(original_key(sha)) == kept
+    assert [r.key for r in catalogue.stored_objects_to_check(10) if r.role == "original"] == [original_key(sha)]
+
+
 def test_an_internal_error_is_retried_a_bounded_number_of_times_then_waits(settings: Settings, catalogue: Catalogue) -> None:
     settings = load_settings(**{**settings.model_dump(), "ingest_max_attempts": 2})
     settings.inbox.mkdir(parents=True)

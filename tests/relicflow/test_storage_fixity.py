@@ -102,8 +102,9 @@ LocalStore(Path(sys.argv[1])).put_file("originals/cc/big", Path("/dev/stdin"))
 """
 
 
-def interrupted_write(root: Path) -> Path:
-    """A real writer killed with SIGKILL halfway through copying a master: its temporary file stays."""
+def interrupted_write(root: Path) -> tuple[Path, int]:
+    """A real writer killed with SIGKILL halfway through copying a master: its temporary file stays.
+    Returns the temporary file and the writer's pid."""
     child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(root)], stdin=subprocess.PIPE)
     assert child.stdin is not None
     try:
@@ -120,7 +121,7 @@ def interrupted_write(root: Path) -> Path:
     finally:
         child.kill()
         child.wait()
-    return temporaries[0]
+    return temporaries[0], child.pid
 
 
 def age(path: Path, by: timedelta) -> None:
@@ -129,10 +130,11 @@ def age(path: Path, by: timedelta) -> None:
 
 
 def test_local_stale_temporaries_are_removed_and_fresh_ones_and_objects_kept(tmp_path: Path) -> None:
+    """Temporaries that do not say who wrote them (another host, an older relicflow) go by age alone."""
     store = LocalStore(tmp_path / "objects")
     kept = store.put_bytes("originals/cc/kept", b"a master that was stored properly")
-    stale = interrupted_write(store.root)
-    assert not store.exists("originals/cc/big")  # nothing visible under the real key
+    stale = store.root / "originals" / "cc" / ".big.q1w2e3r4.tmp"
+    stale.write_bytes(b"half a master")
     fresh = stale.with_name(".other.abcd1234.tmp")
     fresh.write_bytes(b"a write still going on")
     stale_sidecar = stale.with_name(".kept.sha256.x1y2z3w4.tmp")
@@ -150,6 +152,31 @@ def test_local_stale_temporaries_are_removed_and_fresh_ones_and_objects_kept(tmp
     assert store.get_bytes("originals/cc/kept") == b"a master that was stored properly"
     assert store.head("originals/cc/kept") == StoredObject(kept.key, kept.size, kept.sha256, created=False)
     assert store.remove_stale_temporaries(started_before=now() - DAY) == TemporaryCleanup((), 1)
+
+
+def test_local_temporaries_of_a_killed_writer_go_at_once_and_a_live_writers_stay(tmp_path: Path) -> None:
+    """Found by the crash test: writers SIGKILLed mid-write left their temporaries for a whole
+    stale_temporary_age_s (a day). A temporary now names its writer; one whose writer has ended on this
+    host is removed by the next clean-up, however fresh, and nothing of a live writer is touched."""
+    from relicflow.storage.writers import writer_tag
+
+    store = LocalStore(tmp_path / "objects")
+    killed, pid = interrupted_write(store.root)
+    host = writer_tag().split("-")[0]
+    assert f".{host}-{pid}-" in killed.name  # the temporary says which process wrote it
+    folder = killed.parent
+    live = folder / f".live.{writer_tag()}.abcd1234.tmp"  # this test process: a write still going on
+    pid_reused = folder / f".reused.{host}-{os.getpid()}-1.abcd1234.tmp"  # this pid, but another (ended) process
+    other_host = folder / f".remote.w{'0' if host[1] != '0' else '1'}{host[2:]}-{pid}-1.abcd1234.tmp"
+    unknown = folder / ".untagged.abcd1234.tmp"
+    for path in (live, pid_reused, other_host, unknown):
+        path.write_bytes(b"part of a write")
+
+    cleanup = store.remove_stale_temporaries(started_before=now() - DAY)
+    assert cleanup == TemporaryCleanup(tuple(sorted(p.relative_to(store.root).as_posix() for p in (killed, pid_reused))), 3)
+    assert not killed.exists() and not pid_reused.exists()
+    assert live.exists() and other_host.exists() and unknown.exists()  # judged by their age only
+    assert not store.exists("originals/cc/big")
 
 
 def test_local_cleanup_of_an_empty_store(tmp_path: Path) -> None:

@@ -60,6 +60,19 @@ def test_a_file_that_vanished_before_storing_is_quarantined_not_fatal(ctx: Inges
     assert ctx.catalogue.item_status(work.item_id) is ItemStatus.quarantined
 
 
+def test_a_file_that_vanished_after_an_earlier_run_kept_it_is_finished_from_the_kept_original(ctx: IngestContext, tmp_path: Path) -> None:
+    """A killed run stored the master but never recorded where; the studio then moved the file away."""
+    path = scan(tmp_path / "inbox")
+    work = work_for(ctx, path)
+    kept = ctx.store.put_file(original_key(work.sha256), path)  # what the killed run left: bytes, no record
+    path.unlink()
+    outcome = ingest_scan(ctx, work)
+    assert outcome.status == "awaiting_review"
+    item = ctx.catalogue.item(work.item_id)
+    assert item is not None and [f.original_key for f in item.files] == [kept.key]
+    assert [r.key for r in ctx.catalogue.stored_objects_to_check(10)][:1] == [kept.key]
+
+
 def test_a_vanished_inbox_stops_the_run_and_leaves_the_item_received(ctx: IngestContext, tmp_path: Path) -> None:
     inbox = tmp_path / "share"
     path = scan(inbox)
