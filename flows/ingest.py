@@ -74,6 +74,9 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     for run_id in catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=6 * settings.ingest_heartbeat_s)):
         logger.warning("ingest run %s stopped without finishing (killed?); marked interrupted, its unfinished files "
                        "are taken over by this run", run_id)
+        interrupted = catalogue.ingest_run(run_id)
+        if interrupted is not None and interrupted.flow_run_id:
+            mark_crashed_in_prefect(interrupted.flow_run_id, run_id, logger)
         if start_gate and catalogue.count_by_status(ingest_run_id=run_id).get(ItemStatus.awaiting_review.value):
             start_review_gate(catalogue, run_id, logger)
 
@@ -125,6 +128,23 @@ def _run_scans(ctx: IngestContext, catalogue: Catalogue, run_id: int, work: list
     if not futures:
         update_progress_artifact(progress_id, progress=100.0)
     return outcomes
+
+
+def mark_crashed_in_prefect(flow_run_id: str, run_id: int, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """A killed run shows 'Running' in Prefect for ever; say what the catalogue knows. Best effort: the
+    catalogue, not Prefect, is the record."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and not state.is_final():
+                client.set_flow_run_state(flow_run_id, Crashed(message=f"ingest run {run_id} stopped without finishing "
+                                                                        "(killed?); a later run took over its files"), force=True)
+    except Exception:
+        logger.warning("could not mark flow run %s of interrupted ingest run %s as crashed in Prefect", flow_run_id, run_id,
+                       exc_info=True)
 
 
 def check_inbox(inbox: Path) -> None:

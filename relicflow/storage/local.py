@@ -90,6 +90,7 @@ class LocalStore(_CreateOnlyStore):
                         raise StorageError(f"{key!r} in {self.root} is taken by something that is not a stored "
                                            "object (a directory?).") from None
                     return _settle(self.url, winner, sha)
+                Path(tmp_name).unlink()  # published: the temporary name must not outlive it (a second link)
                 _fsync_dir(target.parent)
                 self._write_sidecar(target, sha)
                 return StoredObject(key, size, sha, created=True)

@@ -313,26 +313,37 @@ def test_a_read_only_inbox_is_ingested_and_left_as_it_was(settings: Settings, ca
 
 def test_a_killed_run_is_marked_interrupted_and_its_files_are_taken_over(settings: Settings, catalogue: Catalogue) -> None:
     """A run that stopped beating (killed with its machine) is closed by the next one, which finishes its
-    'received' items; the crash test (tests/test_crash_recovery.py) does this with real SIGKILLs."""
-    settings.inbox.mkdir(parents=True)
-    data = jpeg_bytes(10)
-    (settings.inbox / "GJ-00090.jpg").write_bytes(data)
+    'received' items and tells Prefect; the crash test (tests/test_crash_recovery.py) does this with real
+    SIGKILLs."""
     import hashlib
     from datetime import timedelta
 
-    from relicflow.catalogue.models import utcnow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
 
-    dead = catalogue.start_ingest_run(inbox=str(settings.inbox), sheet=None, flow_run_id=None)
+    from relicflow.catalogue.models import IngestRun, utcnow
+
+    settings.inbox.mkdir(parents=True)
+    data = jpeg_bytes(10)
+    (settings.inbox / "GJ-00090.jpg").write_bytes(data)
+    with get_client(sync_client=True) as client:  # the killed run's flow run, left 'Running' by the kill
+        killed = client.create_flow_run(ingest_flow, state=Running())
+    dead = catalogue.start_ingest_run(inbox=str(settings.inbox), sheet=None, flow_run_id=str(killed.id))
     item_id, _ = catalogue.register_received(sha256=hashlib.sha256(data).hexdigest(), file_name="GJ-00090.jpg",
                                              inbox_path=str(settings.inbox / "GJ-00090.jpg"), size_bytes=len(data), ingest_run_id=dead)
-    # still beating: a concurrent run leaves it alone
-    assert catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=60)) == []
-    later = utcnow() + timedelta(seconds=6 * settings.ingest_heartbeat_s + 1)
-    assert catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=6 * settings.ingest_heartbeat_s), now=later) == [dead]
+    silence = timedelta(seconds=6 * settings.ingest_heartbeat_s)
+    assert catalogue.close_interrupted_ingest_runs(silent_for=silence) == []  # still beating: left alone
+    with catalogue.session() as s:  # then the machine died: no beat since
+        s.get_one(IngestRun, dead).heartbeat_at = utcnow() - silence - timedelta(seconds=5)
+
+    summary = ingest_flow(settings=settings, start_gate=False)
+
     run = catalogue.ingest_run(dead)
     assert run is not None and run.outcome == "interrupted" and run.summary["items_by_status"] == {"received": 1}
-    summary = ingest_flow(settings=settings, start_gate=False)
     assert summary["awaiting_review"] == 1 and summary["items"] == [item_id]
     item = catalogue.item(item_id)
     assert item is not None and item.ingest_run_id == summary["ingest_run_id"]  # adopted into the run that finished it
     assert "ingest:interrupted" in [e.action for e in catalogue.audit_entries()]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(killed.id).state
+    assert state is not None and state.type.value == "CRASHED" and f"ingest run {dead}" in (state.message or "")
