@@ -110,7 +110,7 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
                           description=f"Ingest run {run_id}: {summary['awaiting_review']} awaiting review, "
                                       f"{summary['quarantined']} quarantined, {summary['failed']} failed, "
                                       f"{summary['already_known']} already known, {summary['skipped_total']} skipped")
-    if start_gate and summary["awaiting_review"] and not ctx.stop_reason:
+    if start_gate and summary["awaiting_review"]:  # a stopped run's finished items await review all the same
         summary["gate_flow_run_id"] = start_review_gate(catalogue, run_id, logger)
     if ctx.stop_reason is not None:
         raise ctx.stop_reason
