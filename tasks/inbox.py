@@ -92,9 +92,14 @@ def skipped(relative: str, code: str) -> SkippedEntry:
 
 
 def printable_name(name: str) -> str:
-    """The name as valid UTF-8 text: undecodable bytes shown as ``\\xe9``, control characters as ``\\n``."""
+    """The name as printable UTF-8 text: control characters shown as ``\\n``; in a name that is not UTF-8
+    at all, every byte outside ASCII as ``\\xe9`` (fragments of GBK that happen to be valid UTF-8 would
+    show as stray accents and combining marks; the reading of the whole name is given separately)."""
     raw = os.fsencode(name)
-    text = raw.decode("utf-8", "backslashreplace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("ascii", "backslashreplace")
     return "".join(ch if unicodedata.category(ch) != "Cc" else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 

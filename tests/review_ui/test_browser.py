@@ -82,3 +82,30 @@ def test_reviewer_rejects_and_approves_in_a_real_browser(world: ReviewWorld, bas
     assert world.batch_calls == [run]
     assert problems == []
     assert (tmp_path / "item-page.png").stat().st_size > 10_000
+
+
+def test_digitisation_staff_retry_a_quarantined_file_in_a_real_browser(world: ReviewWorld, base_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    item_id = world.add_quarantined(world.new_run(), file_name="GJ-0042.tif")
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(f"{base_url}/login?next=/quarantine")
+            page.fill("#username", "dora")
+            page.fill("#password", PASSWORD)
+            page.click("form[action='/login'] button[type=submit]")
+            expect(page.locator("h1")).to_contain_text("隔离文件")
+            expect(page.locator("table").first).to_contain_text("GJ-0042.tif")
+            page.click(f"form[action='/items/{item_id}/retry'] button[type=submit]")
+            expect(page).to_have_url(f"{base_url}/quarantine?done=retried&item={item_id}")
+            expect(page.locator(".flash")).to_contain_text(f"#{item_id} 已重新排队")
+            expect(page.locator(f"form[action='/items/{item_id}/retry']")).to_have_count(0)
+        finally:
+            browser.close()
+    assert world.catalogue.item_status(item_id) is ItemStatus.received
+    assert problems == []

@@ -116,3 +116,15 @@ def test_an_unreadable_subfolder_is_reported_not_fatal() -> None:
     finally:
         os.chmod(inbox / "locked", 0o755)
         shutil.rmtree(base)
+
+
+def test_a_name_that_is_not_utf8_is_shown_byte_by_byte_with_its_likely_reading() -> None:
+    """青铜鼎 in GBK holds \\xcd\\xad, which alone is valid UTF-8 (a combining mark): shown escaped, not as a stray accent."""
+    from tasks.inbox import name_hints, name_problem, printable_name
+
+    name = os.fsdecode("青铜鼎.jpg".encode("gbk"))
+    assert name_problem(name) == "not_utf8"
+    assert printable_name(name) == "\\xc7\\xe0\\xcd\\xad\\xb6\\xa6.jpg"
+    assert name_hints(name) == ("青铜鼎.jpg (GB18030)",)
+    assert printable_name("青铜鼎\n.jpg") == "青铜鼎\\n.jpg" and name_problem("青铜鼎\n.jpg") == "control_characters"
+    assert printable_name("正常 名字.jpg") == "正常 名字.jpg" and name_problem("正常 名字.jpg") is None
