@@ -228,10 +228,9 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
     """One row per item this run worked on, from the catalogue's final state (a near duplicate found by
     a later scan of the same run shows on both)."""
     rows = []
-    for outcome in sorted(outcomes, key=lambda o: o.item_id):
-        item = catalogue.item(outcome.item_id)
-        if item is None:
-            continue
+    by_id = {o.item_id: o for o in outcomes}
+    for item in catalogue.items(ids=list(by_id)):  # one query, not one per item
+        outcome = by_id[item.id]
         if item.quarantine_code:
             message = item.quarantine_message_en if locale == "en" else item.quarantine_message_zh
             notes = f"{item.quarantine_code}: {message}"

@@ -31,6 +31,7 @@ from relicflow.errors import (
     IngestStopped,
     InputRejected,
     IntegrityError,
+    IsolationError,
     StorageUnavailable,
 )
 from relicflow.settings import Settings
@@ -184,8 +185,6 @@ def analyse(ctx: IngestContext, work: ScanWork, original_key: str) -> ScanAnalys
         if ctx.workers is None:
             result = analyse_scan(source, limits, sha256=work.sha256, size_bytes=work.size_bytes)
         else:
-            from relicflow.errors import IsolationError
-
             try:
                 result = ctx.workers.run(analyse_scan, str(source), limits, sha256=work.sha256, size_bytes=work.size_bytes,
                                          timeout_s=s.decode_timeout_s)

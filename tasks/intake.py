@@ -37,7 +37,6 @@ class ScanWork:
     name_hints: tuple[str, ...] = ()
     other_names: tuple[str, ...] = ()
     original_key: str | None = None
-    attempt: int = 1
 
 
 @dataclass
@@ -104,7 +103,7 @@ def plan_intake(catalogue: Catalogue, listing: InboxListing, *, run_id: int, max
         plan.work.append(ScanWork(
             item_id=item_id, sha256=sha, size_bytes=primary.size, file_name=primary.file_name, inbox_path=primary_path,
             path=primary.path, stat_key=st, name_problem=primary.name_problem, name_hints=primary.name_hints,
-            other_names=tuple(f.file_name for f, _ in others), attempt=_attempt_of(catalogue, item_id),
+            other_names=tuple(f.file_name for f, _ in others),
         ))
 
     for candidate in catalogue.resumable_items(max_attempts=max_attempts):  # no inbox file leads to these
@@ -116,7 +115,7 @@ def plan_intake(catalogue: Catalogue, listing: InboxListing, *, run_id: int, max
         plan.retried.append(candidate.item_id)
         plan.work.append(ScanWork(
             item_id=candidate.item_id, sha256=candidate.sha256, size_bytes=candidate.size_bytes, file_name=candidate.file_name,
-            inbox_path=candidate.inbox_path, path=None, original_key=candidate.original_key, attempt=candidate.attempts + 1,
+            inbox_path=candidate.inbox_path, path=None, original_key=candidate.original_key,
         ))
     return plan
 
@@ -124,35 +123,27 @@ def plan_intake(catalogue: Catalogue, listing: InboxListing, *, run_id: int, max
 def _may_need_work(catalogue: Catalogue, item_id: int, status: ItemStatus) -> bool:
     if status in (ItemStatus.received, ItemStatus.failed):
         return True
-    return status is ItemStatus.quarantined and catalogue.quarantine_code(item_id) in READMIT_ON_ARRIVAL
+    return status is ItemStatus.quarantined and catalogue.item_state(item_id).quarantine_code in READMIT_ON_ARRIVAL
 
 
 def _should_process(catalogue: Catalogue, item_id: int, scan: InboxFile, *, max_attempts: int,
                     logger: logging.Logger | logging.LoggerAdapter[Any]) -> bool:
     """Known content: process it again only if it never finished, failed with attempts left, or was
     quarantined for how it arrived rather than what it is."""
-    status = catalogue.item_status(item_id)
-    if status is ItemStatus.received:
+    state = catalogue.item_state(item_id)
+    if state.status is ItemStatus.received:
         return True  # a run was killed, or stopped, before finishing it
-    if status is ItemStatus.failed:
-        item = catalogue.item(item_id)
-        if item is not None and item.attempts < max_attempts:
+    if state.status is ItemStatus.failed:
+        if state.attempts < max_attempts:
             catalogue.requeue(item_id, actor="ingest", reason="automatic_retry")
-            logger.info("item %s failed before (attempt %d of %d); trying again", item_id, item.attempts, max_attempts)
+            logger.info("item %s failed before (attempt %d of %d); trying again", item_id, state.attempts, max_attempts)
             return True
         return False
-    if status is ItemStatus.quarantined:
-        code = catalogue.quarantine_code(item_id)
-        if code in READMIT_ON_ARRIVAL and scan.name_problem is None:
-            catalogue.requeue(item_id, actor="ingest", reason=f"arrived_again:{code}")
-            logger.info("item %s (quarantined as %s) arrived again as %s; processing it", item_id, code, scan.relative)
-            return True
+    if state.status is ItemStatus.quarantined and state.quarantine_code in READMIT_ON_ARRIVAL and scan.name_problem is None:
+        catalogue.requeue(item_id, actor="ingest", reason=f"arrived_again:{state.quarantine_code}")
+        logger.info("item %s (quarantined as %s) arrived again as %s; processing it", item_id, state.quarantine_code, scan.relative)
+        return True
     return False
-
-
-def _attempt_of(catalogue: Catalogue, item_id: int) -> int:
-    item = catalogue.item(item_id)
-    return (item.attempts if item is not None else 0) + 1
 
 
 def _skip(plan: IntakePlan, relative: str, code: str, message_en: str) -> None:

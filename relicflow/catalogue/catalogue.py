@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -232,9 +232,11 @@ class Catalogue(IntakeOperations, ReviewOperations, MintOperations, FixityOperat
         with self.read_session() as s:
             return s.scalar(select(Item).where(Item.id == item_id).options(*ITEM_LOAD))
 
-    def items(self, *, status: str | None = None, ingest_run_id: int | None = None) -> list[Item]:
+    def items(self, *, status: str | None = None, ingest_run_id: int | None = None, ids: Sequence[int] | None = None) -> list[Item]:
         with self.read_session() as s:
             q = select(Item).options(*ITEM_LOAD).order_by(Item.id)
+            if ids is not None:
+                q = q.where(Item.id.in_(list(ids)))
             if status is not None:
                 q = q.where(Item.status == status)
             if ingest_run_id is not None:

@@ -41,6 +41,13 @@ def path_key(inbox_path: str) -> str:
 
 
 @dataclass(frozen=True)
+class ItemState:
+    status: ItemStatus
+    attempts: int
+    quarantine_code: str | None
+
+
+@dataclass(frozen=True)
 class RetryCandidate:
     """An item the next run should try again: where its bytes were seen and where they are kept."""
 
@@ -50,7 +57,6 @@ class RetryCandidate:
     inbox_path: str
     size_bytes: int
     original_key: str | None
-    attempts: int
     status: ItemStatus
 
 
@@ -177,8 +183,15 @@ class IntakeOperations:
             return ItemStatus(status)
 
     def quarantine_code(self: Catalogue, item_id: int) -> str | None:  # type: ignore[misc]
+        return self.item_state(item_id).quarantine_code
+
+    def item_state(self: Catalogue, item_id: int) -> ItemState:  # type: ignore[misc]
+        """Status, failed attempts and quarantine code in one light query (no related rows loaded)."""
         with self.read_session() as s:
-            return s.scalar(select(Item.quarantine_code).where(Item.id == item_id))
+            row = s.execute(select(Item.status, Item.attempts, Item.quarantine_code).where(Item.id == item_id)).first()
+            if row is None:
+                raise CatalogueError(f"no item {item_id}")
+            return ItemState(ItemStatus(row[0]), row[1] or 0, row[2])
 
     def adopt_into_run(self: Catalogue, item_id: int, run_id: int) -> None:  # type: ignore[misc]
         """A later run takes over an item an earlier run left unfinished, so its review gate covers it."""
@@ -233,7 +246,7 @@ class IntakeOperations:
         with self.read_session() as s:
             run_over = select(IngestRun.id).where(IngestRun.finished_at.is_not(None))
             rows = s.execute(
-                select(Item.id, Item.status, Item.attempts, SourceFile.sha256, SourceFile.file_name, SourceFile.inbox_path,
+                select(Item.id, Item.status, SourceFile.sha256, SourceFile.file_name, SourceFile.inbox_path,
                        SourceFile.size_bytes, SourceFile.original_key)
                 .join(SourceFile, SourceFile.item_id == Item.id)
                 .where((Item.status == ItemStatus.failed.value) & (Item.attempts < max_attempts)
@@ -242,8 +255,8 @@ class IntakeOperations:
                 .order_by(Item.id, SourceFile.original_key.is_(None), SourceFile.id)
             ).all()
         seen: dict[int, RetryCandidate] = {}
-        for item_id, status, attempts, sha, name, path, size, key in rows:
-            seen.setdefault(item_id, RetryCandidate(item_id, sha, name, path, size, key, attempts, ItemStatus(status)))
+        for item_id, status, sha, name, path, size, key in rows:
+            seen.setdefault(item_id, RetryCandidate(item_id, sha, name, path, size, key, ItemStatus(status)))
         return list(seen.values())
 
     def requeue(self: Catalogue, item_id: int, *, actor: str, reason: str, reset_attempts: bool = False) -> bool:  # type: ignore[misc]

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-
 from fault_proxy import Fault, FaultProxy
+from moto_client import moto_client
+
 from flows.mint import prepare_batch
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.ingested import IngestedImage
@@ -38,11 +38,7 @@ def sha(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def raw_client(moto_s3_endpoint: str) -> Any:
     """Straight to moto, past the proxy: what the store really holds."""
-    client = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket=BUCKET)
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return client
+    return moto_client(moto_s3_endpoint, BUCKET, versioned=True)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto_client import moto_client
 
 from relicflow.errors import ConfigurationError, IntegrityError, StorageError
 from relicflow.settings import Settings, load_settings
@@ -41,9 +42,7 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture(scope="session")
 def s3_bucket(moto_s3_endpoint: str) -> str:
-    client = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket=BUCKET)
+    moto_client(moto_s3_endpoint, BUCKET)
     return BUCKET
 
 

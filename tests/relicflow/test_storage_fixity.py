@@ -13,11 +13,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from moto_client import moto_client
 
 from relicflow.errors import StorageError
-from relicflow.storage import LocalStore, ObjectNotFound, ObjectStore, S3Store, StoredObject, TemporaryCleanup
+from relicflow.storage import (
+    LocalStore,
+    ObjectNotFound,
+    ObjectStore,
+    S3Store,
+    StoredObject,
+    TemporaryCleanup,
+)
 
 BUCKET = "relicflow-test"
 MIB = 1024 * 1024
@@ -34,11 +41,7 @@ def now() -> datetime:
 
 @pytest.fixture(scope="module")
 def raw_client(moto_s3_endpoint: str) -> Any:
-    client = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
-        client.create_bucket(Bucket=BUCKET)
-    return client
+    return moto_client(moto_s3_endpoint, BUCKET)
 
 
 @pytest.fixture

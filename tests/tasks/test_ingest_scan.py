@@ -164,5 +164,5 @@ def test_our_own_error_marks_the_item_failed_with_the_error_and_counts_attempts(
     assert ctx.store.exists(original_key(work.sha256))
     blocker.unlink()
     assert ctx.catalogue.requeue(work.item_id, actor="ingest", reason="automatic_retry")
-    retried = ScanWork(**{**work.__dict__, "path": None, "original_key": original_key(work.sha256), "attempt": 2})
+    retried = ScanWork(**{**work.__dict__, "path": None, "original_key": original_key(work.sha256)})
     assert ingest_scan(ctx, retried).status == "awaiting_review"
