@@ -31,8 +31,10 @@ from relicflow.errors import (
     IngestStopped,
     InputRejected,
     IntegrityError,
-    IsolationError,
     StorageUnavailable,
+    WorkerCrashed,
+    WorkerOutOfMemory,
+    WorkerTimedOut,
 )
 from relicflow.settings import Settings
 from relicflow.storage import ObjectStore, derivative_key, put_original
@@ -188,7 +190,8 @@ def analyse(ctx: IngestContext, work: ScanWork, original_key: str) -> ScanAnalys
             try:
                 result = ctx.workers.run(analyse_scan, str(source), limits, sha256=work.sha256, size_bytes=work.size_bytes,
                                          timeout_s=s.decode_timeout_s)
-            except IsolationError as exc:
+            except (WorkerTimedOut, WorkerOutOfMemory, WorkerCrashed) as exc:  # the file's doing; other
+                # IsolationErrors (a closed pool, a reply that cannot cross back) are ours: the item fails
                 raise decoder_problem(exc, timeout_s=s.decode_timeout_s, memory_limit_mb=s.decode_memory_limit_mb) from exc
     return result
 

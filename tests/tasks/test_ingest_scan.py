@@ -166,3 +166,15 @@ def test_our_own_error_marks_the_item_failed_with_the_error_and_counts_attempts(
     assert ctx.catalogue.requeue(work.item_id, actor="ingest", reason="automatic_retry")
     retried = ScanWork(**{**work.__dict__, "path": None, "original_key": original_key(work.sha256)})
     assert ingest_scan(ctx, retried).status == "awaiting_review"
+
+
+def test_a_worker_pool_that_cannot_run_is_our_failure_not_the_files(ctx: IngestContext, tmp_path: Path) -> None:
+    """Only a hang, a crash or running out of memory on the file quarantines it; a pool that is closed
+    (or a reply that cannot cross back) is relicflow's own error: the item fails and is retried."""
+    from relicflow.isolated import IsolatedWorkers
+
+    workers = IsolatedWorkers(1, memory_limit_mb=None)
+    workers.close()
+    ctx.workers = workers
+    outcome = ingest_scan(ctx, work_for(ctx, scan(tmp_path)))
+    assert outcome.status == "failed" and "IsolationError" in (outcome.error or "")
