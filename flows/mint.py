@@ -1,9 +1,9 @@
 """The mint flow: approvals committed in the catalogue → a signed, idempotent batch at the issuer.
 
-Order of effects, each safe to repeat: (1) the batch, its Idempotency-Key and its exact body are
-committed with the items moved approved→batched; (2) the metadata documents are written create-only and
-registered in the inventory of stored objects (for fixity); (3) the request is sent, retried with the
-same key and bytes; (4) the receipt is stored and the items become minted. A crash anywhere leaves an
+Order of effects, each safe to repeat: (1) the metadata documents are written create-only and registered
+in the inventory of stored objects (for fixity); (2) the batch, its Idempotency-Key and its exact body
+are committed with the items moved approved→batched; (3) the request is sent, retried with the same key
+and bytes; (4) the receipt is stored and the items become minted. A crash anywhere leaves an
 open batch that the next run resends as it is, so the issuer answers with what it already did instead
 of minting twice.
 """
