@@ -30,6 +30,7 @@ from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import WarningNote
 from relicflow.errors import IngestStopped
 from relicflow.settings import Settings, load_settings
+from relicflow.audit_record import anchor_record
 from relicflow.storage import open_store
 from flows.review_gate import start_review_gate
 from tasks.inbox import list_inbox
@@ -106,6 +107,7 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     rows += _report_rows(catalogue, outcomes, settings.locale)
     summary = summarise(run_id, listing, plan, outcomes, sheet_rows, [number for _, _, number in unmatched], stopped=ctx.stop_reason)
     catalogue.finish_ingest_run(run_id, summary, outcome="aborted" if ctx.stop_reason else "completed")
+    anchor_record(catalogue, store, reason=f"ingest run {run_id}", logger=logger)
     create_table_artifact(key="ingest-report", table=rows or [{"item": "-", "file": "-", "status": "nothing new", "warnings": ""}],
                           description=f"Ingest run {run_id}: {summary['awaiting_review']} awaiting review, "
                                       f"{summary['quarantined']} quarantined, {summary['failed']} failed, "

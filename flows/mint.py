@@ -19,13 +19,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from relicflow.audit_record import anchor_record, require_sound_record
 from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
 from relicflow.errors import CatalogueError, IssuerError
 from relicflow.issuer_client import IssuerClient
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, open_store
-from schemas.issuer import MAX_ITEMS_PER_BATCH, MintRequest, canonical_json
+from schemas.issuer import MAX_ITEMS_PER_BATCH, AuditAnchor, MintRequest, canonical_json
 from tasks.minting import Approval, build_mint_item, build_mint_request, item_id_from_ref, mint_metadata
 
 
@@ -48,11 +49,15 @@ def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[in
         catalogue.register_stored_objects([StoredObjectRef.of(stored, role="metadata", item_id=item_id)], actor="mint")
         items.append(build_mint_item(record, approvals, metadata=metadata, metadata_uri=f"{store.url.rstrip('/')}/{key}"))
     batch_ref = f"rf-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:12]}"
-    request = build_mint_request(batch_ref=batch_ref, recipient=recipient, items=items)
+    head = catalogue.audit_head()
+    anchor = AuditAnchor(entry_id=head.entry_id, entry_hash=head.entry_hash) if head else None
+    request = build_mint_request(batch_ref=batch_ref, recipient=recipient, items=items, audit_anchor=anchor)
     body = request.model_dump(mode="json")
-    return catalogue.create_mint_batch(item_ids=[item_id_from_ref(i.item_ref) for i in items], batch_ref=batch_ref,
-                                       idempotency_key=str(uuid.uuid4()), request_body=body,
-                                       request_sha256=hashlib.sha256(request.body_bytes()).hexdigest())
+    batch_id = catalogue.create_mint_batch(item_ids=[item_id_from_ref(i.item_ref) for i in items], batch_ref=batch_ref,
+                                           idempotency_key=str(uuid.uuid4()), request_body=body,
+                                           request_sha256=hashlib.sha256(request.body_bytes()).hexdigest())
+    anchor_record(catalogue, store, reason=f"mint batch {batch_ref}")
+    return batch_id
 
 
 @task(name="send-mint-batch", cache_policy=NO_CACHE, task_run_name="send batch {batch_id}")
@@ -82,6 +87,7 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     store = open_store(settings)
+    require_sound_record(catalogue, store)  # the approvals are only evidence if the record vouches for itself
     results: list[dict[str, Any]] = []
     with IssuerClient.from_settings(settings) as client:
         open_batches = [b.id for b in catalogue.open_mint_batches()]

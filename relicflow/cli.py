@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from relicflow.cli_audit import audit_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
 
@@ -26,6 +27,7 @@ app = typer.Typer(help="relicflow: museum relic scans → review gate → regula
                   pretty_exceptions_enable=False)
 users_app = typer.Typer(help="Manage review-app users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # long paths stay whole, so they can be copied
 
 

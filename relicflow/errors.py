@@ -86,6 +86,15 @@ class IllegalTransition(CatalogueError):
         self.to_status = to_status
 
 
+class AuditKeyMissing(CatalogueError):
+    """The key that seals the audit chain is not where the settings say, or is not a key."""
+
+
+class RecordBroken(CatalogueError):
+    """The review record does not vouch for itself (a changed, removed or unsealed entry, or a status or
+    decision the chain does not show): nothing may be minted until an administrator has looked."""
+
+
 class ReviewError(RelicflowError):
     """A review decision is not allowed (wrong role, item not awaiting review, missing reason)."""
 

@@ -24,6 +24,8 @@ _WEB: dict[str, dict[str, str]] = {
     "web.nav.logout": {"zh-CN": "退出登录", "en": "Sign out"},
     "web.nav.signed_in_as": {"zh-CN": "{name}（{role}）", "en": "{name} ({role})"},
     "web.nav.language": {"zh-CN": "语言", "en": "Language"},
+    "web.record.broken": {"zh-CN": "审核记录未通过校验：记录已被改动或删减，铸造已停止。请运行 relicflow audit verify 查看完整报告。",
+                          "en": "The review record failed verification: it was altered or cut back, and minting has stopped. Run relicflow audit verify for the whole report."},
     "web.footer.audit": {"zh-CN": "所有审核操作均记入审计日志。", "en": "Every review action is recorded in the audit log."},
     "web.role.admin": {"zh-CN": "管理员", "en": "administrator"},
     "web.role.reviewer": {"zh-CN": "审核员", "en": "reviewer"},

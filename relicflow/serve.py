@@ -92,6 +92,7 @@ def _stop(children: list[Child]) -> None:
 def serve_everything(settings: Settings, *, console: Console) -> int:
     from relicflow.catalogue import Catalogue
     from relicflow.i18n import t
+    from relicflow.storage import open_store
 
     def say(key: str, **kw: Any) -> None:
         # values are paths and messages, not rich markup; long paths stay on one line
@@ -102,6 +103,8 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    store = open_store(settings)
+    _check_record(catalogue, store, say)
     ports = [("prefect", settings.prefect_port, "PREFECT_PORT"), ("review", settings.review_port, "REVIEW_PORT")]
     if not settings.issuer_url:
         ports.append(("sandbox-issuer", settings.sandbox_issuer_port, "SANDBOX_ISSUER_PORT"))
@@ -143,6 +146,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
         say("cli.serve.ready", review=settings.review_url, prefect=f"http://127.0.0.1:{settings.prefect_port}",
             issuer=settings.effective_issuer_url, inbox=settings.inbox)
         next_reconcile = 0.0
+        next_record_check = time.monotonic() + settings.audit_verify_interval_s
         while True:
             for child in started:
                 code = child.process.poll() if child.process else None
@@ -153,6 +157,9 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
             if time.monotonic() >= next_reconcile:
                 _reconcile(catalogue)
                 next_reconcile = time.monotonic() + settings.gate_reconcile_interval_s
+            if time.monotonic() >= next_record_check:
+                _check_record(catalogue, store, say)
+                next_record_check = time.monotonic() + settings.audit_verify_interval_s
             time.sleep(1.0)
     except KeyboardInterrupt:
         stopping = True
@@ -162,6 +169,21 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
         catalogue.dispose()
         if stopping:
             say("cli.serve.stopped")
+
+
+def _check_record(catalogue: Any, store: Any, say: Any) -> None:
+    """Verify the review record; anchor its head when it holds, say loudly when it does not."""
+    from relicflow.audit_record import verify_record, write_anchor
+
+    try:
+        report = verify_record(catalogue, store)
+        if report.ok:
+            write_anchor(catalogue, store, reason="relicflow serve")
+            say("cli.serve.record_ok", entries=report.head.entries if report.head else 0, anchors=report.anchors_checked)
+        else:
+            say("cli.serve.record_broken", summary=report.summary())
+    except Exception:  # the store or catalogue is unreachable right now; the next check tries again
+        log.exception("could not verify the review record")
 
 
 def _ingest_now(console: Console, timeout_s: float = 60.0) -> None:

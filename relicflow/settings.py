@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     issuer_url: str = Field(default="", description="Issuer base URL; empty means the bundled sandbox issuer.")
     issuer_api_key: SecretStr = SecretStr("sandbox-key")
     issuer_secret: SecretStr = Field(default=SecretStr("sandbox-secret-change-me"), description="HMAC-SHA256 signing secret shared with the issuer.")
+    audit_key: SecretStr | None = Field(default=None, description="Key (16+ characters) that seals the audit chain; keep it out of the catalogue's reach and backups. Unset: the key file below.")
+    audit_key_file: Path = Field(default=Path(""), description="File holding the audit key (hex); default: secrets/audit-key in the data dir, created with the first entry.")
+    audit_verify_interval_s: float = Field(default=3600.0, gt=0, description="How often `serve` and the review app re-verify the review record.")
     issuer_timeout_s: float = 10.0
     issuer_max_attempts: int = 5
     sandbox_issuer_port: int = 8765
@@ -88,6 +91,11 @@ class Settings(BaseSettings):
         if not str(self.inbox) or str(self.inbox) == ".":
             self.inbox = self.data_dir / "inbox"
         self.inbox = self.inbox.expanduser().resolve()
+        if not str(self.audit_key_file) or str(self.audit_key_file) == ".":
+            self.audit_key_file = self.data_dir / "secrets" / "audit-key"
+        self.audit_key_file = self.audit_key_file.expanduser().resolve()
+        if self.audit_key is not None and len(self.audit_key.get_secret_value().encode("utf-8")) < 16:
+            raise ValueError("audit_key must be at least 16 characters long")
         if self.locale not in ("zh-CN", "en"):
             raise ValueError("locale must be 'zh-CN' or 'en'")
         return self

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
+from review_ui.record_watch import RecordWatch
 from review_ui.routes import router
 from review_ui.sessions import SessionStore
 from review_ui.web import EXCEPTION_HANDLERS, HERE, ResponseHeadersMiddleware, ReviewContext, make_templates
@@ -28,19 +29,24 @@ log = logging.getLogger("relicflow.review_ui")
 
 
 def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectStore, *,
-                      on_batch_decided: Callable[[int], None] | None = None) -> FastAPI:
+                      on_batch_decided: Callable[[int], None] | None = None, watch_record: bool = False) -> FastAPI:
     """The review app over an already migrated catalogue.
 
     ``on_batch_decided(ingest_run_id)`` is called after a decision leaves no undecided item in its
     ingest run (e.g. to resume the run's review-gate flow). It runs after the reviewer's response; if it
     raises, the error is logged and the decisions stand (``Catalogue.gates_ready_to_resume`` finds runs
-    whose gate still waits).
+    whose gate still waits). ``watch_record``: verify the review record now and on the settings'
+    schedule, and show administrators a banner while it does not hold.
     """
+    watch = RecordWatch(catalogue, store, interval_s=settings.audit_verify_interval_s) if watch_record else None
     app = FastAPI(title="relicflow review", docs_url=None, redoc_url=None, openapi_url=None,
                   exception_handlers=EXCEPTION_HANDLERS)
     app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
                                      sessions=SessionStore(catalogue), templates=make_templates(),
-                                     on_batch_decided=on_batch_decided)
+                                     on_batch_decided=on_batch_decided, record_watch=watch)
+    if watch is not None:
+        app.router.on_startup.append(watch.start)
+        app.router.on_shutdown.append(watch.stop)
     app.add_middleware(ResponseHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
@@ -54,7 +60,7 @@ def run_review_app(settings: Settings, *, on_batch_decided: Callable[[int], None
     from relicflow.storage import open_store
 
     catalogue = Catalogue.from_settings(settings)
-    app = create_review_app(settings, catalogue, open_store(settings), on_batch_decided=on_batch_decided)
+    app = create_review_app(settings, catalogue, open_store(settings), on_batch_decided=on_batch_decided, watch_record=True)
     log.info("review app on %s", settings.review_url)
     try:
         # One process: the decision lock that keeps on_batch_decided to one call per run is per process.

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relicflow.catalogue import Catalogue
 from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, normalise_locale, t
 from relicflow.settings import Settings
+from review_ui.record_watch import RecordWatch
 from review_ui.sessions import SESSION_COOKIE, ActiveSession, SessionStore
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ReviewContext:
     sessions: SessionStore
     templates: Jinja2Templates
     on_batch_decided: Callable[[int], None] | None = None
+    record_watch: RecordWatch | None = None
     # Serialises "record a decision, then count what is left of its run" inside this process, so two
     # reviewers finishing a run at the same moment cannot both see zero and fire the callback twice.
     decision_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,9 +131,18 @@ def render(request: Request, template: str, *, status_code: int = 200, page_path
         ],
         "nav": "",
         "flash": None,
+        "record_alert": _record_alert(request, user),
     }
     base.update(context)
     return review(request).templates.TemplateResponse(request, template, base, status_code=status_code, headers=headers)
+
+
+def _record_alert(request: Request, user: ActiveSession | None) -> str | None:
+    """Administrators see, on every page, that the review record no longer vouches for itself."""
+    watch = review(request).record_watch
+    if user is None or user.role != "admin" or watch is None:
+        return None
+    return watch.alert
 
 
 def error_page(request: Request, status_code: int, message_key: str, **kwargs: object) -> Response:

@@ -89,6 +89,16 @@ class MintItem(BaseModel):
         return self
 
 
+class AuditAnchor(BaseModel):
+    """The head of the museum's sealed review record when the batch was made: lets the issuer (or an
+    auditor holding its copy) show later that the record was not cut back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry_id: int = Field(ge=1, description="Id of the newest audit entry.")
+    entry_hash: str = Field(pattern=_SHA256_HEX, description="Its HMAC-SHA256 seal (lowercase hex).")
+
+
 class MintRequest(BaseModel):
     """Body of ``POST /v1/mint-batches``; sent with an ``Idempotency-Key`` decided before the first try."""
 
@@ -98,6 +108,7 @@ class MintRequest(BaseModel):
     batch_ref: str = Field(pattern=_BATCH_REF, description="relicflow's batch id; one batch, one receipt.")
     recipient: str = Field(min_length=1, max_length=200, description="Account that receives the tokens.")
     items: list[MintItem] = Field(min_length=1, max_length=MAX_ITEMS_PER_BATCH)
+    audit_anchor: AuditAnchor | None = Field(default=None, description="Head of the review record the approvals are in.")
 
     @model_validator(mode="after")
     def _unique_item_refs(self) -> MintRequest:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.catalogue import ItemRecord
-from schemas.issuer import MintItem, MintRequest, ReviewAttestation, metadata_sha256
+from schemas.issuer import AuditAnchor, MintItem, MintRequest, ReviewAttestation, metadata_sha256
 
 ITEM_REF_PREFIX = "relicflow:item:"
 # Accession-sheet fields that describe the relic publicly; condition, acquisition and findspot stay
@@ -73,5 +73,5 @@ def build_mint_item(record: ItemRecord, approvals: Sequence[Approval], *, metada
     )
 
 
-def build_mint_request(*, batch_ref: str, recipient: str, items: Sequence[MintItem]) -> MintRequest:
-    return MintRequest(batch_ref=batch_ref, recipient=recipient, items=list(items))
+def build_mint_request(*, batch_ref: str, recipient: str, items: Sequence[MintItem], audit_anchor: AuditAnchor | None = None) -> MintRequest:
+    return MintRequest(batch_ref=batch_ref, recipient=recipient, items=list(items), audit_anchor=audit_anchor)

@@ -6,8 +6,6 @@ transition row and an audit entry in the same transaction. A decision exists onc
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,15 +27,16 @@ from relicflow.catalogue.models import (
     User,
     utcnow,
 )
+from relicflow.catalogue.audit_chain import AuditKey, AuditOperations
 from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.intake import IntakeOperations
 from relicflow.catalogue.minting import MintOperations
+from relicflow.catalogue.record_check import RecordCheckOperations
 from relicflow.catalogue.reviews import ReviewOperations
 from relicflow.errors import CatalogueError, IllegalTransition
 
 log = logging.getLogger("relicflow.catalogue")
 
-GENESIS_HASH = "0" * 64
 WRITER_LOCK_KEY = 0x72656C6963  # "relic": PostgreSQL advisory lock that orders chained writes
 ITEM_LOAD = (
     selectinload(Item.images).selectinload(Image.hashes),
@@ -67,22 +66,13 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("relicflow_read_only") else "BEGIN IMMEDIATE")
 
 
-def audit_hash(prev_hash: str, *, at: datetime, actor: str, action: str, item_id: int | None, details: dict[str, Any]) -> str:
-    body = json.dumps(
-        {"prev": prev_hash, "at": at.isoformat(), "actor": actor, "action": action, "item_id": item_id, "details": details},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintOperations, FixityOperations):
+    """The catalogue database; audit, ingest, review, mint and fixity operations live in their own modules as mixins."""
 
-
-class Catalogue(IntakeOperations, ReviewOperations, MintOperations, FixityOperations):
-    """The catalogue database; ingest, review, mint and fixity operations live in their own modules as mixins."""
-
-    def __init__(self, database_url: str, *, echo: bool = False) -> None:
+    def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:
+        """``audit_key``: where the chain's sealing key is; default, for SQLite, the key file next to the database."""
         self.database_url = database_url
+        self.audit_key = audit_key or AuditKey.beside_database(database_url)
         if database_url.startswith("sqlite:///"):
             Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(database_url, echo=echo, future=True)
@@ -94,13 +84,16 @@ class Catalogue(IntakeOperations, ReviewOperations, MintOperations, FixityOperat
 
     @classmethod
     def from_settings(cls, settings: Any) -> Catalogue:
-        return cls(settings.database_url)
+        return cls(settings.database_url, audit_key=AuditKey.from_settings(settings))
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (creates it on a new database)."""
+        """Bring the schema to the newest Alembic revision (creates it on a new database), then seal any
+        audit entries written before the chain was keyed."""
         from relicflow.catalogue.migrate import upgrade_to_head
 
         upgrade_to_head(self.engine)
+        if self.audit_key is not None:
+            self.reseal_legacy_entries()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -129,39 +122,18 @@ class Catalogue(IntakeOperations, ReviewOperations, MintOperations, FixityOperat
         if self.engine.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
 
-    def audit(self, session: Session, *, actor: str, action: str, item_id: int | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
-        details = details or {}
-        self.serialise_writers(session)
-        prev = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS_HASH
-        at = utcnow()
-        entry = AuditEntry(
-            at=at, actor=actor, action=action, item_id=item_id, details=details, prev_hash=prev,
-            entry_hash=audit_hash(prev, at=at, actor=actor, action=action, item_id=item_id, details=details),
-        )
-        session.add(entry)
-        session.flush()
-        return entry
-
-    def verify_audit_chain(self) -> int | None:
-        """Id of the first entry whose hash does not match its content, or None when the chain holds."""
-        prev = GENESIS_HASH
-        with self.read_session() as s:
-            for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
-                expected = audit_hash(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
-                if e.prev_hash != prev or e.entry_hash != expected:
-                    return e.id
-                prev = e.entry_hash
-        return None
-
     def _transition(self, session: Session, item: Item, to: ItemStatus, *, actor: str, reason: str = "", details: dict[str, Any] | None = None) -> None:
         current = ItemStatus(item.status)
         if to not in ALLOWED_TRANSITIONS[current]:
             raise IllegalTransition(item.id, current.value, to.value)
         item.status = to.value
         item.updated_at = utcnow()
-        session.add(StatusTransition(item_id=item.id, from_status=current.value, to_status=to.value, actor=actor, reason=reason))
+        row = StatusTransition(item_id=item.id, from_status=current.value, to_status=to.value, actor=actor, reason=reason)
+        session.add(row)
+        session.flush()
+        # the entry carries the transition row's content, so an edited or deleted row is found by the record check
         self.audit(session, actor=actor, action=f"status:{to.value}", item_id=item.id,
-                   details={"from": current.value, "reason": reason, **(details or {})})
+                   details={**(details or {}), "transition_id": row.id, "from": current.value, "reason": reason})
 
     # -- users -----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from relicflow.catalogue.models import (
     StatusTransition,
     utcnow,
 )
+from relicflow.catalogue.record_entries import record_snapshot
 from relicflow.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -151,9 +152,12 @@ class IntakeOperations:
             s.flush()
             s.add(SourceFile(item_id=item.id, sha256=sha256, file_name=file_name, inbox_path=inbox_path, path_key=key,
                              size_bytes=size_bytes))
-            s.add(StatusTransition(item_id=item.id, from_status=None, to_status=ItemStatus.received.value, actor="ingest"))
+            transition = StatusTransition(item_id=item.id, from_status=None, to_status=ItemStatus.received.value, actor="ingest")
+            s.add(transition)
+            s.flush()
             self.audit(s, actor="ingest", action="status:received", item_id=item.id,
-                       details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes})
+                       details={"file_name": file_name, "sha256": sha256, "size_bytes": size_bytes,
+                                "transition_id": transition.id, "from": None, "reason": ""})
             return item.id, True
 
     def known_unchanged(self: Catalogue, inbox_path: str, *, size_bytes: int, modified_at: datetime) -> tuple[int, ItemStatus] | None:  # type: ignore[misc]
@@ -331,5 +335,6 @@ class IntakeOperations:
                 s.add(ItemWarning(item_id=item_id, code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details))
             self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": result.sha256, "version": version})
             self._transition(s, item, ItemStatus.awaiting_review, actor="ingest",
-                             details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches]})
+                             details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches],
+                                      "record": record_snapshot(item, image_sha256=result.sha256)})
             return matches

@@ -323,7 +323,8 @@ class MintReceipt(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: each entry's hash covers the previous one, so edits are detectable."""
+    """Append-only, chained and keyed: each entry's HMAC covers the previous one, so edits, insertions and
+    recomputation without the key are detectable (``relicflow.catalogue.audit_chain``)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_action_at", "action", "at"),)
@@ -335,6 +336,7 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # fingerprint of the sealing key; NULL: not yet re-sealed
 
 
 class StoredObjectRecord(Base):

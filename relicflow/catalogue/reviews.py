@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from relicflow.catalogue.models import Image, IngestRun, Item, ItemStatus, ReviewDecision, Role, User
+from relicflow.catalogue.record_entries import decision_details
 from relicflow.errors import ReviewError
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class ReviewOperations:
             s.add(row)
             s.flush()
             self.audit(s, actor=reviewer.username, action=f"review:{decision}", item_id=item_id,
-                       details={"decision_id": row.id, "reason": reason, "image_sha256": image_sha})
+                       details=decision_details(row))
             if decision == "approve":
                 approvals = s.scalar(select(func.count(func.distinct(ReviewDecision.reviewer_id))).where(
                     ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha)) or 0

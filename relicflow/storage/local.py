@@ -55,6 +55,10 @@ class LocalStore(_CreateOnlyStore):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def list_keys(self, prefix: str) -> list[str]:
+        with self._errors("list", prefix):
+            return _listed(self.root, prefix)
+
     @contextlib.contextmanager
     def _errors(self, action: str, key: str) -> Iterator[None]:
         try:
@@ -175,6 +179,18 @@ class LocalStore(_CreateOnlyStore):
         if isinstance(exc, FileNotFoundError):
             return  # nothing stored yet, or a directory that went away while we walked
         raise StorageError(f"Could not list {exc.filename or self.root}: {exc.strerror or exc}.") from exc
+
+
+def _listed(root: Path, prefix: str) -> list[str]:
+    """Keys under ``prefix`` (a folder of keys, e.g. ``audit-anchors/``), sorted; no sidecars or temporaries."""
+    folder = root / check_key(prefix.rstrip("/"))
+    if not folder.is_dir():
+        return []
+    keys = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.name.endswith(SIDECAR_SUFFIX) and not _TEMPORARY_NAME.match(path.name):
+            keys.append(path.relative_to(root).as_posix())
+    return sorted(keys)
 
 
 def _temporary_prefix(name: str) -> str:

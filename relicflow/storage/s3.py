@@ -160,6 +160,15 @@ class S3Store(_CreateOnlyStore):
         except BotoCoreError as exc:
             raise self._error(exc, action, key) from exc
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys under ``prefix``, sorted (S3 lists in key order; pages of 1,000 are followed)."""
+        name = self._name(prefix.rstrip("/")) + "/"
+        keys: list[str] = []
+        with self._errors("list", prefix):
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=name):
+                keys += [o["Key"].removeprefix(f"{self.prefix}/" if self.prefix else "") for o in page.get("Contents", [])]
+        return sorted(keys)
+
     def _put(self, key: str, src: BinaryIO, expected: str | None, content_type: str) -> StoredObject:
         """Hash the source in chunks, then upload it as one streamed PUT (so at most 5 GB): s3transfer's
         multipart does not pass ``IfNoneMatch`` and S3 has no full-object SHA-256 for multipart uploads."""

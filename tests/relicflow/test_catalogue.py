@@ -34,7 +34,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------

@@ -1,0 +1,260 @@
+"""The keyed audit chain: every change of record is an entry sealed with HMAC-SHA256 over the previous one.
+
+A plain hash chain proves nothing against someone who can write the database: they edit a row and
+recompute every hash after it. Sealing each entry with a key kept outside the database (settings:
+``audit_key`` or the key file) means recomputing needs the key. Deleting the newest entries leaves a
+valid shorter chain; that is caught by the anchors written outside the database
+(``relicflow.audit_record``), not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relicflow.catalogue.models import AuditEntry, utcnow
+from relicflow.errors import AuditKeyMissing
+
+if TYPE_CHECKING:
+    from relicflow.catalogue.catalogue import Catalogue
+
+log = logging.getLogger("relicflow.audit")
+
+GENESIS_HASH = "0" * 64
+KEY_BYTES = 32
+
+
+def entry_body(prev_hash: str, *, at: datetime, actor: str, action: str, item_id: int | None, details: dict[str, Any]) -> bytes:
+    """The exact bytes an entry's seal covers (canonical JSON, so both writer and verifier agree)."""
+    return json.dumps(
+        {"prev": prev_hash, "at": at.isoformat(), "actor": actor, "action": action, "item_id": item_id, "details": details},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+    ).encode("utf-8")
+
+
+def seal(key: bytes, body: bytes) -> str:
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def legacy_hash(body: bytes) -> str:
+    """How entries were chained before migration 0006 (unkeyed); only read, to re-seal old chains."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names a key in each entry without revealing it (so a wrong key is reported as such)."""
+    return hmac.new(key, b"relicflow audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+class AuditKey:
+    """Where the sealing key lives: given directly (``RELICFLOW_AUDIT_KEY``) or in a file of hex digits.
+
+    The file is created (mode 0600) only for a catalogue whose chain has no sealed entry yet; a missing
+    key for an existing chain is an error, never silently replaced (that would fork the chain).
+    """
+
+    def __init__(self, *, secret: bytes | None = None, path: Path | None = None) -> None:
+        if secret is None and path is None:
+            raise ValueError("an audit key needs a secret or a key file")
+        if secret is not None and len(secret) < 16:
+            raise ValueError("the audit key must be at least 16 bytes")
+        self._secret = secret
+        self.path = path
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AuditKey:
+        secret = settings.audit_key.get_secret_value().encode("utf-8") if settings.audit_key is not None else None
+        return cls(secret=secret, path=None if secret is not None else settings.audit_key_file)
+
+    @classmethod
+    def beside_database(cls, database_url: str) -> AuditKey | None:
+        """The embedded default's key file, next to a SQLite catalogue (where ``Settings`` puts it too)."""
+        if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+            return cls(path=Path(database_url.removeprefix("sqlite:///")).parent / "secrets" / "audit-key")
+        return None
+
+    def load(self) -> bytes | None:
+        if self._secret is not None:
+            return self._secret
+        assert self.path is not None
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise AuditKeyMissing(f"the audit key file {self.path} does not hold hex digits") from None
+        if len(key) < 16:
+            raise AuditKeyMissing(f"the audit key in {self.path} is shorter than 16 bytes")
+        return key
+
+    def create(self) -> bytes:
+        """Write a new random key; exclusive, so two processes starting at once agree on one key."""
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = secrets.token_bytes(KEY_BYTES)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            loaded = self.load()
+            assert loaded is not None
+            return loaded
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key.hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        log.warning("created a new audit key at %s: keep a copy away from the catalogue's backups", self.path)
+        return key
+
+    def describe(self) -> str:
+        return "RELICFLOW_AUDIT_KEY" if self._secret is not None else str(self.path)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry the chain does not vouch for, and why."""
+
+    entry_id: int
+    reason: str  # changed | unlinked | unsealed | other_key
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    entry_id: int
+    entry_hash: str
+    entries: int
+
+
+class AuditOperations:
+    """Writing and checking the chain; mixed into :class:`~relicflow.catalogue.Catalogue`."""
+
+    audit_key: AuditKey | None
+
+    def _sealing_key(self: Catalogue, session: Session) -> bytes:  # type: ignore[misc]
+        if self.audit_key is None:
+            raise AuditKeyMissing("no audit key is configured for this catalogue (set RELICFLOW_AUDIT_KEY or audit_key_file)")
+        key = self.audit_key.load()
+        if key is not None:
+            return key
+        if self.audit_key.path is not None and session.scalar(select(AuditEntry.id).where(AuditEntry.key_id.is_not(None)).limit(1)) is None:
+            return self.audit_key.create()
+        raise AuditKeyMissing(f"the audit key is missing ({self.audit_key.describe()}) but the catalogue's record is sealed "
+                              "with one: restore the key file; a new key would break the record")
+
+    def audit(self: Catalogue, session: Session, *, actor: str, action: str, item_id: int | None = None,  # type: ignore[misc]
+              details: dict[str, Any] | None = None) -> AuditEntry:
+        """Append one sealed entry in the caller's transaction (it commits with the change it records)."""
+        details = details or {}
+        self.serialise_writers(session)
+        key = self._sealing_key(session)
+        prev = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS_HASH
+        at = utcnow()
+        entry = AuditEntry(at=at, actor=actor, action=action, item_id=item_id, details=details, prev_hash=prev,
+                           entry_hash=seal(key, entry_body(prev, at=at, actor=actor, action=action, item_id=item_id, details=details)),
+                           key_id=key_fingerprint(key))
+        session.add(entry)
+        session.flush()
+        return entry
+
+    def audit_chain_break(self: Catalogue) -> ChainBreak | None:  # type: ignore[misc]
+        """The first entry that is changed, unlinked from the one before, unsealed or sealed with another key."""
+        key = self.audit_key.load() if self.audit_key is not None else None
+        if key is None:
+            with self.read_session() as s:
+                first = s.scalar(select(func.min(AuditEntry.id)))
+            if first is None:
+                return None
+            return ChainBreak(first, "other_key", "the audit key is missing, so no entry can be checked")
+        key_id = key_fingerprint(key)
+        prev = GENESIS_HASH
+        with self.read_session() as s:
+            rows = s.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=2000)).scalars()
+            for e in rows:
+                if e.key_id is None:
+                    return ChainBreak(e.id, "unsealed", "entry is not sealed with the audit key")
+                if e.key_id != key_id:
+                    return ChainBreak(e.id, "other_key", f"entry is sealed with another key ({e.key_id}, expected {key_id})")
+                if e.prev_hash != prev:
+                    return ChainBreak(e.id, "unlinked", "entry does not follow the one before it: entries were removed or inserted")
+                body = entry_body(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
+                if not hmac.compare_digest(seal(key, body), e.entry_hash):
+                    return ChainBreak(e.id, "changed", "entry content does not match its seal: it was edited")
+                prev = e.entry_hash
+        return None
+
+    def verify_audit_chain(self: Catalogue) -> int | None:  # type: ignore[misc]
+        """Id of the first entry the chain does not vouch for, or None when it holds."""
+        broken = self.audit_chain_break()
+        return None if broken is None else broken.entry_id
+
+    def audit_head(self: Catalogue) -> ChainHead | None:  # type: ignore[misc]
+        with self.read_session() as s:
+            row = s.execute(select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            count = s.scalar(select(func.count(AuditEntry.id))) or 0
+            return ChainHead(row[0], row[1], count)
+
+    def audit_entry_hash(self: Catalogue, entry_id: int) -> str | None:  # type: ignore[misc]
+        with self.read_session() as s:
+            return s.scalar(select(AuditEntry.entry_hash).where(AuditEntry.id == entry_id))
+
+    def entry_is_sealed(self: Catalogue, entry: AuditEntry) -> bool:  # type: ignore[misc]
+        """One entry's own seal (content and key); links to its neighbours are :meth:`audit_chain_break`'s job."""
+        key = self.audit_key.load() if self.audit_key is not None else None
+        if key is None or entry.key_id != key_fingerprint(key):
+            return False
+        body = entry_body(entry.prev_hash, at=entry.at, actor=entry.actor, action=entry.action, item_id=entry.item_id, details=entry.details)
+        return hmac.compare_digest(seal(key, body), entry.entry_hash)
+
+    def reseal_legacy_entries(self: Catalogue) -> int:  # type: ignore[misc]
+        """Seal entries written before the chain was keyed (migration 0006) under the current key.
+
+        Only when the old, unkeyed chain still holds: a chain already broken is left as it is, for
+        `relicflow audit verify` to report. Returns how many entries were re-sealed.
+        """
+        with self.session() as s:
+            self.serialise_writers(s)
+            if s.scalar(select(AuditEntry.id).where(AuditEntry.key_id.is_(None)).limit(1)) is None:
+                return 0
+            key = self._sealing_key(s)
+            entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+            prev = GENESIS_HASH
+            for e in entries:
+                if e.key_id is not None:
+                    log.error("audit log mixes sealed and unsealed entries (entry %d); not re-sealing", e.id)
+                    return 0
+                body = entry_body(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
+                if e.prev_hash != prev or legacy_hash(body) != e.entry_hash:
+                    log.error("the unkeyed audit chain is broken at entry %d; not re-sealing it", e.id)
+                    return 0
+                prev = e.entry_hash
+            legacy_head = prev
+            prev = GENESIS_HASH
+            key_id = key_fingerprint(key)
+            # Two passes: entry_hash is unique, so first move every hash out of the way.
+            for e in entries:
+                e.entry_hash = f"resealing-{e.id}"
+            s.flush()
+            for e in entries:
+                e.prev_hash = prev
+                e.entry_hash = seal(key, entry_body(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details))
+                e.key_id = key_id
+                prev = e.entry_hash
+            s.flush()
+            self.audit(s, actor="relicflow", action="audit:resealed", details={"entries": len(entries), "legacy_head": legacy_head})
+            log.warning("sealed %d audit entries written before the chain was keyed (old head %s)", len(entries), legacy_head)
+            return len(entries)

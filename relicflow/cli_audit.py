@@ -1,0 +1,56 @@
+"""`relicflow audit`: is the review record still evidence? (see ``relicflow.audit_record``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from relicflow.errors import RelicflowError
+
+audit_app = typer.Typer(help="Check the sealed review record (audit chain, anchors, decisions, statuses).", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="The whole report as JSON."),
+    anchor: bool = typer.Option(True, "--anchor/--no-anchor", help="When the record holds, anchor its head in the object store."),
+) -> None:
+    """Verify seals, links and anchors of the audit chain and every status and decision against it; exit 1 on any problem."""
+    from relicflow.audit_record import verify_record, write_anchor
+    from relicflow.catalogue import Catalogue
+    from relicflow.cli import _settings, _t, console
+    from relicflow.storage import open_store
+
+    settings = _settings(ctx)
+    catalogue = Catalogue.from_settings(settings)
+    try:
+        catalogue.migrate()
+        store = open_store(settings)
+        report = verify_record(catalogue, store)
+        if report.ok and anchor:
+            write_anchor(catalogue, store, reason="relicflow audit verify")
+    except RelicflowError as exc:
+        console.print(_t("cli.error", settings, message=exc))
+        raise typer.Exit(1) from exc
+    finally:
+        catalogue.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
+        raise typer.Exit(0 if report.ok else 1)
+    entries = report.head.entries if report.head else 0
+    if report.ok:
+        console.print(_t("cli.audit.ok", settings, entries=entries, anchors=report.anchors_checked))
+        return
+    console.print(_t("cli.audit.broken", settings))
+    if report.chain_break is not None:
+        console.print(_t("cli.audit.first_broken", settings, entry=report.chain_break.entry_id,
+                         why=_t(f"cli.audit.why.{report.chain_break.reason}", settings), detail=report.chain_break.detail))
+    for problem in report.anchor_problems:
+        console.print(_t("cli.audit.anchor_problem", settings, detail=problem))
+    for d in report.disagreements:
+        console.print(_t("cli.audit.disagreement", settings, item=d.item_id, what=_t(f"cli.audit.code.{d.code}", settings), detail=d.detail))
+    console.print(_t("cli.audit.what_now", settings))
+    raise typer.Exit(1)
