@@ -71,6 +71,7 @@ class AuditKey:
             raise ValueError("the audit key must be at least 16 bytes")
         self._secret = secret
         self.path = path
+        self._loaded: bytes | None = None  # a key file is read once; it never changes under a running process
 
     @classmethod
     def from_settings(cls, settings: Any) -> AuditKey:
@@ -87,6 +88,12 @@ class AuditKey:
     def load(self) -> bytes | None:
         if self._secret is not None:
             return self._secret
+        if self._loaded is not None:
+            return self._loaded
+        self._loaded = self._read()
+        return self._loaded
+
+    def _read(self) -> bytes | None:
         assert self.path is not None
         try:
             text = self.path.read_text(encoding="ascii").strip()
@@ -115,6 +122,7 @@ class AuditKey:
             f.write(key.hex() + "\n")
             f.flush()
             os.fsync(f.fileno())
+        self._loaded = key
         log.warning("created a new audit key at %s: keep a copy away from the catalogue's backups", self.path)
         return key
 
@@ -180,19 +188,21 @@ class AuditOperations:
             return ChainBreak(first, "other_key", "the audit key is missing, so no entry can be checked")
         key_id = key_fingerprint(key)
         prev = GENESIS_HASH
-        with self.read_session() as s:
-            rows = s.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=2000)).scalars()
-            for e in rows:
-                if e.key_id is None:
-                    return ChainBreak(e.id, "unsealed", "entry is not sealed with the audit key")
-                if e.key_id != key_id:
-                    return ChainBreak(e.id, "other_key", f"entry is sealed with another key ({e.key_id}, expected {key_id})")
-                if e.prev_hash != prev:
-                    return ChainBreak(e.id, "unlinked", "entry does not follow the one before it: entries were removed or inserted")
-                body = entry_body(prev, at=e.at, actor=e.actor, action=e.action, item_id=e.item_id, details=e.details)
-                if not hmac.compare_digest(seal(key, body), e.entry_hash):
-                    return ChainBreak(e.id, "changed", "entry content does not match its seal: it was edited")
-                prev = e.entry_hash
+        columns = (AuditEntry.id, AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.item_id, AuditEntry.details,
+                   AuditEntry.prev_hash, AuditEntry.entry_hash, AuditEntry.key_id)
+        with self.read_session() as s:  # plain rows, streamed: a million entries need neither ORM objects nor memory
+            for entry_id, at, actor, action, item_id, details, prev_hash, entry_hash, entry_key_id in s.execute(
+                    select(*columns).order_by(AuditEntry.id).execution_options(yield_per=5000)):
+                if entry_key_id is None:
+                    return ChainBreak(entry_id, "unsealed", "entry is not sealed with the audit key")
+                if entry_key_id != key_id:
+                    return ChainBreak(entry_id, "other_key", f"entry is sealed with another key ({entry_key_id}, expected {key_id})")
+                if prev_hash != prev:
+                    return ChainBreak(entry_id, "unlinked", "entry does not follow the one before it: entries were removed or inserted")
+                body = entry_body(prev, at=at, actor=actor, action=action, item_id=item_id, details=details)
+                if not hmac.compare_digest(seal(key, body), entry_hash):
+                    return ChainBreak(entry_id, "changed", "entry content does not match its seal: it was edited")
+                prev = entry_hash
         return None
 
     def verify_audit_chain(self: Catalogue) -> int | None:  # type: ignore[misc]

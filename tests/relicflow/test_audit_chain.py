@@ -67,6 +67,8 @@ def test_a_missing_key_for_a_sealed_chain_is_an_error_never_a_new_key(tmp_path: 
     key_file = tmp_path / "secrets" / "audit-key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     key_file.unlink()
+    catalogue.dispose()
+    catalogue = Catalogue(f"sqlite:///{tmp_path / 'c.sqlite3'}")  # the next process to start
     with pytest.raises(AuditKeyMissing, match="restore the key file"):
         with catalogue.session() as s:
             catalogue.audit(s, actor="cli", action="user:add")
