@@ -101,7 +101,7 @@ def init(
     console.print(_t("cli.init.done", settings, data_dir=settings.data_dir, inbox=settings.inbox, db=settings.database_url))
     if catalogue.count_users() == 0:
         password = generate_password()
-        catalogue.add_user(admin, hash_password(password), "admin")
+        catalogue.add_user(admin, hash_password(password), "admin", actor=operator())
         console.print(_t("cli.init.admin", settings, name=admin, password=password))
     else:
         console.print(_t("cli.init.has_users", settings))
@@ -290,7 +290,7 @@ def users_add(
     catalogue.migrate()
     password = generate_password()
     try:
-        catalogue.add_user(name, hash_password(password), role, display_name=display_name)
+        catalogue.add_user(name, hash_password(password), role, display_name=display_name, actor=operator())
     except RelicflowError as exc:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc

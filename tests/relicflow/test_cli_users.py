@@ -113,6 +113,8 @@ def test_list_shows_role_status_sessions_and_last_sign_in(site: Site) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", lines["wang"][4])
     rows = {r["username"]: r for r in json.loads(cli(site.data_dir, "users", "list", "--json").stdout)}
     assert (rows["wang"]["sessions"], rows["zhao"]["active"], rows["admin"]["last_sign_in"]) == (2, False, None)
+    assert cli(site.data_dir, "users", "add", "qian", "--role", "reviewer").exit_code == 0
+    assert [a for a, d in site.audit("user:add") if d["username"] in ("admin", "qian")] == ["cli:operator-li"] * 2
     chinese = cli(site.data_dir, "users", "list", lang=None)
     assert "最近登录（UTC）" in chinese.output and "已停用" in chinese.output and "审核员" in chinese.output
 
