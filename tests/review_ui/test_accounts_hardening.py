@@ -19,6 +19,7 @@ from relicflow.errors import UnknownUser
 from relicflow.i18n import t
 from relicflow.passwords import hash_password
 from review_ui.routes import router
+from review_ui.sessions import SessionStore
 from review_ui.web import DatabaseIdConvertor
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
@@ -188,3 +189,18 @@ def test_the_id_convertor_matches_exactly_zero_to_the_postgresql_integer_limit()
         assert bool(pattern.fullmatch(str(n))) == (n <= 2**31 - 1), n
     for text in ("", "-1", "+1", "1.0", "1e3", "０１"):  # signs, decimals and full-width digits never match
         assert not pattern.fullmatch(text)
+
+
+def test_a_sign_in_checked_before_a_password_change_or_disable_gets_no_session(world: ReviewWorld) -> None:
+    """The gap between checking the password and starting the session: a reset or disable in between wins."""
+    sessions = SessionStore(world.catalogue)
+    checked = world.catalogue.account("alice")
+    assert checked is not None
+    world.catalogue.set_password("alice", hash_password("a-new-long-password"), actor="cli:root")
+    assert sessions.start(checked.id, password_hash=checked.password_hash) is None
+    bob = world.catalogue.account("bob")
+    assert bob is not None
+    world.catalogue.disable_user("bob", actor="cli:root")
+    assert sessions.start(bob.id, password_hash=bob.password_hash) is None
+    dora = world.catalogue.account("dora")
+    assert dora is not None and sessions.start(dora.id, password_hash=dora.password_hash) is not None
