@@ -12,9 +12,12 @@ import uvicorn
 
 
 @contextmanager
-def serve_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a daemon thread; yield its base URL; stop it on exit (tests, demos)."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+def serve_in_background(app: Any, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10,
+                        **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a daemon thread; yield its base URL; stop it on exit (tests, demos).
+
+    ``options`` go to ``uvicorn.Config`` (e.g. the review app's ``SERVER_OPTIONS``)."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", **options))
     thread = threading.Thread(target=server.run, name="background-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

@@ -20,13 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from relicflow.cli_audit import audit_app
+from relicflow.cli_users import operator, users_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
 
 app = typer.Typer(help="relicflow: museum relic scans → review gate → regulated digital collections.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-users_app = typer.Typer(help="Manage review-app users.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
+app.add_typer(users_app, name="users")  # list, disable, enable, reset-password, end-sessions (relicflow/cli_users.py); add below
 app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # long paths stay whole, so they can be copied
 
@@ -103,7 +103,7 @@ def init(
     console.print(_t("cli.init.done", settings, data_dir=settings.data_dir, inbox=settings.inbox, db=settings.database_url))
     if catalogue.count_users() == 0:
         password = generate_password()
-        catalogue.add_user(admin, hash_password(password), "admin")
+        catalogue.add_user(admin, hash_password(password), "admin", actor=operator())
         console.print(_t("cli.init.admin", settings, name=admin, password=password))
     else:
         console.print(_t("cli.init.has_users", settings))
@@ -113,10 +113,13 @@ def init(
         written = write_demo_inbox(settings.inbox)
         console.print(_t("cli.init.demo", settings, n=len(written)))
         password = generate_password()
-        if catalogue.user_by_name("reviewer") is None:
-            catalogue.add_user("reviewer", hash_password(password), "reviewer", display_name="Demo reviewer")
-        else:
-            catalogue.set_password("reviewer", hash_password(password))
+        demo_reviewer = catalogue.account("reviewer")
+        if demo_reviewer is None:
+            catalogue.add_user("reviewer", hash_password(password), "reviewer", display_name="Demo reviewer", actor=operator())
+        else:  # a new password ends the demo reviewer's old sessions; the printed one must work
+            catalogue.set_password("reviewer", hash_password(password), actor=operator())
+            if not demo_reviewer.active:
+                catalogue.enable_user("reviewer", actor=operator())
         console.print(_t("cli.init.demo_user", settings, name="reviewer", password=password))
     catalogue.dispose()
 
@@ -289,7 +292,7 @@ def users_add(
     catalogue.migrate()
     password = generate_password()
     try:
-        catalogue.add_user(name, hash_password(password), role, display_name=display_name)
+        catalogue.add_user(name, hash_password(password), role, display_name=display_name, actor=operator())
     except RelicflowError as exc:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc

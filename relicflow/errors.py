@@ -78,6 +78,14 @@ class CatalogueError(RelicflowError):
     """A catalogue operation would break the item's life (e.g. an illegal status transition)."""
 
 
+class UnknownUser(CatalogueError):
+    """No review-app account has this user name."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"no user {username!r}")
+        self.username = username
+
+
 class IllegalTransition(CatalogueError):
     def __init__(self, item_id: int, from_status: str, to_status: str) -> None:
         super().__init__(f"item {item_id}: cannot go from {from_status!r} to {to_status!r}")

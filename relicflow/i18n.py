@@ -8,6 +8,7 @@ the command line) so each part can add its own keys without touching the others.
 from __future__ import annotations
 
 from relicflow.cli_text import CLI_MESSAGES
+from relicflow.cli_users_text import USERS_CLI_MESSAGES
 
 DEFAULT_LOCALE = "zh-CN"
 SUPPORTED_LOCALES = ("zh-CN", "en")
@@ -325,6 +326,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     **_WEB,
     **_FIXITY,
     **CLI_MESSAGES,
+    **USERS_CLI_MESSAGES,
     **{f"web.field.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _FIELDS.items()},
     **{f"web.tech.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _TECHNICAL.items()},
 }

@@ -7,11 +7,12 @@ build a :class:`Settings` with :func:`load_settings` and pass it down.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     ingest_heartbeat_s: float = Field(default=10.0, description="How often a running ingest run says it is alive; silent for 6x this, it counts as interrupted.")
     login_max_failures: int = Field(default=8, description="Failed sign-ins per account (or per address, x3) before sign-in pauses.")
     login_failure_window_s: int = Field(default=900, description="The window those failures are counted in, and how long the pause lasts.")
+    trusted_proxies: list[str] = Field(
+        default=[], description="IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+                                "the review app believes; empty: the connecting address is the client, those headers are ignored.")
     locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")
     mint_recipient: str = "museum-treasury"
 
@@ -80,6 +84,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = os.environ.get("RELICFLOW_CONFIG", "relicflow.toml")
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        """Each entry as a canonical network ("10.0.0.5" -> "10.0.0.5/32"), so the proxy-header check can
+        never quietly treat a typo as a name that matches nothing; "*" is refused (anyone could forge)."""
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from exc
+        return networks
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

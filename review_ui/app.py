@@ -3,29 +3,37 @@
 ``create_review_app`` builds it from explicit dependencies (tests pass a real catalogue and store);
 ``run_review_app`` is what ``relicflow serve`` / ``relicflow review`` call to serve it with uvicorn.
 
-Not done yet: rate-limiting of failed logins (failed attempts are audited, so an admin can see them).
+Whose ``X-Forwarded-For``/``X-Forwarded-Proto`` count is decided in the app (``Settings.trusted_proxies``,
+empty by default), not by the server: uvicorn runs with its own proxy-header handling off, since by
+default it would believe any loopback peer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
 from review_ui.record_watch import RecordWatch
 from review_ui.routes import router
 from review_ui.sessions import SessionStore
+from review_ui.sign_in_limits import SignInLimits
 from review_ui.web import EXCEPTION_HANDLERS, HERE, ResponseHeadersMiddleware, ReviewContext, make_templates
 
 if TYPE_CHECKING:
     from relicflow.storage import ObjectStore
 
 log = logging.getLogger("relicflow.review_ui")
+
+# How uvicorn must serve the app: no proxy-header handling of its own (see the module docstring), no
+# Server header.
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
 
 
 def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectStore, *,
@@ -43,11 +51,15 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
                   exception_handlers=EXCEPTION_HANDLERS)
     app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
                                      sessions=SessionStore(catalogue), templates=make_templates(),
+                                     sign_in_limits=SignInLimits.for_app(settings, catalogue),
                                      on_batch_decided=on_batch_decided, record_watch=watch)
     if watch is not None:
         app.router.on_startup.append(watch.start)
         app.router.on_shutdown.append(watch.stop)
     app.add_middleware(ResponseHeadersMiddleware)
+    # Added last, so it runs first: the headers, cookies, audit entries and sign-in limits that follow all
+    # see the same client address and scheme. uvicorn's own implementation, fed only our setting.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     return app
@@ -64,7 +76,6 @@ def run_review_app(settings: Settings, *, on_batch_decided: Callable[[int], None
     log.info("review app on %s", settings.review_url)
     try:
         # One process: the decision lock that keeps on_batch_decided to one call per run is per process.
-        uvicorn.run(app, host=settings.review_host, port=settings.review_port, workers=1, proxy_headers=True,
-                    server_header=False, log_level="info")
+        uvicorn.run(app, host=settings.review_host, port=settings.review_port, workers=1, log_level="info", **SERVER_OPTIONS)
     finally:
         catalogue.dispose()

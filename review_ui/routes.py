@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from starlette.background import BackgroundTask
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from relicflow.catalogue.models import ItemStatus, Role, utcnow
+from relicflow.catalogue.models import ItemStatus, Role
 from relicflow.catalogue.reviews import DECISIONS
 from relicflow.errors import ReviewError, StorageError
 from relicflow.i18n import t
@@ -76,19 +75,6 @@ def login_form(request: Request, next: str = "/", logged_out: str = "") -> Respo
     return _login_page(request, info=info, next_path=safe_next(next))
 
 
-def _sign_in_paused(request: Request, username: str) -> bool:
-    """Too many recent failures for this account, or from this address (counted in the audit log, so
-    the pause survives a restart). Correct passwords are refused too while paused: otherwise guessing
-    would simply go on."""
-    ctx = review(request)
-    since = utcnow() - timedelta(seconds=ctx.settings.login_failure_window_s)
-    limit = ctx.settings.login_max_failures
-    if username and ctx.catalogue.failed_logins_since(since, actor=username) >= limit:
-        return True
-    ip = _client(request)["ip"]
-    return bool(ip) and ctx.catalogue.failed_logins_since(since, ip=ip) >= 3 * limit
-
-
 @router.post("/login")
 def login(request: Request, username: FormText = "", password: FormText = "", csrf_token: FormText = "",
           next: FormText = "/") -> Response:
@@ -98,28 +84,35 @@ def login(request: Request, username: FormText = "", password: FormText = "", cs
     if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return _login_page(request, status_code=403, error=t("web.login.form_expired", locale), username=username,
                            next_path=next_path)
-    if _sign_in_paused(request, username):
+    client = _client(request)
+    name_key = ctx.sign_in_limits.name_key(username)
+    if ctx.sign_in_limits.paused(name_key, client["ip"]):
         burn_verify_time(password)  # a paused attempt costs what any attempt costs, and is not checked
         with ctx.catalogue.session() as s:
-            ctx.catalogue.audit(s, actor="anonymous", action="auth:login-throttled", details=_client(request))
+            ctx.catalogue.audit(s, actor="anonymous", action="auth:login-throttled", details={**client, "name_key": name_key})
         minutes = max(1, ctx.settings.login_failure_window_s // 60)
         return _login_page(request, status_code=429, error=t("web.login.throttled", locale, minutes=minutes),
                            username=username, next_path=next_path)
-    user = ctx.catalogue.user_by_name(username) if username else None
+    user = ctx.catalogue.account(username) if username else None
     if user is None:
         burn_verify_time(password)  # same cost as a wrong password: timing does not reveal user names
-        ok = False
-    else:
-        ok = verify_password(password, user.password_hash)
-    if user is None or not ok:
-        # An unknown name is not recorded: people type their password into the user-name field.
-        details = {**_client(request), "reason": "unknown_user" if user is None else "wrong_password"}
+        reason = "unknown_user"
+    elif not verify_password(password, user.password_hash):
+        reason = "wrong_password"
+    else:  # a disabled account's password is checked too: it costs and answers the same as a wrong one
+        reason = "" if user.active else "disabled"
+    if user is None or reason:
+        # An unknown name is recorded only as a keyed hash: people type their password into the name field.
         with ctx.catalogue.session() as s:
-            ctx.catalogue.audit(s, actor=user.username if user else "anonymous", action="auth:login-failed", details=details)
+            ctx.catalogue.audit(s, actor=user.username if user else "anonymous", action="auth:login-failed",
+                                details={**client, "reason": reason, "name_key": name_key})
         return _login_page(request, status_code=400, error=t("web.login.failed", locale), username=username,
                            next_path=next_path)
-    token = ctx.sessions.start(user.id, replacing=request.cookies.get(SESSION_COOKIE),
-                               audit={"actor": user.username, "action": "auth:login", "details": _client(request)})
+    token = ctx.sessions.start(user.id, replacing=request.cookies.get(SESSION_COOKIE), password_hash=user.password_hash,
+                               audit={"actor": user.username, "action": "auth:login", "details": client})
+    if token is None:  # disabled or password changed while this sign-in was being checked
+        return _login_page(request, status_code=400, error=t("web.login.failed", locale), username=username,
+                           next_path=next_path)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, token, secure=is_https(request))
     clear_login_csrf_cookie(response, secure=is_https(request))
@@ -188,7 +181,7 @@ def quarantine(request: Request) -> Response:
     return _quarantine_page(request, require_user(request))
 
 
-@router.post("/items/{item_id:int}/retry")
+@router.post("/items/{item_id:dbid}/retry")
 def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
     """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
     user = current_user(request)
@@ -232,12 +225,12 @@ def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_co
     )
 
 
-@router.get("/items/{item_id:int}")
+@router.get("/items/{item_id:dbid}")
 def item(request: Request, item_id: int) -> Response:
     return _item_page(request, item_id, require_user(request))
 
 
-@router.get("/items/{item_id:int}/image/{kind}")
+@router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
     """An access copy or thumbnail from the object store; never the original master."""
     if current_user(request) is None:
@@ -287,7 +280,7 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
         log.exception("on_batch_decided(%s) failed; the decisions are committed, the gate can be resumed later", run_id)
 
 
-@router.post("/items/{item_id:int}/decision")
+@router.post("/items/{item_id:dbid}/decision")
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "") -> Response:
     user = current_user(request)
     if user is None:

@@ -65,7 +65,7 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
 
 
 def is_https(request: Request) -> bool:
-    """Whether the browser reached us over https (behind a proxy: run uvicorn with proxy headers)."""
+    """Whether the browser reached us over https (directly, or as a trusted proxy's X-Forwarded-Proto says)."""
     return request.url.scheme == "https"
 
 
@@ -76,16 +76,25 @@ class SessionStore:
         self.catalogue = catalogue
         self.lifetime = lifetime
 
-    def start(self, user_id: int, *, replacing: str | None = None, audit: dict[str, Any] | None = None) -> str:
+    def start(self, user_id: int, *, replacing: str | None = None, audit: dict[str, Any] | None = None,
+              password_hash: str | None = None) -> str | None:
         """A new session for ``user_id``; returns the cookie token (only its hash is stored).
 
         ``replacing`` is the token the browser sent, if any: that row is deleted, so an id planted in
         the browser before login never becomes a signed-in session. Expired rows are swept here too.
         ``audit`` (actor/action/details) is written in the same transaction as the session row.
+        ``password_hash`` is the hash the password was just verified against: if the account was disabled
+        or its password changed since (which ends its sessions), no session starts and None is returned.
         """
         token = new_token()
         now = utcnow()
         with self.catalogue.session() as s:
+            if password_hash is not None:
+                # Locks the user row on PostgreSQL, so a concurrent password change or disable waits for
+                # this session to exist and then deletes it (SQLite's write lock already orders them).
+                current = s.scalar(select(User).where(User.id == user_id).with_for_update())
+                if current is None or not current.active or current.password_hash != password_hash:
+                    return None
             if replacing and len(replacing) <= _MAX_TOKEN_CHARS:
                 s.execute(delete(WebSession).where(WebSession.id_hash == hash_token(replacing)))
             s.execute(delete(WebSession).where(WebSession.expires_at <= now))

@@ -16,6 +16,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -26,6 +27,7 @@ from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, no
 from relicflow.settings import Settings
 from review_ui.record_watch import RecordWatch
 from review_ui.sessions import SESSION_COOKIE, ActiveSession, SessionStore
+from review_ui.sign_in_limits import SignInLimits
 
 if TYPE_CHECKING:
     from relicflow.storage import ObjectStore
@@ -36,10 +38,57 @@ HERE = Path(__file__).parent
 LANG_COOKIE = "lang"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # Reviewing needs none of these; a page (or an injected script) must not ask for them either.
+    "Permissions-Policy": "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+                          "magnetometer=(), microphone=(), midi=(), payment=(), usb=()",
 }
+# Only over https (a browser ignores it over http, and sending it there would be a promise we don't keep).
+# No includeSubDomains: other hosts of the museum's domain are not ours to force onto https.
+HSTS = "max-age=31536000"
+
+
+def security_headers(scheme: str | None) -> dict[str, str]:
+    """The security headers of a response to a request that came in over ``scheme``."""
+    return {**SECURITY_HEADERS, "Strict-Transport-Security": HSTS} if scheme == "https" else SECURITY_HEADERS
+
+
+# PostgreSQL ``integer`` columns stop at 2**31 - 1 (SQLite's at 2**63 - 1). A larger id in a path could
+# not name a row; passed on, SQLite raises OverflowError and PostgreSQL a DataError (500s with tracebacks).
+MAX_DATABASE_ID = 2**31 - 1
+
+
+def _up_to(limit: str) -> str:
+    """A regex for the decimal numbers of exactly ``len(limit)`` digits that are <= ``limit``."""
+    parts = [limit]
+    for i, digit in enumerate(limit):
+        if digit != "0":
+            lower = "0" if i else "1"
+            if int(digit) - 1 >= int(lower):
+                parts.append(f"{limit[:i]}[{lower}-{int(digit) - 1}][0-9]{{{len(limit) - i - 1}}}")
+    return "|".join(parts)
+
+
+class DatabaseIdConvertor(Convertor[int]):
+    """``{name:dbid}``: a row id the catalogue's integer columns can hold; anything else does not match the
+    route at all, so the router answers with the normal not-found page."""
+
+    limit = str(MAX_DATABASE_ID)
+    regex = f"0*(?:[0-9]{{1,{len(limit) - 1}}}|{_up_to(limit)})"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        if not 0 <= value <= MAX_DATABASE_ID:
+            raise ValueError(f"id {value} is outside 0..{MAX_DATABASE_ID}")
+        return str(value)
+
+
+register_url_convertor("dbid", DatabaseIdConvertor())
 
 
 @dataclass
@@ -51,6 +100,7 @@ class ReviewContext:
     store: ObjectStore
     sessions: SessionStore
     templates: Jinja2Templates
+    sign_in_limits: SignInLimits
     on_batch_decided: Callable[[int], None] | None = None
     record_watch: RecordWatch | None = None
     # Serialises "record a decision, then count what is left of its run" inside this process, so two
@@ -170,7 +220,7 @@ class ResponseHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in security_headers(scope.get("scheme")).items():
                     headers[name] = value
                 if "cache-control" not in headers and headers.get("content-type", "").startswith("text/html"):
                     headers["Cache-Control"] = "no-store"
@@ -209,7 +259,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
         response = error_page(request, 500, "web.error.server")
     except Exception:  # the page itself failed (e.g. the catalogue is down): plain text then
         response = PlainTextResponse(t("web.error.server", "zh-CN") + "\n" + t("web.error.server", "en"), status_code=500)
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers(request.url.scheme).items():
         response.headers[name] = value
     response.headers["Cache-Control"] = "no-store"
     return response

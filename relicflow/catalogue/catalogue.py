@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from relicflow.catalogue.models import (
     Item,
     ItemStatus,
     StatusTransition,
-    User,
     utcnow,
 )
 from relicflow.catalogue.audit_chain import AuditKey, AuditOperations
+from relicflow.catalogue.accounts import AccountOperations
 from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.intake import IntakeOperations
 from relicflow.catalogue.minting import MintOperations
@@ -66,8 +65,9 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("relicflow_read_only") else "BEGIN IMMEDIATE")
 
 
-class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintOperations, FixityOperations):
-    """The catalogue database; audit, ingest, review, mint and fixity operations live in their own modules as mixins."""
+class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintOperations, FixityOperations,
+                AccountOperations):
+    """The catalogue database; audit, ingest, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:
         """``audit_key``: where the chain's sealing key is; default, for SQLite, the key file next to the database."""
@@ -134,48 +134,6 @@ class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, Review
         # the entry carries the transition row's content, so an edited or deleted row is found by the record check
         self.audit(session, actor=actor, action=f"status:{to.value}", item_id=item.id,
                    details={**(details or {}), "transition_id": row.id, "from": current.value, "reason": reason})
-
-    # -- users -----------------------------------------------------------------------------------
-
-    def add_user(self, username: str, password_hash: str, role: str, *, display_name: str = "", actor: str = "cli") -> int:
-        with self.session() as s:
-            if s.scalar(select(User.id).where(User.username == username)) is not None:
-                raise CatalogueError(f"user {username!r} already exists")
-            user = User(username=username, password_hash=password_hash, role=role, display_name=display_name or username)
-            s.add(user)
-            s.flush()
-            self.audit(s, actor=actor, action="user:add", details={"username": username, "role": role})
-            return user.id
-
-    def user_by_name(self, username: str) -> User | None:
-        with self.read_session() as s:
-            return s.scalar(select(User).where(User.username == username, User.active.is_(True)))
-
-    def set_password(self, username: str, password_hash: str, *, actor: str = "cli") -> None:
-        with self.session() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise CatalogueError(f"no user {username!r}")
-            user.password_hash = password_hash
-            self.audit(s, actor=actor, action="user:password", details={"username": username})
-
-    def failed_logins_since(self, since: datetime, *, actor: str | None = None, ip: str | None = None) -> int:
-        """Failed sign-ins recorded in the audit log since ``since``, for one account or one address."""
-        with self.read_session() as s:
-            q = select(func.count(AuditEntry.id)).where(AuditEntry.action == "auth:login-failed", AuditEntry.at >= since)
-            if actor is not None:
-                q = q.where(AuditEntry.actor == actor)
-            if ip is not None:
-                q = q.where(AuditEntry.details["ip"].as_string() == ip)
-            return s.scalar(q) or 0
-
-    def usernames(self) -> dict[int, str]:
-        with self.read_session() as s:
-            return {uid: name for uid, name in s.execute(select(User.id, User.username))}
-
-    def count_users(self) -> int:
-        with self.read_session() as s:
-            return s.scalar(select(func.count(User.id))) or 0
 
     # -- ingest runs and their review gates ----------------------------------------------------------
 

@@ -15,7 +15,8 @@ from relicflow.i18n import negotiate_locale, t
 from relicflow.passwords import generate_password, hash_password, verify_password
 from review_ui.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE, hash_token
 
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'"
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+       "form-action 'self'; base-uri 'none'")
 
 
 def audit_actions(world: ReviewWorld, prefix: str = "auth:") -> list[AuditEntry]:
