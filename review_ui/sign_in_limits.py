@@ -13,48 +13,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.models import utcnow
+from relicflow.key_files import load_or_create_key
 from relicflow.settings import Settings
 
 log = logging.getLogger("relicflow.review_ui")
 
 NAME_KEY_FILE = "sign-in-name.key"
 ADDRESS_FACTOR = 3  # an address may fail this many times the per-name limit (several people behind one NAT)
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The 32-byte key at ``path``, created (mode 0600) on first use.
-
-    Written to a private temporary file and hard-linked into place: the link fails if another process
-    created the key first, so two processes never end up with different keys or read a half-written one.
-    """
-    try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(secrets.token_hex(32) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temporary, path)
-            log.info("created the sign-in name key %s", path)
-        except FileExistsError:
-            pass  # another process won the race; use its key
-    finally:
-        temporary.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 @dataclass(frozen=True)

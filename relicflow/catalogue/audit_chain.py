@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from relicflow.catalogue.models import AuditEntry, utcnow
 from relicflow.errors import AuditKeyMissing
+from relicflow.key_files import create_key_file, read_key_file
 
 if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("relicflow.audit")
 
 GENESIS_HASH = "0" * 64
-KEY_BYTES = 32
 
 
 def entry_body(prev_hash: str, *, at: datetime, actor: str, action: str, item_id: int | None, details: dict[str, Any]) -> bytes:
@@ -96,34 +94,20 @@ class AuditKey:
     def _read(self) -> bytes | None:
         assert self.path is not None
         try:
-            text = self.path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            return None
-        try:
-            key = bytes.fromhex(text)
+            key = read_key_file(self.path)
         except ValueError:
             raise AuditKeyMissing(f"the audit key file {self.path} does not hold hex digits") from None
-        if len(key) < 16:
+        if key is not None and len(key) < 16:
             raise AuditKeyMissing(f"the audit key in {self.path} is shorter than 16 bytes")
         return key
 
     def create(self) -> bytes:
-        """Write a new random key; exclusive, so two processes starting at once agree on one key."""
+        """Write a new random key (or take the one another process created at the same moment)."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = secrets.token_bytes(KEY_BYTES)
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            loaded = self.load()
-            assert loaded is not None
-            return loaded
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(key.hex() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        key, created = create_key_file(self.path)
+        if created:
+            log.warning("created a new audit key at %s: keep a copy away from the catalogue's backups", self.path)
         self._loaded = key
-        log.warning("created a new audit key at %s: keep a copy away from the catalogue's backups", self.path)
         return key
 
     def describe(self) -> str:
