@@ -388,5 +388,9 @@ def deployments(ctx: typer.Context) -> None:
     run_deployments(_settings(ctx))
 
 
+from relicflow.cli_issuer import register as _register_issuer_commands  # noqa: E402 - needs the helpers above
+
+_register_issuer_commands(app)
+
 if __name__ == "__main__":
     app()

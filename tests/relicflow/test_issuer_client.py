@@ -136,7 +136,8 @@ def test_429_retry_after_is_honoured_and_every_attempt_sends_the_same_key_and_by
     async def mint(request: Request) -> Response:
         body = await request.body()
         verify_request(SECRET, method="POST", path="/v1/mint-batches", timestamp=request.headers["X-Timestamp"],
-                       body=body, signature=request.headers["X-Signature"], now=int(time.time()))
+                       body=body, signature=request.headers["X-Signature"], now=int(time.time()),
+                       idempotency_key=request.headers.get("Idempotency-Key"))
         seen.append((request.headers.get("Idempotency-Key"), body))
         if len(seen) == 1:
             return Response(status_code=429, headers={"Retry-After": "1"})

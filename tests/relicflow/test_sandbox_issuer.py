@@ -63,16 +63,23 @@ def url(ledger: Path) -> Iterator[str]:
         yield base
 
 
-def post(url: str, body: bytes | MintRequest, *, key: str | None = "key-1", api_key: str = API_KEY,
-         secret: bytes = SECRET, timestamp: int | None = None, sign: bool = True) -> httpx.Response:
-    raw = body.body_bytes() if isinstance(body, MintRequest) else body
+def signed_headers(body: bytes, *, key: str | None = "key-1", api_key: str = API_KEY, secret: bytes = SECRET,
+                   timestamp: int | None = None, sign: bool = True) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
     headers = {"X-Api-Key": api_key, "Content-Type": "application/json"}
     if sign:
         headers["X-Timestamp"] = str(ts)
-        headers["X-Signature"] = sign_request(secret, method="POST", path="/v1/mint-batches", timestamp=ts, body=raw)
+        headers["X-Signature"] = sign_request(secret, method="POST", path="/v1/mint-batches", timestamp=ts, body=body,
+                                              idempotency_key=key)
     if key is not None:
         headers["Idempotency-Key"] = key
+    return headers
+
+
+def post(url: str, body: bytes | MintRequest, *, key: str | None = "key-1", api_key: str = API_KEY,
+         secret: bytes = SECRET, timestamp: int | None = None, sign: bool = True) -> httpx.Response:
+    raw = body.body_bytes() if isinstance(body, MintRequest) else body
+    headers = signed_headers(raw, key=key, api_key=api_key, secret=secret, timestamp=timestamp, sign=sign)
     return httpx.post(f"{url}/v1/mint-batches", content=raw, headers=headers, timeout=10)
 
 
