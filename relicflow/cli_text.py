@@ -104,6 +104,6 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.reconcile.repaired": {"zh-CN": "已修复：{message}", "en": "Repaired: {message}"},
     "cli.reconcile.none": {"zh-CN": "差异 0 处：目录与发行方记录一致。", "en": "0 differences: the catalogue and the issuer agree."},
     "cli.reconcile.differences": {"zh-CN": "仍有 {n} 处差异：", "en": "{n} difference(s) remain:"},
-    "cli.reconcile.line": {"zh-CN": "  [{code}] {message}", "en": "  [{code}] {message}"},
+    "cli.reconcile.line": {"zh-CN": "  - {code}：{message}", "en": "  - {code}: {message}"},
     "cli.reconcile.failed": {"zh-CN": "对账未能完成：{message}", "en": "Reconcile could not finish: {message}"},
 }
