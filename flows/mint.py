@@ -159,7 +159,11 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
             {"batch": r["batch_ref"], "status": r["status"], "item": "-", "token": r.get("error", "")} for r in results if not r["tokens"]]
     create_table_artifact(key="mint-report", table=rows or [{"batch": "-", "status": "nothing to mint", "item": "-", "token": "-"}],
                           description=f"{sum(len(r['tokens']) for r in results)} tokens minted in {len(results)} batch(es)")
+    # batches refused earlier still hold their items: say so on every run until someone settles them
+    refused = [b.batch_ref for b in catalogue.unsettled_batches() if b.status == "rejected"]
+    if refused:
+        logger.error("%d refused batch(es) still hold items (relicflow batches release): %s", len(refused), ", ".join(refused))
     catalogue.dispose()
-    return {"batches": results, "minted": sum(len(r["tokens"]) for r in results),
+    return {"refused_holding_items": refused, "batches": results, "minted": sum(len(r["tokens"]) for r in results),
             "failed": [r["batch_ref"] for r in results if r["status"] in ("failed", "rejected")],
             "recovered": [r["batch_ref"] for r in results if r["status"] == "recovered"]}

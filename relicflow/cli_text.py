@@ -48,6 +48,8 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.users.added": {"zh-CN": "已添加用户 {name}（{role}），密码（仅显示一次）：{password}", "en": "Added user {name} ({role}); password (shown once): {password}"},
     "cli.users.bad_role": {"zh-CN": "角色必须是：{roles}", "en": "Role must be one of: {roles}"},
     "cli.mint.summary": {"zh-CN": "发行完成：{minted} 个数字藏品，{batches} 个批次，失败 {failed}", "en": "Mint done: {minted} tokens in {batches} batch(es), {failed} failed"},
+    "cli.mint.refused": {"zh-CN": "以下被发行方拒绝的批次仍占用藏品（状态“已打包”）：{batches}。请用 relicflow batches list 查看原因，用 relicflow batches release 退回。",
+                         "en": "Batches refused by the issuer still hold items (status batched): {batches}. See why with relicflow batches list; return them with relicflow batches release."},
     "cli.fixity.summary": {
         "zh-CN": "完整性检查完成：检查 {checked} 个存储对象（完好 {ok}，缺失 {missing}，内容已改变 {changed}，无法读取 {unreadable}）；"
                  "清除中断写入留下的过期临时文件 {removed} 个",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from relicflow.errors import BadReceipt, CatalogueError
 
 if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
+
+log = logging.getLogger("relicflow.catalogue")
 
 OPEN_BATCH_STATES = ("pending", "failed")
 UNSETTLED_BATCH_STATES = ("pending", "failed", "rejected")  # not minted, items may still be batched
@@ -194,8 +197,9 @@ class MintOperations:
                 self.serialise_writers(s)
                 batch = s.get_one(MintBatch, batch_id)
                 batch_ref = batch.batch_ref
-                if batch.status == "minted":
-                    raise CatalogueError(f"batch {batch_ref} is minted; nothing to settle")
+                if batch.status not in UNSETTLED_BATCH_STATES:  # settled meanwhile (e.g. by a concurrent run)
+                    log.info("batch %s is %s already; not settled again", batch_ref, batch.status)
+                    return {"recorded": [], "returned": []}
                 linked = [link.item_id for link in batch.item_links]
                 strangers = sorted({t.item_id for t in tokens} - set(linked))
                 if strangers:

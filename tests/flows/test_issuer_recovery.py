@@ -295,6 +295,11 @@ def test_batches_list_and_release_return_a_refused_batchs_items_with_name_and_re
         result = mint_flow(settings=settings.model_copy(update={"issuer_url": url}))
     [ref] = result["failed"]
     assert all(catalogue.item_status(i) is ItemStatus.batched for i in ids)
+    with serve_in_background(_refusing_issuer()) as url:  # a later run: nothing sent, but the stuck batch is named
+        later = CliRunner().invoke(app, ["--data-dir", str(settings.data_dir), "--lang", "en", "mint"], catch_exceptions=False,
+                                   env=CLI_ENV | {"RELICFLOW_ISSUER_URL": url})
+    assert later.exit_code == 1 and "0 failed" in later.output
+    assert f"Batches refused by the issuer still hold items (status batched): {ref}" in " ".join(later.output.split())
 
     listing = cli(settings, "batches", "list")
     assert listing.exit_code == 0 and ref in listing.output and "refused by the issuer" in listing.output
