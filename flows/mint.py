@@ -93,7 +93,7 @@ def _record_receipt(catalogue: Catalogue, batch_id: int, receipt: MintReceipt, *
     catalogue.record_mint_receipt(batch_id, chain=receipt.chain, tokens=tokens, raw=receipt.model_dump(mode="json"), source=source)
     get_run_logger().info("batch %s minted on %s: %d tokens%s", receipt.batch_ref, receipt.chain, len(tokens),
                           "" if source == "mint" else f" (recorded from the issuer's ledger after: {source})")
-    return {"status": "minted", "chain": receipt.chain,
+    return {"status": "minted", "chain": receipt.chain, "from_issuer": source != "mint",
             "tokens": [{"item_id": i, "token_id": t, "tx_hash": h} for i, t, h in tokens]}
 
 
@@ -127,7 +127,7 @@ def _recover(catalogue: Catalogue, client: IssuerClient, batch_id: int, request:
     settled = catalogue.settle_from_issuer(batch_id, tokens=found, reason=reason)
     logger.warning("batch %s: %s; recorded %d, returned %d item(s) to approved for a new batch",
                    ref, reason, len(settled["recorded"]), len(settled["returned"]))
-    return {"status": "recovered", "returned": settled["returned"],
+    return {"status": "recovered", "returned": settled["returned"], "from_issuer": True,
             "tokens": [{"item_id": t.item_id, "token_id": t.token_id, "tx_hash": t.tx_hash} for t in found]}
 
 
@@ -165,5 +165,6 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
         logger.error("%d refused batch(es) still hold items (relicflow batches release): %s", len(refused), ", ".join(refused))
     catalogue.dispose()
     return {"refused_holding_items": refused, "batches": results, "minted": sum(len(r["tokens"]) for r in results),
+            "from_issuer": sum(len(r["tokens"]) for r in results if r.get("from_issuer")),
             "failed": [r["batch_ref"] for r in results if r["status"] in ("failed", "rejected")],
             "recovered": [r["batch_ref"] for r in results if r["status"] == "recovered"]}

@@ -308,6 +308,8 @@ def mint(ctx: typer.Context) -> None:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc
     console.print(_t("cli.mint.summary", settings, minted=result["minted"], batches=len(result["batches"]), failed=len(result["failed"])))
+    if result["from_issuer"]:
+        console.print(_t("cli.mint.from_issuer", settings, n=result["from_issuer"]))
     if result["refused_holding_items"]:
         console.print(_t("cli.mint.refused", settings, batches=", ".join(result["refused_holding_items"])))
     if result["failed"] or result["refused_holding_items"]:

@@ -48,6 +48,8 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.users.added": {"zh-CN": "已添加用户 {name}（{role}），密码（仅显示一次）：{password}", "en": "Added user {name} ({role}); password (shown once): {password}"},
     "cli.users.bad_role": {"zh-CN": "角色必须是：{roles}", "en": "Role must be one of: {roles}"},
     "cli.mint.summary": {"zh-CN": "发行完成：{minted} 个数字藏品，{batches} 个批次，失败 {failed}", "en": "Mint done: {minted} tokens in {batches} batch(es), {failed} failed"},
+    "cli.mint.from_issuer": {"zh-CN": "其中 {n} 个数字藏品发行方此前已发行（如恢复备份或请求被重放之后），本次按发行方记录登记，未重复发行。",
+                             "en": "{n} of these tokens the issuer had minted before (e.g. before a restore from a backup, or for a replayed request): recorded from its records, not minted again."},
     "cli.mint.refused": {"zh-CN": "以下被发行方拒绝的批次仍占用藏品（状态“已打包”）：{batches}。请用 relicflow batches list 查看原因，用 relicflow batches release 退回。",
                          "en": "Batches refused by the issuer still hold items (status batched): {batches}. See why with relicflow batches list; return them with relicflow batches release."},
     "cli.fixity.summary": {

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
 
@@ -298,8 +298,10 @@ class MintOperations:
             rows = []
             for batch in s.scalars(select(MintBatch).order_by(MintBatch.id)):
                 sent = batch.request_body.get("items", []) if isinstance(batch.request_body, dict) else []
+                linked = [link.item_id for link in batch.item_links]
+                batched = s.scalar(select(func.count(Item.id)).where(Item.id.in_(linked), Item.status == ItemStatus.batched.value)) if linked else 0
                 rows.append({"batch_ref": batch.batch_ref, "status": batch.status, "items": len(sent),
-                             "batched": len(batch.item_links), "attempts": batch.attempts,
+                             "batched": batched, "attempts": batch.attempts,
                              "tokens": len(list(s.scalars(select(MintReceipt.id).where(MintReceipt.batch_id == batch.id)))),
                              "created_at": batch.created_at, "last_error": batch.last_error or ""})
             return rows

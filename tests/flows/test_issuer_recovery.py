@@ -111,8 +111,12 @@ def test_restore_from_a_backup_records_the_issuers_tokens_once_and_mints_the_res
     backup.replace(db)  # the restore: the catalogue forgets both batches
     assert all(catalogue.item_status(i) is ItemStatus.approved for i in ids)
 
-    result = mint_flow(settings=s)
-    assert result["failed"] == [] and len(result["recovered"]) == 1
+    result = cli(s, "mint")
+    assert result.exit_code == 0, result.output
+    assert "Mint done: 3 tokens in 1 batch(es), 0 failed" in result.output
+    assert "3 of these tokens the issuer had minted before" in " ".join(result.output.split())
+    listing = " ".join(cli(s, "batches", "list").output.split())
+    assert "settled from the issuer's records │ 3 │ 0 │ 3 │" in listing  # 3 sent, none left batched, 3 tokens
     assert_settled(s, catalogue, ids)
     assert {recorded(catalogue)[f"relicflow:item:{i}"][2] for i in ids[:2]} == {first.batch_ref}
     again = mint_flow(settings=s)
@@ -131,7 +135,7 @@ def test_restore_to_before_part_of_a_batch_returns_the_rest_to_approved_and_a_ne
     catalogue.release_batch(lost_batch.batch_ref, to=ItemStatus.approved, actor="test:restore", reason="simulated restore")
 
     result = mint_flow(settings=s)
-    assert result["failed"] == [] and result["minted"] == 3
+    assert result["failed"] == [] and result["minted"] == 3 and result["from_issuer"] == 2
     statuses = [r["status"] for r in result["batches"]]
     assert statuses == ["recovered", "minted"]  # all three sent; two found at the issuer; the third re-batched
     assert result["batches"][0]["returned"] == [ids[2]]
