@@ -320,3 +320,41 @@ def test_batches_list_and_release_return_a_refused_batchs_items_with_name_and_re
     assert all(e.details["reason"] == "收件账户不存在，改期发行" for e in entries)
     again = cli(settings, "batches", "release", ref, "--to", "approved", "--reason", "again")
     assert again.exit_code == 1 and "released" in again.output  # only unsettled batches can be released
+
+
+# -- a timeout is not a verdict either --------------------------------------------------------------
+
+
+def _slow_issuer(receipts: dict[str, bytes]) -> FastAPI:
+    """Mints at once, answers long after the client gave up; GET tells the truth."""
+    import asyncio
+
+    app_ = FastAPI()
+
+    @app_.post("/v1/mint-batches")
+    async def mint(request: Request) -> Response:
+        sent = MintRequest.model_validate_json(await request.body())
+        tokens = [MintedToken(item_ref=i.item_ref, token_id=f"sandbox-chain:{n:08d}", tx_hash="0xslow") for n, i in enumerate(sent.items, 1)]
+        receipts[sent.batch_ref] = MintReceipt(batch_ref=sent.batch_ref, status="minted", chain="sandbox-chain",
+                                               minted_at=datetime.now(UTC), tokens=tokens).model_dump_json().encode()
+        await asyncio.sleep(3)  # the client's timeout is far shorter
+        return Response(receipts[sent.batch_ref], status_code=201, media_type="application/json")
+
+    @app_.get("/v1/mint-batches/{batch_ref}")
+    async def get_batch(batch_ref: str) -> Response:
+        if batch_ref not in receipts:
+            return Response(b'{"title":"Unknown batch","status":404,"code":"not_found"}', status_code=404)
+        return Response(receipts[batch_ref], media_type="application/json")
+
+    return app_
+
+
+def test_a_mint_that_timed_out_is_recorded_from_the_issuers_receipt(approved) -> None:  # noqa: ANN001
+    settings, catalogue, ids = approved
+    receipts: dict[str, bytes] = {}
+    with serve_in_background(_slow_issuer(receipts)) as url:
+        s = settings.model_copy(update={"issuer_url": url, "issuer_timeout_s": 0.5, "issuer_max_attempts": 1})
+        result = mint_flow(settings=s)
+    assert result["failed"] == [] and result["minted"] == 3 and result["from_issuer"] == 3
+    assert all(catalogue.item_status(i) is ItemStatus.minted for i in ids)
+    assert [e.details["source"] for e in catalogue.audit_entries() if e.action == "batch:minted"] == ["timeout"]
