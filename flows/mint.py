@@ -6,6 +6,11 @@ are committed with the items moved approved→batched; (3) the request is sent, 
 and bytes; (4) the receipt is stored and the items become minted. A crash anywhere leaves an
 open batch that the next run resends as it is, so the issuer answers with what it already did instead
 of minting twice.
+
+A 409 (``already_minted``, ``batch_exists``) or a timeout is not a verdict: the issuer is asked what it
+holds (the batch, the tokens of its items) and that is recorded, once per item. Items it holds nothing
+for go back to ``approved`` and a further round of the same run batches them again. A receipt that
+cannot be true (a token id twice, already recorded, another chain) fails only its own batch.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from prefect.cache_policies import NO_CACHE
 from relicflow.audit_record import anchor_record, require_sound_record
 from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
-from relicflow.errors import CatalogueError, IssuerError
-from relicflow.issuer_client import IssuerClient
+from relicflow.catalogue.minting import Token
+from relicflow.errors import BadReceipt, CatalogueError, IssuerError
+from relicflow.issuer_client import CONFLICT_CODES, IssuerClient
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, open_store
-from schemas.issuer import MAX_ITEMS_PER_BATCH, AuditAnchor, MintRequest, canonical_json
+from schemas.issuer import MAX_ITEMS_PER_BATCH, AuditAnchor, MintReceipt, MintRequest, canonical_json
 from tasks.minting import Approval, build_mint_item, build_mint_request, item_id_from_ref, mint_metadata
+
+MAX_ROUNDS = 3  # a round re-batches items a recovery returned to approved; each round can only shrink them
 
 
 def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[int], recipient: str) -> int:
@@ -62,21 +70,70 @@ def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[in
 
 @task(name="send-mint-batch", cache_policy=NO_CACHE, task_run_name="send batch {batch_id}")
 def send_batch(catalogue: Catalogue, client: IssuerClient, batch_id: int) -> dict[str, Any]:
-    """Send one committed batch (same key, same bytes on every try) and record the receipt."""
+    """Send one committed batch (same key, same bytes on every try) and record what the issuer holds."""
     logger = get_run_logger()
     batch = catalogue.mint_batch(batch_id)
     request = MintRequest.model_validate(batch.request_body)
+    result: dict[str, Any] = {"batch_ref": batch.batch_ref, "tokens": [], "returned": []}
     try:
-        receipt = client.mint_batch(request, idempotency_key=batch.idempotency_key)
-    except IssuerError as exc:
-        catalogue.record_mint_failure(batch_id, error=str(exc), permanent=not exc.retryable)
-        logger.error("batch %s not minted (%s): %s", batch.batch_ref, "will retry next run" if exc.retryable else "refused", exc)
-        return {"batch_ref": batch.batch_ref, "status": "failed" if exc.retryable else "rejected", "error": str(exc), "tokens": []}
+        try:
+            receipt = client.mint_batch(request, idempotency_key=batch.idempotency_key)
+        except BadReceipt:
+            raise
+        except IssuerError as exc:
+            if exc.code not in CONFLICT_CODES and not exc.retryable:
+                catalogue.record_mint_failure(batch_id, error=str(exc), permanent=True)
+                logger.error("batch %s refused by the issuer: %s", batch.batch_ref, exc)
+                return result | {"status": "rejected", "error": str(exc)}
+            return result | _recover(catalogue, client, batch_id, request, exc)
+        return result | _record_receipt(catalogue, batch_id, receipt, source="mint")
+    except BadReceipt as exc:
+        catalogue.record_mint_failure(batch_id, error=exc.both(), permanent=False)
+        logger.error("batch %s: receipt not recorded, the batch stays open: %s", batch.batch_ref, exc.both())
+        return result | {"status": "failed", "error": exc.both()}
+
+
+def _record_receipt(catalogue: Catalogue, batch_id: int, receipt: MintReceipt, *, source: str) -> dict[str, Any]:
     tokens = [(item_id_from_ref(t.item_ref), t.token_id, t.tx_hash) for t in receipt.tokens]
-    catalogue.record_mint_receipt(batch_id, chain=receipt.chain, tokens=tokens, raw=receipt.model_dump(mode="json"))
-    logger.info("batch %s minted on %s: %d tokens", batch.batch_ref, receipt.chain, len(tokens))
-    return {"batch_ref": batch.batch_ref, "status": "minted", "chain": receipt.chain,
+    catalogue.record_mint_receipt(batch_id, chain=receipt.chain, tokens=tokens, raw=receipt.model_dump(mode="json"), source=source)
+    get_run_logger().info("batch %s minted on %s: %d tokens%s", receipt.batch_ref, receipt.chain, len(tokens),
+                          "" if source == "mint" else f" (recorded from the issuer's ledger after: {source})")
+    return {"status": "minted", "chain": receipt.chain, "from_issuer": source != "mint",
             "tokens": [{"item_id": i, "token_id": t, "tx_hash": h} for i, t, h in tokens]}
+
+
+def _recover(catalogue: Catalogue, client: IssuerClient, batch_id: int, request: MintRequest, exc: IssuerError) -> dict[str, Any]:
+    """After a 409 or a timeout: ask the issuer what it holds for this batch and record it."""
+    logger = get_run_logger()
+    ref = request.batch_ref
+    try:
+        holdings = client.holdings(request)
+    except BadReceipt:
+        raise
+    except IssuerError as ask:
+        error = f"{exc}; asking the issuer what it holds failed too: {ask}"
+        catalogue.record_mint_failure(batch_id, error=error, permanent=False)
+        logger.error("batch %s stays open, the next run asks again: %s", ref, error)
+        return {"status": "failed", "error": error}
+    if holdings.receipt is not None:
+        return _record_receipt(catalogue, batch_id, holdings.receipt, source=exc.code or "timeout")
+    if not holdings.tokens and exc.code not in CONFLICT_CODES:  # a timeout, and the issuer holds nothing: resend later
+        catalogue.record_mint_failure(batch_id, error=str(exc), permanent=False)
+        logger.warning("batch %s not minted yet (%s); the next run resends it under the same key", ref, exc)
+        return {"status": "failed", "error": str(exc)}
+    if not holdings.tokens:  # 409, yet the issuer shows neither the batch nor any of its items
+        error = f"{exc}; but the issuer holds neither batch {ref} nor a token of its items"
+        catalogue.record_mint_failure(batch_id, error=error, permanent=True)
+        logger.error("batch %s refused and unexplained; release it with `relicflow batches release`: %s", ref, error)
+        return {"status": "rejected", "error": error}
+    found = [Token(item_id_from_ref(t.item_ref), t.token_id, t.tx_hash, t.chain, t.batch_ref) for t in holdings.tokens]
+    reason = (f"issuer answered {exc.code or 'no answer'}: {len(found)} item(s) already minted in "
+              f"{', '.join(sorted({t.issuer_batch_ref for t in found}))}")
+    settled = catalogue.settle_from_issuer(batch_id, tokens=found, reason=reason)
+    logger.warning("batch %s: %s; recorded %d, returned %d item(s) to approved for a new batch",
+                   ref, reason, len(settled["recorded"]), len(settled["returned"]))
+    return {"status": "recovered", "returned": settled["returned"], "from_issuer": True,
+            "tokens": [{"item_id": t.item_id, "token_id": t.token_id, "tx_hash": t.tx_hash} for t in found]}
 
 
 @flow(name="mint")
@@ -93,16 +150,27 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
         open_batches = [b.id for b in catalogue.open_mint_batches()]
         if open_batches:
             logger.info("resending %d open batch(es) under their original idempotency keys", len(open_batches))
-        approved = [item.id for item in catalogue.approved_items()]
-        new_batches = [prepare_batch(catalogue, store, item_ids=approved[i:i + MAX_ITEMS_PER_BATCH], recipient=settings.mint_recipient)
-                       for i in range(0, len(approved), MAX_ITEMS_PER_BATCH)]
-        for batch_id in open_batches + new_batches:
-            results.append(send_batch(catalogue, client, batch_id))
+        to_send = open_batches
+        for _ in range(MAX_ROUNDS):
+            approved = [item.id for item in catalogue.approved_items()]
+            to_send += [prepare_batch(catalogue, store, item_ids=approved[i:i + MAX_ITEMS_PER_BATCH], recipient=settings.mint_recipient)
+                        for i in range(0, len(approved), MAX_ITEMS_PER_BATCH)]
+            round_results = [send_batch(catalogue, client, batch_id) for batch_id in to_send]
+            results += round_results
+            to_send = []
+            if not any(r["returned"] for r in round_results):
+                break
     rows = [{"batch": r["batch_ref"], "status": r["status"], "item": str(t["item_id"]), "token": t["token_id"]}
             for r in results for t in r["tokens"]] + [
             {"batch": r["batch_ref"], "status": r["status"], "item": "-", "token": r.get("error", "")} for r in results if not r["tokens"]]
     create_table_artifact(key="mint-report", table=rows or [{"batch": "-", "status": "nothing to mint", "item": "-", "token": "-"}],
                           description=f"{sum(len(r['tokens']) for r in results)} tokens minted in {len(results)} batch(es)")
+    # batches refused earlier still hold their items: say so on every run until someone settles them
+    refused = [b.batch_ref for b in catalogue.unsettled_batches() if b.status == "rejected"]
+    if refused:
+        logger.error("%d refused batch(es) still hold items (relicflow batches release): %s", len(refused), ", ".join(refused))
     catalogue.dispose()
-    return {"batches": results, "minted": sum(len(r["tokens"]) for r in results),
-            "failed": [r["batch_ref"] for r in results if r["status"] != "minted"]}
+    return {"refused_holding_items": refused, "batches": results, "minted": sum(len(r["tokens"]) for r in results),
+            "from_issuer": sum(len(r["tokens"]) for r in results if r.get("from_issuer")),
+            "failed": [r["batch_ref"] for r in results if r["status"] in ("failed", "rejected")],
+            "recovered": [r["batch_ref"] for r in results if r["status"] == "recovered"]}

@@ -313,7 +313,11 @@ def mint(ctx: typer.Context) -> None:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc
     console.print(_t("cli.mint.summary", settings, minted=result["minted"], batches=len(result["batches"]), failed=len(result["failed"])))
-    if result["failed"]:
+    if result["from_issuer"]:
+        console.print(_t("cli.mint.from_issuer", settings, n=result["from_issuer"]))
+    if result["refused_holding_items"]:
+        console.print(_t("cli.mint.refused", settings, batches=", ".join(result["refused_holding_items"])))
+    if result["failed"] or result["refused_holding_items"]:
         raise typer.Exit(1)
 
 
@@ -392,6 +396,10 @@ def deployments(ctx: typer.Context) -> None:
 
     run_deployments(_settings(ctx))
 
+
+from relicflow.cli_issuer import register as _register_issuer_commands  # noqa: E402 - needs the helpers above
+
+_register_issuer_commands(app)
 
 if __name__ == "__main__":
     app()

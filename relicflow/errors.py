@@ -108,12 +108,37 @@ class ReviewError(RelicflowError):
 
 
 class IssuerError(RelicflowError):
-    """The issuer refused a mint request or could not be reached after every retry."""
+    """The issuer refused a mint request or could not be reached after every retry.
 
-    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False) -> None:
+    ``code`` is the issuer's problem code when it answered one (e.g. ``already_minted``); ``item_refs``
+    the items that problem is about.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False,
+                 code: str | None = None, item_refs: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retryable = retryable
+        self.code = code
+        self.item_refs = item_refs
+
+
+class BadReceipt(IssuerError, CatalogueError):
+    """The issuer's receipt cannot be recorded as it is (a token id twice, another chain, another batch's
+    items, a token id the catalogue already holds): the batch is not marked minted, others go on.
+    Both an issuer problem and a refusal to break the catalogue's record, hence both bases."""
+
+    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
+        super().__init__(f"{code}: {message_en}", retryable=False, code=code)
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+    def message(self, locale: str = "zh-CN") -> str:
+        return self.message_en if locale.startswith("en") else self.message_zh
+
+    def both(self) -> str:
+        """Both languages, for last_error and logs (read by whoever is on duty)."""
+        return f"{self.code}: {self.message_en} / {self.message_zh}"
 
 
 class SignatureError(IssuerError):

@@ -1,7 +1,8 @@
 """The sandbox issuer: the reference implementation of the issuer contract (``schemas.issuer``).
 
 It is the embedded default issuer and the thing the client is tested against, so it is strict where a
-real issuer would be: API key, HMAC signature with a time window, Idempotency-Key semantics of the IETF
+real issuer would be: API key (checked before a byte of the body is read), a body read as a stream
+under a running size limit, HMAC signature with a time window covering the Idempotency-Key, Idempotency-Key semantics of the IETF
 draft (missing 400, other payload 422, in flight 409, finished -> stored response replayed), and never
 two tokens for one item. The ledger is a SQLite file; one request's mint is one transaction, so a crash
 leaves either the whole batch or nothing, and the key's stored response is written in that same
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from relicflow.settings import Settings
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_TOKEN_FILTER_REFS = 200  # item_ref values one GET /v1/tokens may ask for (the URL stays short)
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 
@@ -183,14 +185,24 @@ class Ledger:
             row = conn.execute("SELECT receipt FROM batches WHERE batch_ref = ?", (batch_ref,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def tokens(self) -> list[LedgerToken]:
+    def tokens(self, *, item_refs: list[str] | None = None, batch_ref: str | None = None) -> list[LedgerToken]:
+        """Tokens of the ledger, optionally only those of ``item_refs`` and/or of one batch."""
+        where, args = [], []
+        if item_refs is not None:
+            where.append(f"item_ref IN ({','.join('?' * len(item_refs))})")
+            args += item_refs
+        if batch_ref is not None:
+            where.append("batch_ref = ?")
+            args.append(batch_ref)
+        sql = "SELECT item_ref, token_id, batch_ref, tx_hash FROM tokens"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY chain, seq"
         with self._connection() as conn:
-            rows = conn.execute("SELECT item_ref, token_id, batch_ref, tx_hash FROM tokens ORDER BY chain, seq").fetchall()
+            rows = conn.execute(sql, args).fetchall()
         return [LedgerToken(item_ref=r[0], token_id=r[1], batch_ref=r[2], tx_hash=r[3]) for r in rows]
 
 
 class _FailureBudget:
-    """``fail_first``: how many more POSTs answer 503 before anything else happens."""
+    """``fail_first``: how many more authenticated mint POSTs answer 503 before anything is minted."""
 
     def __init__(self, n: int) -> None:
         self._left = max(0, n)
@@ -204,9 +216,22 @@ class _FailureBudget:
             return True
 
 
-def _respond(stored: StoredResponse, *, replayed: bool = False) -> Response:
-    headers = {HEADER_IDEMPOTENT_REPLAYED: "true"} if replayed else None
+def _respond(stored: StoredResponse, *, replayed: bool = False, close: bool = False) -> Response:
+    """``close``: the request body was not (fully) read; end the connection instead of draining it."""
+    headers = {HEADER_IDEMPOTENT_REPLAYED: "true"} if replayed else {}
+    if close:
+        headers["Connection"] = "close"
     return Response(content=stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, read chunk by chunk; None as soon as it passes ``limit`` (the rest is never read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _signed_path(request: Request) -> str:
@@ -230,7 +255,7 @@ def _parse_idempotency_key(value: str | None) -> str | StoredResponse:
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": IssuerProblem, "description": text, "content": {PROBLEM_JSON: {}}}
     for code, text in {
-        400: "Idempotency-Key missing or malformed",
+        400: "Idempotency-Key missing or malformed, or a query asks for too much",
         401: "API key or signature missing, wrong or stale",
         409: "Same key still in flight (retry later), or an item/batch already minted (final)",
         413: "Body too large",
@@ -242,10 +267,16 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 _DESCRIPTION = f"""Issuer contract {CONTRACT_VERSION} (reference implementation: relicflow's sandbox issuer).
 
 Every /v1 request carries `X-Api-Key`, `X-Timestamp` (Unix seconds, ±300 s) and `X-Signature`: hex
-HMAC-SHA256 over `timestamp\\nMETHOD\\npath?query\\nsha256_hex(body)`. A mint needs an `Idempotency-Key`:
-the same key and body replay the stored response (`Idempotent-Replayed: true`); another body is 422; a
-retry while the first is in flight is 409 `request_in_flight`. An item is minted at most once, ever.
-Errors are RFC 9457 problem details with a stable `code`."""
+HMAC-SHA256 over `timestamp\\nMETHOD\\npath?query\\nIdempotency-Key\\nsha256_hex(body)` (the key's line is
+empty when the request has none; since 2026-12 the key is signed, so a captured request cannot be
+replayed under another key). The API key is checked before the body is read; bodies over 32 MiB are 413
+as soon as they pass the limit. A mint needs an `Idempotency-Key`: the same key and body replay the
+stored response (`Idempotent-Replayed: true`); another body is 422; a retry while the first is in flight
+is 409 `request_in_flight`. An item is minted at most once, ever: 409 `already_minted` (with `item_refs`)
+and `batch_exists` are final answers, and the client then asks what the issuer holds:
+`GET /v1/mint-batches/{{batch_ref}}` and `GET /v1/tokens?item_ref=…&batch_ref=…` (at most
+{MAX_TOKEN_FILTER_REFS} `item_ref` values per request). Errors are RFC 9457 problem details with a
+stable `code`."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +308,8 @@ def create_sandbox_app(
 ) -> FastAPI:
     """The sandbox issuer as an ASGI app over the ledger at ``ledger_path`` (created or reopened).
 
-    ``fail_first``: the first N mint POSTs answer 503 before doing anything. ``mint_delay_s``: pause
+    ``fail_first``: the first N authenticated mint POSTs answer 503 before minting (anonymous or
+    wrongly signed requests do not use them up). ``mint_delay_s``: pause
     between claiming the key and minting, to make the in-flight window observable in tests and demos.
     """
     ledger = Ledger(ledger_path)
@@ -286,15 +318,22 @@ def create_sandbox_app(
                   docs_url=None, redoc_url=None)
     app.state.ledger = ledger
 
-    def authenticate(request: Request, body: bytes, creds: _Credentials) -> StoredResponse | None:
+    def known_key(creds: _Credentials) -> StoredResponse | None:
         if creds.api_key is None or not _keys_equal(creds.api_key, api_key):
             return problem(401, "unauthorized", "Unauthorized", "missing or unknown X-Api-Key")
+        return None
+
+    def verify(request: Request, body: bytes, creds: _Credentials, idempotency_key: str | None = None) -> StoredResponse | None:
         try:
             verify_request(secret, method=request.method, path=_signed_path(request), timestamp=creds.timestamp,
-                           body=body, signature=creds.signature, now=int(time.time()))
+                           body=body, signature=creds.signature, now=int(time.time()), idempotency_key=idempotency_key)
         except SignatureError as err:
             return problem(401, getattr(err, "code", "bad_signature"), "Signature rejected", str(err))
         return None
+
+    def authenticate(request: Request, creds: _Credentials) -> StoredResponse | None:
+        """API key and signature of a bodiless request."""
+        return known_key(creds) or verify(request, b"", creds)
 
     def mint_blocking(key: str, request_sha256: str, request: MintRequest) -> Response:
         claim = ledger.claim(key, request_sha256)
@@ -326,18 +365,22 @@ def create_sandbox_app(
         idempotency_key: Annotated[str | None, Header(
             alias="Idempotency-Key", description="Decided before the first try, reused on every retry.")] = None,
     ) -> Response:
-        if failures.take():
-            return _respond(problem(503, "unavailable", "Service unavailable", "sandbox fail_first"))
+        # Cheapest refusals first, before any of the body is read: an anonymous sender costs nothing.
+        refused = known_key(creds)
+        if refused:
+            return _respond(refused, close=True)
         too_large = problem(413, "payload_too_large", "Payload too large", f"limit {MAX_BODY_BYTES} bytes")
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _respond(too_large)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _respond(too_large)
-        refused = authenticate(request, body, creds)
+            return _respond(too_large, close=True)
+        body = await _read_body(request, MAX_BODY_BYTES)
+        if body is None:
+            return _respond(too_large, close=True)
+        refused = verify(request, body, creds, idempotency_key)
         if refused:
             return _respond(refused)
+        if failures.take():
+            return _respond(problem(503, "unavailable", "Service unavailable", "sandbox fail_first"))
         key = _parse_idempotency_key(idempotency_key)
         if isinstance(key, StoredResponse):
             return _respond(key)
@@ -351,19 +394,29 @@ def create_sandbox_app(
     @app.get("/v1/mint-batches/{batch_ref}", response_model=MintReceipt, responses=_PROBLEMS,
              operation_id="getMintBatch", summary="Receipt of a minted batch (reconciliation)")
     def get_mint_batch(batch_ref: str, request: Request, creds: Credentials) -> Response:
-        refused = authenticate(request, b"", creds)
+        refused = authenticate(request, creds)
         receipt = None if refused else ledger.receipt(batch_ref)
         if receipt is None:
             return _respond(refused or problem(404, "not_found", "Unknown batch", f"no batch {batch_ref}"))
         return Response(content=receipt, media_type=JSON)
 
     @app.get("/v1/tokens", response_model=TokenList, responses=_PROBLEMS, operation_id="listTokens",
-             summary="Every token in the ledger (reconciliation)")
-    def list_tokens(request: Request, creds: Credentials) -> Response:
-        refused = authenticate(request, b"", creds)
+             summary="Tokens in the ledger, all or only those of some items and/or one batch (reconciliation)")
+    def list_tokens(
+        request: Request,
+        creds: Credentials,
+        item_ref: Annotated[list[str] | None, Query(description=(
+            f"Only tokens of these items (repeat the parameter; at most {MAX_TOKEN_FILTER_REFS})."))] = None,
+        batch_ref: Annotated[str | None, Query(description="Only tokens minted in this batch.")] = None,
+    ) -> Response:
+        refused = authenticate(request, creds)
         if refused:
             return _respond(refused)
-        return Response(content=TokenList(tokens=ledger.tokens()).model_dump_json(), media_type=JSON)
+        if item_ref is not None and len(item_ref) > MAX_TOKEN_FILTER_REFS:
+            return _respond(problem(400, "invalid_query", "Too many item_ref values",
+                                    f"at most {MAX_TOKEN_FILTER_REFS} item_ref values per request; split the query"))
+        tokens = ledger.tokens(item_refs=item_ref, batch_ref=batch_ref)
+        return Response(content=TokenList(tokens=tokens).model_dump_json(), media_type=JSON)
 
     @app.get("/healthz", operation_id="healthz", summary="Liveness")
     def healthz() -> dict[str, str]:
@@ -394,6 +447,7 @@ def run_sandbox_issuer(settings: Settings, *, host: str = "127.0.0.1", port: int
         ledger_path=settings.sandbox_ledger_path,
         api_key=settings.issuer_api_key.get_secret_value(),
         secret=settings.issuer_secret.get_secret_value().encode("utf-8"),
+        chain=settings.issuer_chain,
         fail_first=fail_first,
     )
     uvicorn.run(app, host=host, port=settings.sandbox_issuer_port if port is None else port, log_level="info")

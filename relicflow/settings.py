@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -19,6 +20,36 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+# The sandbox issuer's well-known credentials: fine on this machine, never towards a real issuer.
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_SECRET = "sandbox-secret-change-me"
+SANDBOX_CHAIN = "sandbox-chain"
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_credentials_problem(issuer_url: str, api_key: str, secret: str) -> str | None:
+    """Why these issuer settings must not be used, or None: the sandbox's credentials towards another host."""
+    if not issuer_url or is_loopback_url(issuer_url):
+        return None
+    defaults = [name for name, value, default in (("RELICFLOW_ISSUER_API_KEY", api_key, SANDBOX_API_KEY),
+                                                  ("RELICFLOW_ISSUER_SECRET", secret, SANDBOX_SECRET)) if value == default]
+    if not defaults:
+        return None
+    return (f"RELICFLOW_ISSUER_URL is {issuer_url}, a real issuer, but {' and '.join(defaults)} still hold the sandbox "
+            f"issuer's default value; set the API key and signing secret the issuer gave you / "
+            f"发行方地址不是本机沙盒，但 {'、'.join(defaults)} 仍是沙盒的默认值，请填写发行方分配的 API 密钥与签名密钥")
 
 
 class Settings(BaseSettings):
@@ -36,8 +67,9 @@ class Settings(BaseSettings):
     s3_read_timeout_s: float = Field(default=60.0, gt=0, description="Longest wait for bytes of an S3 answer, per attempt; slower is retried.")
     inbox: Path = Field(default=Path(""), description="Where the studio drops scans; default: inbox/ in the data dir.")
     issuer_url: str = Field(default="", description="Issuer base URL; empty means the bundled sandbox issuer.")
-    issuer_api_key: SecretStr = SecretStr("sandbox-key")
-    issuer_secret: SecretStr = Field(default=SecretStr("sandbox-secret-change-me"), description="HMAC-SHA256 signing secret shared with the issuer.")
+    issuer_api_key: SecretStr = Field(default=SecretStr(SANDBOX_API_KEY), description="API key the issuer assigned; the default is the sandbox's.")
+    issuer_secret: SecretStr = Field(default=SecretStr(SANDBOX_SECRET), description="HMAC-SHA256 signing secret shared with the issuer.")
+    issuer_chain: str = Field(default=SANDBOX_CHAIN, min_length=1, description="The chain the issuer mints on; a receipt for another chain is refused.")
     audit_key: SecretStr | None = Field(default=None, description="Key (16+ characters) that seals the audit chain; keep it out of the catalogue's reach and backups. Unset: the key file below.")
     audit_key_file: Path = Field(default=Path(""), description="File holding the audit key (hex); default: secrets/audit-key in the data dir, created with the first entry.")
     audit_verify_interval_s: float = Field(default=3600.0, gt=0, description="How often `serve` and the review app re-verify the review record.")
@@ -115,6 +147,10 @@ class Settings(BaseSettings):
             raise ValueError("audit_key must be at least 16 characters long")
         if self.locale not in ("zh-CN", "en"):
             raise ValueError("locale must be 'zh-CN' or 'en'")
+        problem = default_credentials_problem(self.issuer_url, self.issuer_api_key.get_secret_value(),
+                                              self.issuer_secret.get_secret_value())
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

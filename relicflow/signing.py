@@ -1,8 +1,10 @@
 """HMAC-SHA256 signing of issuer requests, shared by the client and the sandbox issuer.
 
-The signature covers the timestamp, the method, the path (as sent, with its query string) and the
-SHA-256 of the exact body bytes, so neither a replayed old request nor an edited body passes. The
-timestamp window bounds replays; the Idempotency-Key makes any replay inside it harmless.
+The signature covers the timestamp, the method, the path (as sent, with its query string), the
+Idempotency-Key header (empty when there is none) and the SHA-256 of the exact body bytes, so neither a
+replayed old request nor an edited body passes, and a captured request cannot be replayed under another
+Idempotency-Key (which would otherwise be a new request to the issuer). The timestamp window bounds
+replays; the signed Idempotency-Key makes any replay inside it harmless.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def string_to_sign(*, method: str, path: str, timestamp: int, body: bytes) -> str:
-    return f"{timestamp}\n{method.upper()}\n{path}\n{sha256_hex(body)}"
+def string_to_sign(*, method: str, path: str, timestamp: int, body: bytes, idempotency_key: str | None = None) -> str:
+    """Contract 2026-12: ``timestamp\\nMETHOD\\npath?query\\nIdempotency-Key\\nsha256_hex(body)``."""
+    return f"{timestamp}\n{method.upper()}\n{path}\n{idempotency_key or ''}\n{sha256_hex(body)}"
 
 
-def sign_request(secret: bytes, *, method: str, path: str, timestamp: int, body: bytes) -> str:
+def sign_request(secret: bytes, *, method: str, path: str, timestamp: int, body: bytes, idempotency_key: str | None = None) -> str:
     """Hex HMAC-SHA256 of the string to sign; goes in ``X-Signature``."""
-    message = string_to_sign(method=method, path=path, timestamp=int(timestamp), body=body)
+    message = string_to_sign(method=method, path=path, timestamp=int(timestamp), body=body, idempotency_key=idempotency_key)
     return hmac.new(secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -51,6 +54,7 @@ def verify_request(
     body: bytes,
     signature: str | None,
     now: int,
+    idempotency_key: str | None = None,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
 ) -> None:
     """Raise :class:`SignatureError` unless the request is signed with ``secret`` within the window.
@@ -71,6 +75,6 @@ def verify_request(
             "stale_timestamp",
             f"{HEADER_TIMESTAMP} {ts} is {now - ts:+d} s from the server clock (allowed ±{tolerance_s} s)",
         )
-    expected = sign_request(secret, method=method, path=path, timestamp=ts, body=body)
+    expected = sign_request(secret, method=method, path=path, timestamp=ts, body=body, idempotency_key=idempotency_key)
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().lower().encode("ascii", "replace")):
-        raise _fail("bad_signature", "signature does not match the request (wrong secret, path or body)")
+        raise _fail("bad_signature", "signature does not match the request (wrong secret, path, Idempotency-Key or body)")

@@ -22,7 +22,9 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
-CONTRACT_VERSION = "2026-11"
+# 2026-12: the signature covers the Idempotency-Key; GET /v1/tokens filters by item_ref and batch_ref.
+CONTRACT_VERSION = "2026-12"
+
 MAX_ITEMS_PER_BATCH = 500
 
 _SHA256_HEX = r"^[0-9a-f]{64}$"
@@ -104,7 +106,9 @@ class MintRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    contract_version: Literal["2026-11"] = CONTRACT_VERSION
+    # 2026-11 bodies have the same layout: a batch committed before an upgrade is resent with its exact
+    # bytes (its Idempotency-Key's stored answer at the issuer depends on them), only signed the new way.
+    contract_version: Literal["2026-11", "2026-12"] = CONTRACT_VERSION
     batch_ref: str = Field(pattern=_BATCH_REF, description="relicflow's batch id; one batch, one receipt.")
     recipient: str = Field(min_length=1, max_length=200, description="Account that receives the tokens.")
     items: list[MintItem] = Field(min_length=1, max_length=MAX_ITEMS_PER_BATCH)
@@ -158,7 +162,7 @@ class IssuerProblem(BaseModel):
     Codes used by the sandbox: ``unauthorized``, ``missing_signature``, ``bad_signature``,
     ``stale_timestamp``, ``missing_idempotency_key``, ``invalid_idempotency_key``, ``invalid_request``,
     ``idempotency_key_reused``, ``request_in_flight``, ``already_minted``, ``batch_exists``,
-    ``payload_too_large``, ``unavailable``, ``not_found``.
+    ``payload_too_large``, ``unavailable``, ``not_found``, ``invalid_query``.
     """
 
     model_config = ConfigDict(extra="allow")

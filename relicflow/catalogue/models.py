@@ -73,7 +73,9 @@ ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
     ItemStatus.sent_back: frozenset({ItemStatus.resubmitted}),
     ItemStatus.resubmitted: frozenset({ItemStatus.awaiting_review}),
     ItemStatus.approved: frozenset({ItemStatus.batched}),
-    ItemStatus.batched: frozenset({ItemStatus.minted}),
+    # batched → approved/rejected: only by the mint's recovery (the issuer holds no token for the item and
+    # the batch can never be minted as sent) and by an operator releasing a batch the issuer refused.
+    ItemStatus.batched: frozenset({ItemStatus.minted, ItemStatus.approved, ItemStatus.rejected}),
     # back to received: an administrator retries it, or the same bytes arrive again under a usable name;
     # superseded: a new file arrived at the same inbox path (e.g. the complete copy of a cut-short one).
     ItemStatus.quarantined: frozenset({ItemStatus.received, ItemStatus.superseded}),
@@ -288,7 +290,12 @@ class StatusTransition(Base):
 
 
 class MintBatch(Base):
-    """A handoff to the issuer; its idempotency key is decided and committed before the first attempt."""
+    """A handoff to the issuer; its idempotency key is decided and committed before the first attempt.
+
+    ``status``: pending and failed (open: resent as they are), minted, rejected (the issuer refused it),
+    recovered (never minted as sent: its items' tokens were found in other issuer batches and the rest
+    returned to approved), released (an operator returned its items to approved or rejected).
+    """
 
     __tablename__ = "mint_batches"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -319,6 +326,8 @@ class MintReceipt(Base):
     token_id: Mapped[str] = mapped_column(String(128), unique=True)
     tx_hash: Mapped[str] = mapped_column(String(128))
     chain: Mapped[str] = mapped_column(String(64))
+    # the issuer's batch the token was minted in: our batch's ref, or another (found after a restore/replay)
+    issuer_batch_ref: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

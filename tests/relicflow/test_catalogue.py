@@ -34,7 +34,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------
@@ -200,6 +200,8 @@ def test_transition_table_is_the_designed_life() -> None:
         (S.awaiting_review, S.approved), (S.awaiting_review, S.rejected), (S.awaiting_review, S.sent_back),
         (S.sent_back, S.resubmitted), (S.resubmitted, S.awaiting_review),
         (S.approved, S.batched), (S.batched, S.minted),
+        # a batch the issuer will never mint as sent: its items go back (mint recovery, operator release)
+        (S.batched, S.approved), (S.batched, S.rejected),
         # ingest's own errors are retried; stale quarantines step aside for the file that replaced them
         (S.received, S.failed), (S.failed, S.received), (S.quarantined, S.received),
         (S.failed, S.superseded), (S.quarantined, S.superseded),

@@ -136,7 +136,8 @@ def test_429_retry_after_is_honoured_and_every_attempt_sends_the_same_key_and_by
     async def mint(request: Request) -> Response:
         body = await request.body()
         verify_request(SECRET, method="POST", path="/v1/mint-batches", timestamp=request.headers["X-Timestamp"],
-                       body=body, signature=request.headers["X-Signature"], now=int(time.time()))
+                       body=body, signature=request.headers["X-Signature"], now=int(time.time()),
+                       idempotency_key=request.headers.get("Idempotency-Key"))
         seen.append((request.headers.get("Idempotency-Key"), body))
         if len(seen) == 1:
             return Response(status_code=429, headers={"Retry-After": "1"})
@@ -187,3 +188,80 @@ def test_parse_retry_after() -> None:
     later = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
     assert 28 <= parse_retry_after(later, now=now) <= 31  # type: ignore[operator]
     assert parse_retry_after(format_datetime(datetime.fromtimestamp(now - 30, UTC), usegmt=True), now=now) == 0.0
+
+
+# -- receipts are checked; what the issuer holds can be asked for ----------------------------------
+
+
+def _receipt_issuer(bend: str) -> FastAPI:
+    """An issuer of our own over real HTTP that answers a receipt bent in one way."""
+    app = FastAPI()
+
+    @app.post("/v1/mint-batches")
+    async def mint(request: Request) -> Response:
+        sent = MintRequest.model_validate_json(await request.body())
+        tokens = [MintedToken(item_ref=i.item_ref, token_id=f"bent:{n}", tx_hash=f"0x{n}") for n, i in enumerate(sent.items)]
+        chain, batch_ref = "bent-chain" if bend == "chain" else "sandbox-chain", sent.batch_ref
+        if bend == "token twice":
+            tokens[1] = tokens[1].model_copy(update={"token_id": tokens[0].token_id})
+        elif bend == "item twice":
+            tokens[1] = tokens[1].model_copy(update={"item_ref": tokens[0].item_ref})
+        elif bend == "other items":
+            tokens[1] = tokens[1].model_copy(update={"item_ref": "relicflow:item:999"})
+        elif bend == "other batch":
+            batch_ref = "someone-elses"
+        receipt = MintReceipt(batch_ref=batch_ref, status="minted", chain=chain, minted_at=datetime.now(UTC), tokens=tokens)
+        return Response(receipt.model_dump_json(), status_code=201, media_type="application/json")
+
+    return app
+
+
+@pytest.mark.parametrize(("bend", "code"), [
+    ("token twice", "receipt_token_twice"), ("item twice", "receipt_item_twice"), ("chain", "receipt_wrong_chain"),
+    ("other items", "receipt_items_mismatch"), ("other batch", "receipt_wrong_batch"),
+])
+def test_a_receipt_that_cannot_be_true_is_refused_in_both_languages(bend: str, code: str) -> None:
+    from relicflow.errors import BadReceipt
+
+    with serve_in_background(_receipt_issuer(bend)) as url, client(url, chain="sandbox-chain") as issuer:
+        with pytest.raises(BadReceipt) as info:
+            issuer.mint_batch(mint_request(), idempotency_key="k")
+    assert info.value.code == code and not info.value.retryable
+    assert info.value.message_en and info.value.message_zh and info.value.message_zh != info.value.message_en
+    assert code in info.value.both() and info.value.message_zh in info.value.both()
+
+
+def test_any_chain_is_accepted_only_when_none_is_configured() -> None:
+    with serve_in_background(_receipt_issuer("chain")) as url, client(url) as issuer:
+        assert issuer.mint_batch(mint_request(), idempotency_key="k").chain == "bent-chain"
+
+
+def test_a_409_carries_the_issuers_code_and_items_and_holdings_name_the_tokens(ledger: Path) -> None:
+    with sandbox(ledger) as url, client(url, chain="sandbox-chain") as issuer:
+        first = issuer.mint_batch(mint_request("batch-1", ("relicflow:item:1", "relicflow:item:2")), idempotency_key="k1")
+        later = mint_request("batch-2", ("relicflow:item:2", "relicflow:item:3"))
+        with pytest.raises(IssuerError) as info:
+            issuer.mint_batch(later, idempotency_key="k2")
+        assert info.value.code == "already_minted" and info.value.item_refs == ("relicflow:item:2",)
+        held = issuer.holdings(later)
+        assert held.receipt is None
+        assert [(t.item_ref, t.token_id, t.batch_ref, t.chain) for t in held.tokens] == [
+            ("relicflow:item:2", first.tokens[1].token_id, "batch-1", "sandbox-chain")]
+        assert issuer.holdings(mint_request("batch-1", ("relicflow:item:1", "relicflow:item:2"))).receipt == first
+        assert [t.item_ref for t in issuer.list_tokens(item_refs=["relicflow:item:1", "relicflow:item:9"])] == ["relicflow:item:1"]
+        assert len(issuer.list_tokens(batch_ref="batch-1")) == 2
+
+
+def test_asking_for_many_items_goes_in_groups_never_for_the_whole_ledger(ledger: Path) -> None:
+    from relicflow.issuer_client import TOKEN_QUERY_CHUNK
+
+    queries: list[str] = []
+    refs = [f"relicflow:item:{n}" for n in range(1, 2 * TOKEN_QUERY_CHUNK + 30)]
+    with sandbox(ledger) as url:
+        with client(url) as issuer:
+            issuer.mint_batch(mint_request("b", tuple(refs[:3])), idempotency_key="k")
+        hook = {"request": [lambda r: queries.append(r.url.query.decode())]}
+        with client(url) as issuer:
+            issuer._http.event_hooks = hook
+            assert len(issuer.list_tokens(item_refs=refs)) == 3
+    assert len(queries) == 3 and all(q.count("item_ref=") <= TOKEN_QUERY_CHUNK for q in queries)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from relicflow.background_server import serve_in_background
+from chunked_sender import send_chunked
 from relicflow.sandbox_issuer import Ledger, create_sandbox_app
 from relicflow.signing import sign_request
 from schemas.issuer import MintItem, MintRequest, ReviewAttestation, metadata_sha256
@@ -63,16 +64,23 @@ def url(ledger: Path) -> Iterator[str]:
         yield base
 
 
-def post(url: str, body: bytes | MintRequest, *, key: str | None = "key-1", api_key: str = API_KEY,
-         secret: bytes = SECRET, timestamp: int | None = None, sign: bool = True) -> httpx.Response:
-    raw = body.body_bytes() if isinstance(body, MintRequest) else body
+def signed_headers(body: bytes, *, key: str | None = "key-1", api_key: str = API_KEY, secret: bytes = SECRET,
+                   timestamp: int | None = None, sign: bool = True) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
     headers = {"X-Api-Key": api_key, "Content-Type": "application/json"}
     if sign:
         headers["X-Timestamp"] = str(ts)
-        headers["X-Signature"] = sign_request(secret, method="POST", path="/v1/mint-batches", timestamp=ts, body=raw)
+        headers["X-Signature"] = sign_request(secret, method="POST", path="/v1/mint-batches", timestamp=ts, body=body,
+                                              idempotency_key=key)
     if key is not None:
         headers["Idempotency-Key"] = key
+    return headers
+
+
+def post(url: str, body: bytes | MintRequest, *, key: str | None = "key-1", api_key: str = API_KEY,
+         secret: bytes = SECRET, timestamp: int | None = None, sign: bool = True) -> httpx.Response:
+    raw = body.body_bytes() if isinstance(body, MintRequest) else body
+    headers = signed_headers(raw, key=key, api_key=api_key, secret=secret, timestamp=timestamp, sign=sign)
     return httpx.post(f"{url}/v1/mint-batches", content=raw, headers=headers, timeout=10)
 
 
@@ -259,3 +267,59 @@ def test_fail_first_answers_503_before_doing_anything(ledger: Path) -> None:
     with sandbox(ledger, fail_first=2) as url:
         assert [post(url, make_request()).status_code for _ in range(3)] == [503, 503, 201]
         assert len(ledger_tokens(url)) == 2
+
+
+# -- contract 2026-12: the key is signed; authentication and size limits come before the body --------
+
+
+def test_a_captured_request_replayed_under_another_key_is_401(url: str) -> None:
+    body = make_request().body_bytes()
+    headers = signed_headers(body, key="key-1")
+    headers["Idempotency-Key"] = "key-2"  # the attacker's (or a confused proxy's) new key, same signature
+    replay = httpx.post(f"{url}/v1/mint-batches", content=body, headers=headers, timeout=10)
+    assert replay.status_code == 401 and replay.json()["code"] == "bad_signature"
+    assert ledger_tokens(url) == []
+    assert post(url, make_request(), key="key-1").status_code == 201  # the genuine request still mints
+
+
+def test_anonymous_and_badly_signed_requests_do_not_use_up_fail_first(ledger: Path) -> None:
+    with sandbox(ledger, fail_first=1) as url:
+        assert post(url, make_request(), api_key="stranger").status_code == 401
+        assert post(url, make_request(), sign=False).status_code == 401
+        assert post(url, make_request(), secret=b"guess").status_code == 401
+        assert [post(url, make_request()).status_code for _ in range(2)] == [503, 201]
+
+
+def test_an_anonymous_chunked_body_is_refused_before_it_is_read(url: str) -> None:
+    total = 200 * 1024 * 1024
+    outcome = send_chunked(url, "/v1/mint-batches", {"X-Api-Key": "stranger"}, total)
+    assert outcome.status == 401 and b"unauthorized" in outcome.head
+    assert b"connection: close" in outcome.head.lower()
+    assert outcome.sent < total // 4  # the server answered and hung up; it did not take the body
+
+
+def test_a_chunked_body_over_the_limit_is_413_as_soon_as_it_passes_it(url: str) -> None:
+    from relicflow.sandbox_issuer import MAX_BODY_BYTES
+
+    total = 8 * MAX_BODY_BYTES  # no Content-Length: only a running count can stop it
+    outcome = send_chunked(url, "/v1/mint-batches", {"X-Api-Key": API_KEY}, total)
+    assert outcome.status == 413 and b"payload_too_large" in outcome.head
+    assert outcome.sent < total // 2
+    assert ledger_tokens(url) == []
+
+
+def test_tokens_can_be_asked_for_by_item_and_by_batch(url: str) -> None:
+    assert post(url, make_request("batch-1", ("relicflow:item:1", "relicflow:item:2"))).status_code == 201
+    assert post(url, make_request("batch-2", ("relicflow:item:3",)), key="key-2").status_code == 201
+    def refs(query: str) -> list[str]:
+        response = get(url, f"/v1/tokens?{query}")
+        assert response.status_code == 200, response.text
+        return [t["item_ref"] for t in response.json()["tokens"]]
+
+    assert refs("item_ref=relicflow:item:3&item_ref=relicflow:item:1&item_ref=relicflow:item:99") == [
+        "relicflow:item:1", "relicflow:item:3"]
+    assert refs("batch_ref=batch-1") == ["relicflow:item:1", "relicflow:item:2"]
+    assert refs("batch_ref=batch-1&item_ref=relicflow:item:3") == []
+    too_many = "&".join(f"item_ref=r{i}" for i in range(201))
+    response = get(url, f"/v1/tokens?{too_many}")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_query"

@@ -72,6 +72,8 @@ def test_toml_file_named_by_relicflow_config_is_read(clean_env: Path, monkeypatc
 data_dir = "{(clean_env / 'toml-data').as_posix()}"
 storage_url = "s3://relics/masters"
 issuer_url = "https://issuer.example/api"
+issuer_api_key = "museum-key-from-the-issuer"
+issuer_secret = "museum-secret-from-the-issuer"
 two_reviewer_grades = ["一级", "二级", "三级"]
 near_duplicate_distance = 6
 locale = "en"
@@ -142,3 +144,37 @@ def test_wrong_type_in_toml_names_the_setting(clean_env: Path, monkeypatch: pyte
     write_toml(clean_env / "relicflow.toml", 'two_reviewer_grades = "一级"\n', monkeypatch)
     with pytest.raises(ValidationError, match="two_reviewer_grades"):
         load_settings(data_dir=clean_env / "d")
+
+
+@pytest.mark.parametrize("defaults", [("api_key",), ("secret",), ("api_key", "secret")])
+def test_a_real_issuer_url_refuses_the_sandbox_credentials(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           defaults: tuple[str, ...]) -> None:
+    monkeypatch.setenv("RELICFLOW_ISSUER_URL", "https://issuer.example/api")
+    if "api_key" not in defaults:
+        monkeypatch.setenv("RELICFLOW_ISSUER_API_KEY", "museum-key")
+    if "secret" not in defaults:
+        monkeypatch.setenv("RELICFLOW_ISSUER_SECRET", "museum-secret")
+    with pytest.raises(ValidationError) as info:
+        load_settings(data_dir=clean_env / "d")
+    message = str(info.value)
+    for name in defaults:
+        assert f"RELICFLOW_ISSUER_{name.upper()}" in message
+    assert "沙盒" in message  # said in Chinese too
+    monkeypatch.setenv("RELICFLOW_ISSUER_API_KEY", "museum-key")
+    monkeypatch.setenv("RELICFLOW_ISSUER_SECRET", "museum-secret")
+    assert load_settings(data_dir=clean_env / "d").issuer_url == "https://issuer.example/api"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8765", "http://localhost:9000/x", "http://[::1]:8765", "http://127.3.2.1", ""])
+def test_the_sandbox_credentials_stay_fine_on_loopback(clean_env: Path, url: str) -> None:
+    s = load_settings(data_dir=clean_env / "d", issuer_url=url)
+    assert s.issuer_api_key.get_secret_value() == "sandbox-key" and s.issuer_chain == "sandbox-chain"
+
+
+def test_a_copied_settings_object_cannot_smuggle_the_defaults_to_a_real_issuer(clean_env: Path) -> None:
+    from relicflow.errors import ConfigurationError
+    from relicflow.issuer_client import IssuerClient
+
+    s = load_settings(data_dir=clean_env / "d").model_copy(update={"issuer_url": "https://issuer.example"})  # no validation
+    with pytest.raises(ConfigurationError, match="RELICFLOW_ISSUER_API_KEY and RELICFLOW_ISSUER_SECRET"):
+        IssuerClient.from_settings(s)

@@ -29,9 +29,20 @@ def _verify(signature: str | None, **overrides: object) -> None:
 
 
 def test_signature_is_hmac_sha256_of_the_documented_string() -> None:
-    message = f"{NOW}\nPOST\n/v1/mint-batches\n{hashlib.sha256(BODY).hexdigest()}".encode()
-    assert _sig() == hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+    message = f"{NOW}\nPOST\n/v1/mint-batches\nkey-1\n{hashlib.sha256(BODY).hexdigest()}".encode()
+    assert _sig(idempotency_key="key-1") == hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+    without_key = f"{NOW}\nPOST\n/v1/mint-batches\n\n{hashlib.sha256(BODY).hexdigest()}".encode()
+    assert _sig() == hmac.new(SECRET, without_key, hashlib.sha256).hexdigest()  # no key: an empty line
     assert len(_sig()) == 64 and _sig() == _sig(method="POST")
+
+
+def test_the_idempotency_key_is_covered_a_replay_under_another_key_fails() -> None:
+    signed = _sig(idempotency_key="key-1")
+    _verify(signed, idempotency_key="key-1")
+    for other in ("key-2", None, ""):
+        with pytest.raises(SignatureError, match="Idempotency-Key") as info:
+            _verify(signed, idempotency_key=other)
+        assert info.value.code == "bad_signature"  # type: ignore[attr-defined]
 
 
 def test_valid_signature_passes_inside_the_window() -> None:

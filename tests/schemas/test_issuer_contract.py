@@ -118,3 +118,15 @@ def test_committed_openapi_file_equals_a_fresh_export(tmp_path: Path) -> None:
     for name in ("MintRequest", "MintItem", "ReviewAttestation", "MintReceipt", "IssuerProblem"):
         assert name in schemas
     assert json.dumps(document).count("#/$defs/") == 0  # every reference resolves inside the document
+
+
+def test_contract_2026_12_signs_the_idempotency_key_and_filters_tokens() -> None:
+    document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    assert CONTRACT_VERSION == "2026-12" == document["info"]["version"]
+    assert "path?query\\nIdempotency-Key\\nsha256_hex(body)" in document["info"]["description"]
+    params = {p["name"] for p in document["paths"]["/v1/tokens"]["get"]["parameters"]}
+    assert {"item_ref", "batch_ref"} <= params
+    # a batch committed under 2026-11 is resent with its exact bytes: the body layout did not change
+    old = MintRequest.model_validate(request_data(contract_version="2026-11"))
+    assert old.contract_version == "2026-11" and b'"contract_version":"2026-11"' in old.body_bytes()
+    assert MintRequest.model_validate(request_data()).contract_version == "2026-12"
