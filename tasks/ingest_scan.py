@@ -48,6 +48,7 @@ from tasks.ingest_rejections import (
     file_vanished,
 )
 from tasks.intake import ScanWork
+from tasks.relic_grade import required_approvals_for_grade
 from tasks.scan_analysis import AnalysisLimits, ScanAnalysis, analyse_scan
 from tasks.sheet_set import SheetSet
 
@@ -120,7 +121,7 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
         thumbnail_key=thumbnail_key, derivation=analysis.derivation, hashes=analysis.hashes, technical=analysis.technical,
         warnings=warnings, accession_number=accession_number, accession_number_source=source,
         title=(fields or {}).get("title"), grade=grade, sheet_fields=fields,
-        required_approvals=2 if grade in ctx.settings.two_reviewer_grades else 1,
+        required_approvals=required_approvals_for_grade([grade], ctx.settings.two_reviewer_grades),
     )
     distance = ctx.settings.near_duplicate_distance
     try:
