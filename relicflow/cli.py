@@ -258,6 +258,9 @@ def items(
                             error=r.failure.error.splitlines()[0] if r.failure.error else ""))
         if r.superseded_by is not None:
             notes.append(_t("cli.items.superseded", settings, item=r.superseded_by))
+        if r.mint_hold is not None:
+            notes.append(_t("cli.items.held", settings, code=r.mint_hold.code,
+                            message=r.mint_hold.message_zh if zh else r.mint_hold.message_en))
         notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
         accession = (r.accession_number or "-") + ("?" if r.accession_number_source == "file_name" else "")
         table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(accession),
@@ -308,6 +311,8 @@ def mint(ctx: typer.Context) -> None:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc
     console.print(_t("cli.mint.summary", settings, minted=result["minted"], batches=len(result["batches"]), failed=len(result["failed"])))
+    if result.get("held"):
+        console.print(_t("cli.mint.held", settings, n=len(result["held"])))
     if result["failed"]:
         raise typer.Exit(1)
 

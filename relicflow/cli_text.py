@@ -33,6 +33,7 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.skip.unreadable_folder": {"zh-CN": "文件夹无法读取", "en": "folder cannot be read"},
     "cli.skip.unreadable": {"zh-CN": "文件无法读取，下次运行重试", "en": "file cannot be read; retried next run"},
     "cli.items.failed": {"zh-CN": "内部错误，已尝试 {attempts}/{max} 次：{error}", "en": "internal error, {attempts} of {max} attempts: {error}"},
+    "cli.items.held": {"zh-CN": "暂缓发行（{code}）：{message}", "en": "held back from minting ({code}): {message}"},
     "cli.items.superseded": {"zh-CN": "已由 #{item} 取代", "en": "replaced by #{item}"},
     "cli.items.guessed_note": {"zh-CN": "带“?”的总登记号是从文件名推断的，请核对。", "en": "Accession numbers marked ? were guessed from the file name; check them."},
     "cli.retry.queued": {"zh-CN": "#{item} 将在下一次入库运行时重新处理。", "en": "#{item} will be processed again by the next ingest run."},
@@ -47,6 +48,7 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.items.col.notes": {"zh-CN": "提示", "en": "Notes"},
     "cli.users.added": {"zh-CN": "已添加用户 {name}（{role}），密码（仅显示一次）：{password}", "en": "Added user {name} ({role}); password (shown once): {password}"},
     "cli.users.bad_role": {"zh-CN": "角色必须是：{roles}", "en": "Role must be one of: {roles}"},
+    "cli.mint.held": {"zh-CN": "{n} 件藏品暂缓发行；原因见 `relicflow items --status approved`", "en": "{n} item(s) held back from minting; `relicflow items --status approved` says why"},
     "cli.mint.summary": {"zh-CN": "发行完成：{minted} 个数字藏品，{batches} 个批次，失败 {failed}", "en": "Mint done: {minted} tokens in {batches} batch(es), {failed} failed"},
     "cli.fixity.summary": {
         "zh-CN": "完整性检查完成：检查 {checked} 个存储对象（完好 {ok}，缺失 {missing}，内容已改变 {changed}，无法读取 {unreadable}）；"

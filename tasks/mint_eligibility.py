@@ -113,7 +113,8 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
         return hold("already_batched", audit_entries=batched_before)
     if record.image_sha256 is None:
         return hold("no_image")
-    missing = _catalogue_record_missing(record)
+    missing = catalogue_record_missing(sheet_record=record.sheet_record, accession_number=record.accession_number,
+                                       accession_number_source=record.accession_number_source)
     if missing:
         return hold("no_catalogue_record", missing=missing)
     problems = decision_record_problems(record)
@@ -148,13 +149,16 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
     )
 
 
-def _catalogue_record_missing(record: MintRecord) -> list[str]:
+def catalogue_record_missing(*, sheet_record: dict[str, Any] | None, accession_number: str | None,
+                             accession_number_source: str | None) -> list[str]:
+    """What of the catalogue record a minted item needs is missing (empty when it is all there): the
+    accession-sheet row, an accession number taken from it (not guessed from the file name), a name."""
     missing = []
-    if record.sheet_record is None:
+    if sheet_record is None:
         missing.append("sheet_row")
-    if not record.accession_number or record.accession_number_source != "sheet":
+    if not accession_number or accession_number_source != "sheet":
         missing.append("accession_number_from_sheet")
-    if not str((record.sheet_record or {}).get("title") or "").strip():
+    if not str((sheet_record or {}).get("title") or "").strip():
         missing.append("title_from_sheet")
     return missing
 
