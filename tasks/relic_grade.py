@@ -72,3 +72,20 @@ def required_approvals_for_grade(grade_texts: Iterable[str | None], two_reviewer
     """2 when any of the item's grade texts (the sheet's, the catalogue's) is a two-reviewer grade, else 1."""
     needs_two = {key for g in two_reviewer_grades if (key := grade_key(g)) is not None}
     return 2 if any(grade_key(g) in needs_two for g in grade_texts if g is not None) else 1
+
+
+def unrecognised_grade_note(text: str | None) -> tuple[str, str, str] | None:
+    """(code, English, Chinese) when a sheet gives a grade this module cannot read; None otherwise.
+
+    The text is kept as written and counts as no grade for the two-reviewer rule, so a reviewer must see
+    that it was not understood: it may be a graded relic written in a way nobody foresaw.
+    """
+    if text is None or not str(text).strip() or normalise_grade(text) is not None:
+        return None
+    shown = str(text).strip()[:60]
+    return ("grade_unrecognised",
+            f"The accession sheet gives the grade as \u201c{shown}\u201d, which is not one of 一级, 二级, 三级, 一般, 未定级 "
+            "(in any usual spelling). It is kept as written, and the item needs only one reviewer's approval. If the "
+            "object is a graded relic, correct the grade in the accession sheet.",
+            f"登记表中的级别为“{shown}”，不属于一级、二级、三级、一般、未定级（及其常见写法）。已按原文保留，"
+            "该藏品只需一位审核员通过。如果该藏品为定级文物，请在登记表中更正级别。")

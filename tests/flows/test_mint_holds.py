@@ -64,9 +64,9 @@ def write_sheet(settings: Settings, rows: list[tuple[str, str, str, str]]) -> No
 
 @pytest.fixture
 def museum(settings: Settings) -> Iterator[Museum]:
-    """Nine scans ingested: eight with a sheet row (grades as museums write them), one with none."""
+    """Ten scans ingested: nine with a sheet row (grades as museums write them), one with none."""
     graded = {"good-a": "三级", "good-b": "一般", "reviewer-swapped": "一级", "one-of-two": "一級", "row-deleted": "二级",
-              "no-approval": "三级", "withdrawn": "国家一级文物", "fixed-later": "一级品"}
+              "no-approval": "三级", "withdrawn": "国家一级文物", "fixed-later": "一级品", "odd-grade": "一级待复核"}
     write_scans(settings, [*graded, "no-sheet-row"])
     write_sheet(settings, [(f"HB-{i}", f"藏品{i}", "铜器", grade, f"{name}.jpg") for i, (name, grade) in enumerate(graded.items())])
     ingest_flow(settings=settings, start_gate=False)
@@ -96,6 +96,13 @@ def test_graded_spellings_need_two_reviewers_through_ingest(museum: Museum) -> N
         assert required[name] == 2, name
     assert required["good-a"] == required["good-b"] == required["row-deleted"] == 1
     assert museum.catalogue.item(museum.ids["one-of-two"]).grade == "一級"  # the sheet's text is kept as written
+    # a grade nobody foresaw is kept as written, counts as no grade, and the reviewer is told
+    odd = museum.catalogue.item(museum.ids["odd-grade"])
+    assert odd.grade == "一级待复核" and odd.required_approvals == 1
+    [note] = [w for w in odd.warnings if w.code == "grade_unrecognised"]
+    assert "一级待复核" in note.message_en and "一级待复核" in note.message_zh
+    assert not any(w.code == "grade_unrecognised" for name in ("good-a", "one-of-two", "withdrawn")
+                   for w in museum.catalogue.item(museum.ids[name]).warnings)
     li, _ = museum.reviewers
     museum.approve("one-of-two", li)
     assert museum.catalogue.item_status(museum.ids["one-of-two"]).value == "awaiting_review"

@@ -41,3 +41,11 @@ def test_required_approvals_compare_normalised_grades_both_ways() -> None:
     # a configured grade this module does not know still matches the same text in a sheet
     assert required_approvals_for_grade(["珍贵 文物"], ["珍贵文物"]) == 2
     assert grade_key("珍贵文物") == "珍贵文物" and grade_key("一級") == "一级"
+
+
+def test_only_a_grade_that_cannot_be_read_is_noted() -> None:
+    from tasks.relic_grade import unrecognised_grade_note
+
+    assert unrecognised_grade_note("一級文物") is None and unrecognised_grade_note(None) is None and unrecognised_grade_note(" ") is None
+    code, en, zh = unrecognised_grade_note("珍贵")  # type: ignore[misc]
+    assert code == "grade_unrecognised" and "珍贵" in en and "珍贵" in zh and "一位审核员" in zh
