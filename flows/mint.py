@@ -1,11 +1,13 @@
 """The mint flow: approvals committed in the catalogue → a signed, idempotent batch at the issuer.
 
-Order of effects, each safe to repeat: (1) the metadata documents are written create-only and registered
-in the inventory of stored objects (for fixity); (2) the batch, its Idempotency-Key and its exact body
-are committed with the items moved approved→batched; (3) the request is sent, retried with the same key
-and bytes; (4) the receipt is stored and the items become minted. A crash anywhere leaves an
-open batch that the next run resends as it is, so the issuer answers with what it already did instead
-of minting twice.
+Order of effects, each safe to repeat: (0) every approved item is checked against the approval rules
+re-derived from the record (tasks/mint_eligibility.py); one that breaks a rule is held with its reason and
+stays approved, the others go on; (1) the metadata documents are written create-only and registered
+in the inventory of stored objects (for fixity); (2) in one transaction the rules are checked again, the
+batch, its Idempotency-Key and its exact body (built from the items that still pass) are committed and
+those items moved approved→batched; (3) the request is sent, retried with the same key and bytes; (4) the
+receipt is stored and the items become minted. A crash anywhere leaves an open batch that the next run
+resends as it is, so the issuer answers with what it already did instead of minting twice.
 
 A 409 (``already_minted``, ``batch_exists``) or a timeout is not a verdict: the issuer is asked what it
 holds (the batch, the tokens of its items) and that is recorded, once per item. Items it holds nothing
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,44 +32,87 @@ from relicflow.audit_record import anchor_record, require_sound_record
 from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
 from relicflow.catalogue.minting import Token
-from relicflow.errors import BadReceipt, CatalogueError, IssuerError
+from relicflow.errors import BadReceipt, IssuerError
 from relicflow.issuer_client import CONFLICT_CODES, IssuerClient
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, open_store
-from schemas.issuer import MAX_ITEMS_PER_BATCH, AuditAnchor, MintReceipt, MintRequest, canonical_json
-from tasks.minting import Approval, build_mint_item, build_mint_request, item_id_from_ref, mint_metadata
+from schemas.issuer import MAX_ITEMS_PER_BATCH, MintItem, MintReceipt, MintRequest, canonical_json
+from tasks.mint_eligibility import Eligible, Hold, hold
+from tasks.minting import build_mint_item, item_id_from_ref, mint_metadata
+from tasks.relic_grade import DEFAULT_TWO_REVIEWER_GRADES
 
 MAX_ROUNDS = 3  # a round re-batches items a recovery returned to approved; each round can only shrink them
 
 
-def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[int], recipient: str) -> int:
-    """Build, publish metadata for, and commit one batch; returns its catalogue id."""
-    names = catalogue.usernames()
-    items = []
-    for item_id in item_ids:
-        item = catalogue.item(item_id)
-        if item is None:
+@dataclass
+class Preparation:
+    """What preparing the run's batches did: committed batch ids, items held (id → code), items left out."""
+
+    batch_ids: list[int] = field(default_factory=list)
+    held: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+
+
+def build_item(catalogue: Catalogue, store: ObjectStore, item_id: int, eligible: Eligible) -> MintItem:
+    """Publish one item's metadata document (create-only, inventoried) and build its part of the body."""
+    item = catalogue.item(item_id)
+    if item is None:
+        raise ValueError(f"item {item_id} no longer exists")
+    record = item_record(item)
+    metadata = mint_metadata(record)
+    document = canonical_json(metadata)
+    key = f"metadata/{hashlib.sha256(document).hexdigest()}.json"
+    stored = store.put_bytes(key, document, content_type="application/json")
+    catalogue.register_stored_objects([StoredObjectRef.of(stored, role="metadata", item_id=item_id)], actor="mint")
+    return build_mint_item(record, eligible.approvals, metadata=metadata, metadata_uri=f"{store.url.rstrip('/')}/{key}")
+
+
+def prepare_batches(catalogue: Catalogue, store: ObjectStore, *, recipient: str, item_ids: Sequence[int] | None = None,
+                    two_reviewer_grades: Iterable[str] = DEFAULT_TWO_REVIEWER_GRADES) -> Preparation:
+    """Assess, build and batch every approved item (or those of ``item_ids``); one bad item stops nothing.
+
+    An item whose record cannot be made into a valid request (e.g. a name too long for the contract) is
+    held as metadata_invalid. Storage that cannot be written stops the run: that is no item's fault.
+    """
+    grades = tuple(two_reviewer_grades)
+    result = Preparation()
+    assessment = catalogue.assess_for_mint(two_reviewer_grades=grades, item_ids=item_ids)
+    result.held.update({item_id: h.code for item_id, h in assessment.held})
+    for start in range(0, len(assessment.eligible), MAX_ITEMS_PER_BATCH):
+        built: list[MintItem] = []
+        for item_id, eligible in assessment.eligible[start:start + MAX_ITEMS_PER_BATCH]:
+            try:
+                built.append(build_item(catalogue, store, item_id, eligible))
+            except ValueError as exc:  # pydantic's ValidationError is one: the record breaks the contract
+                problem = hold("metadata_invalid", error=str(exc).splitlines()[0][:300])
+                catalogue.record_mint_hold(item_id, problem)
+                result.held[item_id] = problem.code
+        if not built:
             continue
-        record = item_record(item, reviewer_names=names)
-        if record.status != "approved":
-            raise CatalogueError(f"item {item_id} is {record.status}, not approved: it cannot be minted")
-        approvals = [Approval(d.id, names.get(d.reviewer_id, str(d.reviewer_id)), d.decided_at) for d in catalogue.approvals_for(item_id)]
-        metadata = mint_metadata(record)
-        document = canonical_json(metadata)
-        key = f"metadata/{hashlib.sha256(document).hexdigest()}.json"
-        stored = store.put_bytes(key, document, content_type="application/json")
-        catalogue.register_stored_objects([StoredObjectRef.of(stored, role="metadata", item_id=item_id)], actor="mint")
-        items.append(build_mint_item(record, approvals, metadata=metadata, metadata_uri=f"{store.url.rstrip('/')}/{key}"))
-    batch_ref = f"rf-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:12]}"
-    head = catalogue.audit_head()
-    anchor = AuditAnchor(entry_id=head.entry_id, entry_hash=head.entry_hash) if head else None
-    request = build_mint_request(batch_ref=batch_ref, recipient=recipient, items=items, audit_anchor=anchor)
-    body = request.model_dump(mode="json")
-    batch_id = catalogue.create_mint_batch(item_ids=[item_id_from_ref(i.item_ref) for i in items], batch_ref=batch_ref,
-                                           idempotency_key=str(uuid.uuid4()), request_body=body,
-                                           request_sha256=hashlib.sha256(request.body_bytes()).hexdigest())
-    anchor_record(catalogue, store, reason=f"mint batch {batch_ref}")
-    return batch_id
+        batch_ref = f"rf-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+        outcome = catalogue.batch_for_mint(built, batch_ref=batch_ref, recipient=recipient, idempotency_key=str(uuid.uuid4()),
+                                           two_reviewer_grades=grades)
+        result.held.update({item_id: h.code for item_id, h in outcome.held})
+        result.skipped += outcome.skipped
+        if outcome.batch_id is not None:
+            result.batch_ids.append(outcome.batch_id)
+            anchor_record(catalogue, store, reason=f"mint batch {batch_ref}")
+    return result
+
+
+def prepare_batch(catalogue: Catalogue, store: ObjectStore, *, item_ids: list[int], recipient: str,
+                  two_reviewer_grades: Iterable[str] = DEFAULT_TWO_REVIEWER_GRADES) -> int | None:
+    """Prepare one batch of ``item_ids`` (at most MAX_ITEMS_PER_BATCH); its id, or None if none passed."""
+    if len(item_ids) > MAX_ITEMS_PER_BATCH:
+        raise ValueError(f"at most {MAX_ITEMS_PER_BATCH} items in one batch")
+    batch_ids = prepare_batches(catalogue, store, recipient=recipient, item_ids=item_ids, two_reviewer_grades=two_reviewer_grades).batch_ids
+    return batch_ids[0] if batch_ids else None
+
+
+def held_items(catalogue: Catalogue) -> list[tuple[int, Hold]]:
+    """Approved items the mint holds back, with their reasons (for the run report)."""
+    return [(i.id, Hold(i.mint_hold_code, i.mint_hold_message_en or "", i.mint_hold_message_zh or ""))
+            for i in catalogue.approved_items() if i.mint_hold_code]
 
 
 @task(name="send-mint-batch", cache_policy=NO_CACHE, task_run_name="send batch {batch_id}")
@@ -152,17 +199,20 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
             logger.info("resending %d open batch(es) under their original idempotency keys", len(open_batches))
         to_send = open_batches
         for _ in range(MAX_ROUNDS):
-            approved = [item.id for item in catalogue.approved_items()]
-            to_send += [prepare_batch(catalogue, store, item_ids=approved[i:i + MAX_ITEMS_PER_BATCH], recipient=settings.mint_recipient)
-                        for i in range(0, len(approved), MAX_ITEMS_PER_BATCH)]
-            round_results = [send_batch(catalogue, client, batch_id) for batch_id in to_send]
+            prepared = prepare_batches(catalogue, store, recipient=settings.mint_recipient,
+                                       two_reviewer_grades=settings.two_reviewer_grades)
+            for item_id, code in sorted(prepared.held.items()):
+                logger.warning("item %s held back from minting: %s", item_id, code)
+            round_results = [send_batch(catalogue, client, batch_id) for batch_id in to_send + prepared.batch_ids]
             results += round_results
             to_send = []
             if not any(r["returned"] for r in round_results):
                 break
+        held = held_items(catalogue)
     rows = [{"batch": r["batch_ref"], "status": r["status"], "item": str(t["item_id"]), "token": t["token_id"]}
             for r in results for t in r["tokens"]] + [
-            {"batch": r["batch_ref"], "status": r["status"], "item": "-", "token": r.get("error", "")} for r in results if not r["tokens"]]
+            {"batch": r["batch_ref"], "status": r["status"], "item": "-", "token": r.get("error", "")} for r in results if not r["tokens"]] + [
+            {"batch": "-", "status": f"held: {h.code}", "item": str(item_id), "token": h.message_en} for item_id, h in held]
     create_table_artifact(key="mint-report", table=rows or [{"batch": "-", "status": "nothing to mint", "item": "-", "token": "-"}],
                           description=f"{sum(len(r['tokens']) for r in results)} tokens minted in {len(results)} batch(es)")
     # batches refused earlier still hold their items: say so on every run until someone settles them
@@ -173,4 +223,5 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
     return {"refused_holding_items": refused, "batches": results, "minted": sum(len(r["tokens"]) for r in results),
             "from_issuer": sum(len(r["tokens"]) for r in results if r.get("from_issuer")),
             "failed": [r["batch_ref"] for r in results if r["status"] in ("failed", "rejected")],
-            "recovered": [r["batch_ref"] for r in results if r["status"] == "recovered"]}
+            "recovered": [r["batch_ref"] for r in results if r["status"] == "recovered"],
+            "held": {item_id: h.code for item_id, h in held}}

@@ -263,6 +263,9 @@ def items(
                             error=r.failure.error.splitlines()[0] if r.failure.error else ""))
         if r.superseded_by is not None:
             notes.append(_t("cli.items.superseded", settings, item=r.superseded_by))
+        if r.mint_hold is not None:
+            notes.append(_t("cli.items.held", settings, code=r.mint_hold.code,
+                            message=r.mint_hold.message_zh if zh else r.mint_hold.message_en))
         notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
         accession = (r.accession_number or "-") + ("?" if r.accession_number_source == "file_name" else "")
         table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(accession),
@@ -315,6 +318,8 @@ def mint(ctx: typer.Context) -> None:
     console.print(_t("cli.mint.summary", settings, minted=result["minted"], batches=len(result["batches"]), failed=len(result["failed"])))
     if result["from_issuer"]:
         console.print(_t("cli.mint.from_issuer", settings, n=result["from_issuer"]))
+    if result.get("held"):
+        console.print(_t("cli.mint.held", settings, n=len(result["held"])))
     if result["refused_holding_items"]:
         console.print(_t("cli.mint.refused", settings, batches=", ".join(result["refused_holding_items"])))
     if result["failed"] or result["refused_holding_items"]:

@@ -126,6 +126,11 @@ _WEB: dict[str, dict[str, str]] = {
     "web.item.derivation": {"zh-CN": "处理步骤", "en": "Processing steps"},
     "web.item.hashes": {"zh-CN": "感知哈希", "en": "Perceptual hashes"},
     "web.item.quarantine": {"zh-CN": "隔离原因", "en": "Quarantine reason"},
+    "web.item.mint_hold": {"zh-CN": "暂缓发行原因", "en": "Held back from minting"},
+    "web.item.no_catalogue_record": {
+        "zh-CN": "登记表中没有此藏品的记录：在其著录信息（总登记号和藏品名称）到达之前，此藏品不能发行。",
+        "en": "No accession-sheet row: this item cannot be minted until its record (accession number and name) arrives.",
+    },
     "web.dup.distance": {"zh-CN": "差异 {distance}（{algorithm}）", "en": "distance {distance} ({algorithm})"},
     "web.dup.gone": {"zh-CN": "藏品 #{id} 已不存在", "en": "Item #{id} no longer exists"},
     "web.history.col.when": {"zh-CN": "时间（UTC）", "en": "When (UTC)"},

@@ -16,6 +16,7 @@ from relicflow.catalogue.models import Item, ItemStatus
 from relicflow.catalogue.records import item_record
 from relicflow.i18n import has_message, t
 from schemas.catalogue import ItemRecord
+from tasks.mint_eligibility import catalogue_record_missing
 
 # Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
 FIELD_ORDER = (
@@ -125,6 +126,8 @@ class ItemPage:
     duplicates: list[DuplicateView]
     history: list[HistoryRow]
     quarantine: tuple[str, str] | None = None
+    mint_hold: tuple[str, str] | None = None  # (code, reason in the page's language) while the mint holds it back
+    no_catalogue_record: bool = False  # no accession-sheet row (or no number or name from it): cannot be minted
 
 
 def format_time(value: datetime | None) -> str:
@@ -305,6 +308,11 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
         duplicates=_duplicates(catalogue, record),
         history=history,
         quarantine=quarantine,
+        mint_hold=(record.mint_hold.code, record.mint_hold.message_en if locale == "en" else record.mint_hold.message_zh)
+        if record.mint_hold is not None else None,
+        no_catalogue_record=bool(catalogue_record_missing(
+            sheet_record=record.record.sources.get("accession_sheet"), accession_number=record.accession_number,
+            accession_number_source=record.accession_number_source)),
     )
 
 

@@ -48,6 +48,15 @@ class Quarantine(BaseModel):
     message_zh: str
 
 
+class MintHold(BaseModel):
+    """Why the mint holds an approved item back (a rule re-derived from the record does not hold)."""
+
+    code: str
+    message_en: str
+    message_zh: str
+    since: datetime | None = None
+
+
 class Failure(BaseModel):
     """Our own error while ingesting the item; later runs retry it up to the configured attempts."""
 
@@ -93,6 +102,7 @@ class ItemRecord(BaseModel):
     image: ImageRecord | None
     record: CatalogueRecord
     required_approvals: int
+    mint_hold: MintHold | None = Field(default=None, description="Set while the mint holds this approved item back.")
     decisions: list[DecisionRecord]
     created_at: datetime
     updated_at: datetime

@@ -48,6 +48,7 @@ from tasks.ingest_rejections import (
     file_vanished,
 )
 from tasks.intake import ScanWork
+from tasks.relic_grade import required_approvals_for_grade, unrecognised_grade_note
 from tasks.scan_analysis import AnalysisLimits, ScanAnalysis, analyse_scan
 from tasks.sheet_set import SheetSet
 
@@ -114,13 +115,15 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
     warnings += sheet_warnings + list(ctx.sheet_warnings)
     fields = dict(row.fields) if row else None
     grade = (fields or {}).get("grade")
+    if (note := unrecognised_grade_note(grade)) is not None:
+        warnings.append(WarningNote(*note, details={"grade": grade}))
     result = IngestedImage(
         sha256=work.sha256, size_bytes=work.size_bytes, format=analysis.format, width=analysis.width, height=analysis.height,
         mode=analysis.mode, bits_per_sample=analysis.bits_per_sample, original_key=original_key, access_key=access_key,
         thumbnail_key=thumbnail_key, derivation=analysis.derivation, hashes=analysis.hashes, technical=analysis.technical,
         warnings=warnings, accession_number=accession_number, accession_number_source=source,
         title=(fields or {}).get("title"), grade=grade, sheet_fields=fields,
-        required_approvals=2 if grade in ctx.settings.two_reviewer_grades else 1,
+        required_approvals=required_approvals_for_grade([grade], ctx.settings.two_reviewer_grades),
     )
     distance = ctx.settings.near_duplicate_distance
     try:

@@ -123,8 +123,11 @@ def audit(catalogue: Catalogue, store_root: Path, ledger_path: Path, dropped: li
     for item in items.values():
         if item.status in UNFINISHED:
             found.stuck.append(f"item {item.id} left {item.status}" + (f" ({item.last_error.splitlines()[0]})" if item.last_error else ""))
+        elif item.status == "approved" and item.mint_hold_code == "no_catalogue_record":
+            continue  # held on purpose: no accession-sheet row of its own (e.g. another studio's file of the same name)
         elif item.status in ("approved", "batched"):
-            found.stuck.append(f"item {item.id} left {item.status} after a mint run")
+            held = f" (held: {item.mint_hold_code})" if item.mint_hold_code else ""
+            found.stuck.append(f"item {item.id} left {item.status} after a mint run{held}")
     found.stuck += [f"ingest run {run} never finished" for run in open_runs]
     found.stuck += [f"mint batch {b.batch_ref} left {b.status}" for b in batches if b.status != "minted"]
     return found

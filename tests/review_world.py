@@ -66,7 +66,8 @@ class ReviewWorld:
 
     def add_item(self, run_id: int | None, *, title: str = "青花缠枝莲纹梅瓶", accession: str | None = None,
                  grade: str | None = "三级", required_approvals: int = 1, warnings: list[WarningNote] | None = None,
-                 duplicate_of: list[int] | None = None, file_name: str | None = None) -> int:
+                 duplicate_of: list[int] | None = None, file_name: str | None = None, sheet_row: bool = True) -> int:
+        """``sheet_row=False``: the scan matched no accession-sheet row (no number, no name, no record)."""
         self._colour += 1
         colour = ((self._colour * 67) % 256, (self._colour * 139) % 256, (self._colour * 29) % 256)
         original = jpeg(colour, (320, 240))
@@ -86,7 +87,8 @@ class ReviewWorld:
             original_key=original_key(sha), access_key=access.key, thumbnail_key=thumb.key,
             derivation=[{"op": "resize", "long_side": 240}], hashes={"phash": f"{self._colour:016x}"},
             technical={"format": "JPEG", "width": 320, "height": 240, "dpi": [300, 300]},
-            warnings=warnings or [], accession_number=accession, title=title, grade=grade, sheet_fields=fields,
+            warnings=warnings or [], accession_number=accession if sheet_row else None, accession_number_source="sheet",
+            title=title if sheet_row else None, grade=grade if sheet_row else None, sheet_fields=fields if sheet_row else None,
             required_approvals=required_approvals,
         )
         others = duplicate_of or []

@@ -101,6 +101,9 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
         img.paste(Image.new("RGB", (100 + 40 * i, 60), "white"), (30 * i, 50))
         img.save(inbox / f"2024.{i}.1_front.jpg", quality=90)
     (inbox / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    # the accession sheet: the mint holds back an item with no record of its own
+    sheet = ["总登记号,藏品名称,级别,文件名"] + [f"2024.{i}.1,陶罐{i},三级,2024.{i}.1_front.jpg" for i in range(3)]
+    (inbox / "accession_sheet.csv").write_text("\n".join(sheet) + "\n", encoding="utf-8")
 
     d.start("serve", health=f"{d.review}/healthz")
     # the scheduler creates the ingest and mint schedules' runs (it did not with SQLAlchemy 2.1)
@@ -148,6 +151,8 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     img = Image.new("RGB", (500, 400), "navy")
     img.paste(Image.new("RGB", (300, 100), "gold"), (100, 150))
     img.save(inbox / "2024.9.9_front.jpg", quality=90)
+    sheet.append("2024.9.9,青花盘,三级,2024.9.9_front.jpg")
+    (inbox / "accession_sheet.csv").write_text("\n".join(sheet) + "\n", encoding="utf-8")
     d.cli("ingest")  # a one-off run reports to serve's Prefect server, so it starts a gate too
     second = wait_for("a second suspended gate", lambda: [r for r in d.gate_runs() if r["state"]["name"] == "Suspended"])[0]
     [new_item] = [i.id for i in catalogue.items_awaiting_review()]

@@ -202,6 +202,11 @@ class AuditOperations:
             count = s.scalar(select(func.count(AuditEntry.id))) or 0
             return ChainHead(row[0], row[1], count)
 
+    def chain_head_in(self: Catalogue, session: Session) -> tuple[int, str] | None:  # type: ignore[misc]
+        """(id, seal) of the newest entry as ``session`` sees it: what a batch built in it carries."""
+        row = session.execute(select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+        return (row[0], row[1]) if row else None
+
     def audit_entry_hash(self: Catalogue, entry_id: int) -> str | None:  # type: ignore[misc]
         with self.read_session() as s:
             return s.scalar(select(AuditEntry.entry_hash).where(AuditEntry.id == entry_id))

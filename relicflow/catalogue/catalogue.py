@@ -29,6 +29,7 @@ from relicflow.catalogue.audit_chain import AuditKey, AuditOperations
 from relicflow.catalogue.accounts import AccountOperations
 from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.intake import IntakeOperations
+from relicflow.catalogue.mint_batching import MintBatchingOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.record_check import RecordCheckOperations
 from relicflow.catalogue.reviews import ReviewOperations
@@ -65,8 +66,8 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("relicflow_read_only") else "BEGIN IMMEDIATE")
 
 
-class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintOperations, FixityOperations,
-                AccountOperations):
+class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintBatchingOperations,
+                MintOperations, FixityOperations, AccountOperations):
     """The catalogue database; audit, ingest, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:

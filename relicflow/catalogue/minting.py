@@ -1,4 +1,4 @@
-"""Mint batches, their idempotency keys and receipts.
+"""Mint batches after they are committed: sending state, receipts, and what the issuer already holds.
 
 The batch (with its key and exact request body) is committed before the first attempt, so a crash at
 any point resends the same body under the same key and the issuer can answer with what it already did.
@@ -7,6 +7,8 @@ What the issuer holds is recorded exactly once per item: a receipt is checked ag
 catalogue already has (never an IntegrityError halfway through a run), tokens found in other issuer
 batches (after a restore from a backup, or a replayed request) are recorded with the batch they came
 from, and items the issuer holds nothing for go back to ``approved`` with an audit entry.
+
+Which items go into a batch, and the batch's creation, are ``mint_batching``'s.
 """
 
 from __future__ import annotations
@@ -55,29 +57,6 @@ def _conflict(err: SQLIntegrityError, batch_ref: str) -> BadReceipt:
 class MintOperations:
     def approved_items(self: Catalogue) -> list[Item]:  # type: ignore[misc]
         return self.items(status=ItemStatus.approved.value)
-
-    def create_mint_batch(
-        self: Catalogue, *, item_ids: Sequence[int], batch_ref: str, idempotency_key: str,  # type: ignore[misc]
-        request_body: dict[str, Any], request_sha256: str,
-    ) -> int:
-        """Move the items approved→batched and store the batch, in one transaction.
-
-        Raises if any item is not approved at this moment (e.g. a concurrent mint took it): the gate is
-        the committed status, not whatever list the caller built earlier.
-        """
-        with self.session() as s:
-            batch = MintBatch(batch_ref=batch_ref, idempotency_key=idempotency_key, request_body=request_body, request_sha256=request_sha256)
-            s.add(batch)
-            s.flush()
-            for item_id in item_ids:
-                item = s.get(Item, item_id)
-                if item is None or item.status != ItemStatus.approved.value:
-                    raise CatalogueError(f"item {item_id} is not approved (it is {item.status if item else 'missing'}); not batched")
-                s.add(MintBatchItem(batch_id=batch.id, item_id=item_id))
-                self._transition(s, item, ItemStatus.batched, actor="mint", details={"batch_ref": batch_ref})
-            self.audit(s, actor="mint", action="batch:create", details={"batch_ref": batch_ref, "idempotency_key": idempotency_key,
-                                                                        "items": list(item_ids), "request_sha256": request_sha256})
-            return batch.id
 
     def open_mint_batches(self: Catalogue) -> list[MintBatch]:  # type: ignore[misc]
         """Batches decided but not yet confirmed by the issuer: resend them as they are."""

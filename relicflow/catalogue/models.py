@@ -162,6 +162,11 @@ class Item(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ingest attempts that ended in our own error
     last_error: Mapped[str | None] = mapped_column(Text)
     superseded_by_item_id: Mapped[int | None] = mapped_column(Integer)
+    # why the mint holds this approved item back (tasks/mint_eligibility.py); cleared when it is batched
+    mint_hold_code: Mapped[str | None] = mapped_column(String(64))
+    mint_hold_message_en: Mapped[str | None] = mapped_column(Text)
+    mint_hold_message_zh: Mapped[str | None] = mapped_column(Text)
+    mint_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

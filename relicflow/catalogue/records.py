@@ -12,6 +12,7 @@ from schemas.catalogue import (
     Failure,
     ImageRecord,
     ItemRecord,
+    MintHold,
     Quarantine,
     Warning,
 )
@@ -49,6 +50,8 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
             fields=sources.get("accession_sheet", {}), technical=sources.get("technical", {}), sources=sources,
         ),
         required_approvals=item.required_approvals,
+        mint_hold=MintHold(code=item.mint_hold_code, message_en=item.mint_hold_message_en or "", message_zh=item.mint_hold_message_zh or "",
+                           since=item.mint_hold_at) if item.mint_hold_code else None,
         decisions=[DecisionRecord(id=d.id, reviewer=names.get(d.reviewer_id, str(d.reviewer_id)), decision=d.decision,  # type: ignore[arg-type]
                                   reason=d.reason, image_sha256=d.image_sha256, decided_at=d.decided_at) for d in item.decisions],
         created_at=item.created_at,

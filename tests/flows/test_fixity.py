@@ -345,7 +345,8 @@ def test_the_mint_flow_registers_the_metadata_documents_it_writes(settings: Sett
         catalogue.record_ingested(item_id, IngestedImage(
             sha256=digest, size_bytes=6, format="JPEG", width=8, height=8, mode="RGB", bits_per_sample=8,
             original_key=original_key(digest), access_key="a", thumbnail_key="t", derivation=[], hashes={}, technical={},
-            warnings=[], accession_number="MB-1", title="铜镜"))
+            warnings=[], accession_number="MB-1", accession_number_source="sheet", title="铜镜",
+            sheet_fields={"accession_number": "MB-1", "title": "铜镜"}))
         catalogue.record_decision(item_id, reviewer_id=reviewer, decision="approve")
         batch = catalogue.mint_batch(prepare_batch(catalogue, store, item_ids=[item_id], recipient="museum"))
         uri = batch.request_body["items"][0]["metadata_uri"]

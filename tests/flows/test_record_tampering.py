@@ -177,3 +177,19 @@ def test_an_untouched_record_verifies_mints_and_the_batch_carries_an_anchored_he
     assert reviewed.catalogue.audit_entry_hash(anchor["entry_id"]) == anchor["entry_hash"]
     code, report = reviewed.verify()
     assert code == 0 and report["ok"] and report["anchors_checked"] >= 2, report  # the ingest run's and the batch's
+
+
+def test_an_entry_edited_to_match_an_edited_decision_is_not_evidence_even_inside_the_batching_transaction(reviewed: Reviewed) -> None:
+    """Row and entry changed together (li's approval made wang's): they agree, but the entry's seal does not."""
+    target = reviewed.approved[0]
+    decision = _approval_of(reviewed, target)
+    reviewed.sql("UPDATE review_decisions SET reviewer_id = :r WHERE id = :d", r=reviewed.reviewers["wang"], d=decision)
+    with reviewed.catalogue.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.item_id == target, AuditEntry.action == "review:approve")).one()
+        entry.actor = "wang"
+        entry.details = {**entry.details, "reviewer_id": reviewed.reviewers["wang"]}
+    assessment = reviewed.catalogue.assess_for_mint(item_ids=reviewed.approved)
+    assert [i for i, _ in assessment.eligible] == [reviewed.approved[1]]
+    assert [(i, h.code) for i, h in assessment.held] == [(target, "decision_record_mismatch")]
+    code, report = reviewed.verify()
+    assert code == 1 and report["chain_break"]["reason"] == "changed"

@@ -34,7 +34,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0007"
+HEAD = "0008"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------
@@ -65,7 +65,9 @@ class World:
             original_key=f"originals/{sha[:2]}/{sha}", access_key=f"derivatives/{sha[:2]}/{sha}/access.jpg",
             thumbnail_key=f"derivatives/{sha[:2]}/{sha}/thumbnail.jpg", derivation=[{"op": "resize", "long_side": 240}],
             hashes={"phash": sha[:16]}, technical={"format": "JPEG", "width": 320, "height": 240}, warnings=[],
-            accession_number=f"MB-{sha[:6]}", title="青花缠枝莲纹梅瓶", grade=grade, required_approvals=required_approvals,
+            accession_number=f"MB-{sha[:6]}", accession_number_source="sheet", title="青花缠枝莲纹梅瓶", grade=grade,
+            sheet_fields={"accession_number": f"MB-{sha[:6]}", "title": "青花缠枝莲纹梅瓶", "grade": grade},
+            required_approvals=required_approvals,
         )
 
     def awaiting(self, run_id: int | None = None, *, required_approvals: int = 1) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from PIL import Image as PILImage
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from relicflow.background_server import serve_in_background
@@ -225,7 +226,8 @@ def listed(data_dir: Path) -> dict[str, int]:
             catalogue.record_ingested(item_id, IngestedImage(
                 sha256=sha, size_bytes=10, format="JPEG", width=32, height=24, mode="RGB", bits_per_sample=8,
                 original_key=f"originals/{sha[:2]}/{sha}", access_key="a", thumbnail_key="t", derivation=[], hashes={},
-                technical={}, warnings=[], accession_number=f"ACC-{n}", title="青釉碗"))
+                technical={}, warnings=[], accession_number=f"ACC-{n}", accession_number_source="sheet", title="青釉碗",
+                sheet_fields={"accession_number": f"ACC-{n}", "title": "青釉碗"}))
             if key == "approved":
                 catalogue.record_decision(item_id, reviewer_id=reviewer, decision="approve")
     finally:
@@ -272,6 +274,26 @@ def test_items_table_follows_the_language(data_dir: Path, listed: dict[str, int]
 
     none = cli(data_dir, "items", "--status", "minted")
     assert none.exit_code == 0 and "No items match." in none.output
+
+
+def test_items_show_why_the_mint_holds_an_item(data_dir: Path, listed: dict[str, int]) -> None:
+    """An item set to approved by hand, with no approval: the mint holds it, and `items` says so in both languages."""
+    catalogue = catalogue_of(data_dir)
+    try:
+        with catalogue.engine.begin() as conn:
+            conn.execute(text("UPDATE items SET status = 'approved' WHERE id = :id"), {"id": listed["awaiting"]})
+        assessment = catalogue.assess_for_mint()
+        assert [(i, h.code) for i, h in assessment.held] == [(listed["awaiting"], "approvals_missing")]
+        assert [i for i, _ in assessment.eligible] == [listed["approved"]]
+    finally:
+        catalogue.dispose()
+    by_id = {r["id"]: r for r in json.loads(cli(data_dir, "items", "--json").stdout)}
+    hold = by_id[listed["awaiting"]]["mint_hold"]
+    assert hold["code"] == "approvals_missing" and hold["message_en"] and hold["message_zh"] and hold["since"]
+    assert by_id[listed["approved"]]["mint_hold"] is None
+    en, zh = flat(cli(data_dir, "items").output), flat(cli(data_dir, "items", lang=None).output)
+    assert "held back from minting (approvals_missing): The item is marked approved, but no approval" in en
+    assert "暂缓发行（approvals_missing）：该藏品被标为“已通过”，但没有针对当前图像的审核通过记录" in zh
 
 
 # -- ingest (runs the real flow on the Prefect test server) ---------------------------------------
@@ -409,6 +431,21 @@ def test_mint_sends_approved_items_once_then_has_nothing_to_mint(data_dir: Path,
     assert "Mint done: 0 tokens in 0 batch(es), 0 failed" in flat(again.output)
     with IssuerClient.from_settings(load_settings(data_dir=data_dir, issuer_url=issuer)) as client:
         assert len(client.list_tokens()) == 1
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_mint_says_how_many_items_it_held_back(data_dir: Path, listed: dict[str, int], issuer: str) -> None:
+    catalogue = catalogue_of(data_dir)
+    try:
+        with catalogue.engine.begin() as conn:  # approved by hand, with no approval: held, the other is minted
+            conn.execute(text("UPDATE items SET status = 'approved' WHERE id = :id"), {"id": listed["awaiting"]})
+    finally:
+        catalogue.dispose()
+    result = cli(data_dir, "mint")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "Mint done: 1 tokens in 1 batch(es), 0 failed" in out
+    assert "1 item(s) held back from minting; `relicflow items --status approved` says why" in out
 
 
 def test_items_table_shows_the_reviewers_note_on_sent_back_items(data_dir: Path, listed: dict[str, int]) -> None:

@@ -142,7 +142,8 @@ def test_a_failed_upload_leaves_nothing_in_the_catalogue(proxy: FaultProxy, raw_
         catalogue.record_ingested(item_id, IngestedImage(
             sha256=digest, size_bytes=6, format="JPEG", width=8, height=8, mode="RGB", bits_per_sample=8,
             original_key=f"originals/{digest[:2]}/{digest}", access_key="a", thumbnail_key="t", derivation=[],
-            hashes={}, technical={}, warnings=[], accession_number="MB-1", title="铜镜"))
+            hashes={}, technical={}, warnings=[], accession_number="MB-1", accession_number_source="sheet", title="铜镜",
+            sheet_fields={"accession_number": "MB-1", "title": "铜镜"}))
         catalogue.record_decision(item_id, reviewer_id=reviewer, decision="approve")
         store = make_store(proxy, max_attempts=2)
         proxy.always(Fault.internal_error(), method="PUT")

@@ -230,3 +230,32 @@ def test_digitisation_staff_see_items_sent_back_with_the_reviewers_note(world: R
     for text in ("MP-0007", "青花梅瓶", "MP-0007_front.tif", "瓶口反光过强，请调整灯光后重拍 &lt;b&gt;", "alice"):
         assert text in section, text
     assert "BW-0001" not in section and f'href="/items/{kept}"' not in section
+
+
+def test_an_item_with_no_sheet_row_says_it_cannot_be_minted_until_its_record_arrives(world: ReviewWorld, signed_in: SignedIn) -> None:
+    run = world.new_run()
+    recorded = world.add_item(run)
+    unrecorded = world.add_item(run, sheet_row=False, file_name="IMG_0042.jpg")
+    client = signed_in("alice")
+    for locale in ("zh-CN", "en"):
+        notice = t("web.item.no_catalogue_record", locale)
+        assert notice in client.get(f"/items/{unrecorded}?lang={locale}").text
+        assert notice not in client.get(f"/items/{recorded}?lang={locale}").text
+    assert "No accession-sheet row" in t("web.item.no_catalogue_record", "en")
+
+
+def test_a_held_item_shows_why_the_mint_holds_it(world: ReviewWorld, signed_in: SignedIn) -> None:
+    run = world.new_run()
+    held = world.add_item(run, sheet_row=False, file_name="IMG_0043.jpg")
+    fine = world.add_item(run)
+    for item_id in (held, fine):
+        world.catalogue.record_decision(item_id, reviewer_id=world.user_ids["alice"], decision="approve")
+    assessment = world.catalogue.assess_for_mint()
+    assert [(i, h.code) for i, h in assessment.held] == [(held, "no_catalogue_record")]
+    assert [i for i, _ in assessment.eligible] == [fine]
+    client = signed_in("alice")
+    english, chinese = client.get(f"/items/{held}?lang=en").text, client.get(f"/items/{held}?lang=zh-CN").text
+    hold = world.catalogue.item(held)
+    assert t("web.item.mint_hold", "en") in english and "no_catalogue_record" in english
+    assert hold.mint_hold_message_en.split(":")[0] in english and hold.mint_hold_message_zh.split("：")[0] in chinese
+    assert t("web.item.mint_hold", "en") not in client.get(f"/items/{fine}?lang=en").text
