@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from relicflow.audit_record import anchor_record, require_sound_record
+from relicflow.audit_record import anchor_record, require_sound_chain
 from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
 from relicflow.catalogue.minting import Token
@@ -191,7 +191,7 @@ def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     store = open_store(settings)
-    require_sound_record(catalogue, store)  # the approvals are only evidence if the record vouches for itself
+    require_sound_chain(catalogue, store)  # the approvals are only evidence if the chain vouches for itself
     results: list[dict[str, Any]] = []
     with IssuerClient.from_settings(settings) as client:
         open_batches = [b.id for b in catalogue.open_mint_batches()]

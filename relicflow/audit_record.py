@@ -127,29 +127,76 @@ def read_anchors(store: ObjectStore) -> tuple[list[Anchor], list[str]]:
     return anchors, problems
 
 
-def verify_record(catalogue: Catalogue, store: ObjectStore) -> RecordReport:
-    """Check seals and links, anchors and every row the chain vouches for; never raises for what it finds."""
-    head = catalogue.audit_head()
-    chain_break = catalogue.audit_chain_break()
-    anchors, problems = read_anchors(store)
+RESTORE_ACCEPTED = "audit:restore-accepted"
+
+
+def _anchor_problems(catalogue: Catalogue, anchors: list[Anchor]) -> list[tuple[Anchor, str]]:
+    found = []
     for anchor in anchors:
         held = catalogue.audit_entry_hash(anchor.entry_id)
         if held is None:
-            problems.append(f"audit entry {anchor.entry_id}, anchored at {anchor.written_at} ({anchor.reason}), is missing "
-                            "from the catalogue: entries were deleted")
+            found.append((anchor, f"audit entry {anchor.entry_id}, anchored at {anchor.written_at} ({anchor.reason}), is missing "
+                                  "from the catalogue: entries were deleted"))
         elif held != anchor.entry_hash:
-            problems.append(f"audit entry {anchor.entry_id} differs from its anchor of {anchor.written_at} ({anchor.reason}): "
-                            "the chain was rewritten")
-    disagreements = catalogue.record_disagreements()
+            found.append((anchor, f"audit entry {anchor.entry_id} differs from its anchor of {anchor.written_at} ({anchor.reason}): "
+                                  "the chain was rewritten"))
+    return found
+
+
+def accepted_anchor_keys(catalogue: Catalogue) -> set[str]:
+    """Anchors an administrator accepted as lost with a restore from a backup (sealed entries, so only
+    someone holding the audit key can accept anything)."""
+    return {key for e in catalogue.audit_entries_of(RESTORE_ACCEPTED) for key in e.details.get("anchors", [])}
+
+
+def verify_record(catalogue: Catalogue, store: ObjectStore, *, check_rows: bool = True) -> RecordReport:
+    """Check seals and links, anchors and (``check_rows``) every row the chain vouches for; never raises
+    for what it finds."""
+    head = catalogue.audit_head()
+    chain_break = catalogue.audit_chain_break()
+    anchors, problems = read_anchors(store)
+    accepted = accepted_anchor_keys(catalogue) if chain_break is None else set()
+    problems += [problem for anchor, problem in _anchor_problems(catalogue, anchors) if anchor.key not in accepted]
+    disagreements = catalogue.record_disagreements() if check_rows else []
     report = RecordReport(head=head, chain_break=chain_break, anchors_checked=len(anchors), anchor_problems=problems,
                           disagreements=disagreements)
     (log.info if report.ok else log.error)("%s", report.summary())
     return report
 
 
-def require_sound_record(catalogue: Catalogue, store: ObjectStore) -> RecordReport:
-    """The mint's precondition: raise :class:`RecordBroken` unless the whole record holds."""
-    report = verify_record(catalogue, store)
+def accept_restore(catalogue: Catalogue, store: ObjectStore, *, actor: str, reason: str) -> list[Anchor]:
+    """After the catalogue was restored from a backup, record (sealed) which anchors name the entries lost
+    with it, so verification holds again; returns them. Refused unless the restored record is itself
+    intact: a restore cannot explain an edited entry or a status that disagrees with the chain."""
+    if not reason.strip():
+        raise ValueError("a reason is required (which backup, why it was restored)")
+    chain_break = catalogue.audit_chain_break()
+    disagreements = catalogue.record_disagreements()
+    if chain_break is not None or disagreements:
+        report = RecordReport(head=catalogue.audit_head(), chain_break=chain_break, anchors_checked=0, disagreements=disagreements)
+        raise RecordBroken("the restored record is itself altered, which a restore cannot explain: " + report.summary())
+    anchors, _ = read_anchors(store)
+    accepted = accepted_anchor_keys(catalogue)
+    lost = [anchor for anchor, _ in _anchor_problems(catalogue, anchors) if anchor.key not in accepted]
+    if not lost:
+        return []
+    head = catalogue.audit_head()
+    with catalogue.session() as s:
+        catalogue.audit(s, actor=actor, action=RESTORE_ACCEPTED, details={
+            "reason": reason.strip(), "anchors": [a.key for a in lost],
+            "lost": [{"entry_id": a.entry_id, "entry_hash": a.entry_hash, "written_at": a.written_at, "reason": a.reason} for a in lost],
+            "restored_head": {"entry_id": head.entry_id, "entry_hash": head.entry_hash} if head else None})
+    write_anchor(catalogue, store, reason="restore accepted")
+    return lost
+
+
+def require_sound_chain(catalogue: Catalogue, store: ObjectStore) -> RecordReport:
+    """The mint's precondition: raise :class:`RecordBroken` unless the chain's seals, links and anchors hold.
+
+    Items whose rows disagree with an intact chain do not stop the run: the mint holds those items
+    (``record_not_as_chained``) and mints the others.
+    """
+    report = verify_record(catalogue, store, check_rows=False)
     if not report.ok:
         raise RecordBroken(report.summary() + "; run `relicflow audit verify` for the whole report. Nothing was minted.")
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Optional
 
 import typer
 
@@ -54,3 +55,33 @@ def audit_verify(
         console.print(_t("cli.audit.disagreement", settings, item=d.item_id, what=_t(f"cli.audit.code.{d.code}", settings), detail=d.detail))
     console.print(_t("cli.audit.what_now", settings))
     raise typer.Exit(1)
+
+
+@audit_app.command("accept-restore")
+def audit_accept_restore(
+    ctx: typer.Context,
+    reason: str = typer.Option(..., "--reason", help="Which backup was restored, and why (kept in the record)."),
+    actor: Optional[str] = typer.Option(None, "--by", help="Who accepts it (default: your login name)."),
+) -> None:
+    """After restoring the catalogue from a backup: record, sealed, which anchored entries were lost with it."""
+    from relicflow.audit_record import accept_restore
+    from relicflow.catalogue import Catalogue
+    from relicflow.cli import _settings, _t, console
+    from relicflow.cli_users import operator
+    from relicflow.storage import open_store
+
+    settings = _settings(ctx)
+    catalogue = Catalogue.from_settings(settings)
+    try:
+        catalogue.migrate()
+        lost = accept_restore(catalogue, open_store(settings), actor=operator(actor), reason=reason)
+    except (RelicflowError, ValueError) as exc:
+        console.print(_t("cli.error", settings, message=exc))
+        raise typer.Exit(1) from exc
+    finally:
+        catalogue.dispose()
+    if not lost:
+        console.print(_t("cli.audit.nothing_lost", settings))
+        return
+    console.print(_t("cli.audit.restore_accepted", settings, n=len(lost), first=min(a.entry_id for a in lost),
+                     last=max(a.entry_id for a in lost)))

@@ -21,7 +21,7 @@ from tasks.relic_grade import required_approvals_for_grade
 
 WITHDRAWING_DECISIONS = ("reject", "send_back")
 # Status changes that may follow the approvals that made an item approved: being approved itself.
-# Any other (rejected, sent back, quarantined, back to review, already batched) withdraws them.
+# Any other (rejected, sent back, quarantined, back to review) withdraws them; a batching is judged apart.
 _ALLOWED_AFTER_APPROVAL = ("approved",)
 # An audit entry's own decided_at (when the catalogue writes one) must match its row to within this.
 _DECIDED_AT_TOLERANCE = timedelta(seconds=1)
@@ -62,6 +62,19 @@ class StatusEntry:
     entry_id: int
     to_status: str
     at: datetime
+    from_status: str | None = None
+
+
+def unreturned_batchings(status_entries: Iterable[StatusEntry]) -> list[int]:
+    """Entries that put the item in a batch (or minted it) and were not undone by a recorded return to
+    approved (issuer recovery or an operator's release): such an item must never be batched again."""
+    open_entries: list[int] = []
+    for entry in sorted(status_entries, key=lambda e: e.entry_id):
+        if entry.to_status in ("batched", "minted"):
+            open_entries.append(entry.entry_id)
+        elif entry.to_status == "approved" and entry.from_status == "batched" and open_entries:
+            open_entries.pop()
+    return open_entries
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,7 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
         return hold("not_approved", status=record.status)
     if record.quarantine_code:
         return hold("quarantined", quarantine_code=record.quarantine_code)
-    batched_before = [e.entry_id for e in record.status_entries if e.to_status in ("batched", "minted")]
+    batched_before = unreturned_batchings(record.status_entries)
     if record.in_batch or batched_before:
         return hold("already_batched", audit_entries=batched_before)
     if record.image_sha256 is None:
@@ -126,7 +139,8 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
         return hold("approvals_missing", image_sha256=record.image_sha256)
     withdrawing = [e.entry_id for e in on_image if e.decision in WITHDRAWING_DECISIONS]
     first = min(e.entry_id for e in approvals)
-    withdrawing += [s.entry_id for s in record.status_entries if s.entry_id > first and s.to_status not in _ALLOWED_AFTER_APPROVAL]
+    withdrawing += [s.entry_id for s in record.status_entries if s.entry_id > first and s.to_status not in _ALLOWED_AFTER_APPROVAL
+                    and s.to_status != "batched"]  # a batching still open was refused above; a returned one withdraws nothing
     if withdrawing:
         return hold("approval_withdrawn", audit_entries=sorted(withdrawing))
     rows = {r.id: r for r in record.rows}
@@ -224,6 +238,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The review decisions in the catalogue do not match the audit log (a decision was changed, added or removed "
         "outside the review app). The item is held back and not minted. " + _WHAT_TO_DO_EN,
         "目录中的审核决定与审计日志不一致（有审核决定在审核系统之外被修改、添加或删除）。该藏品暂不发行。" + _WHAT_TO_DO_ZH),
+    "record_not_as_chained": (
+        "The item's status, history, decisions or catalogue record differ from what the sealed audit chain "
+        "recorded (changed in the database, outside relicflow). It is held back and not minted; "
+        "`relicflow audit verify` shows what differs. " + _WHAT_TO_DO_EN,
+        "该藏品的状态、变更历史、审核决定或著录信息与已签封的审计链记录不一致（在 relicflow 之外直接修改了数据库）。"
+        "该藏品暂不发行；运行 relicflow audit verify 查看差异。" + _WHAT_TO_DO_ZH),
     "approvals_missing": (
         "The item is marked approved, but no approval of its current image is recorded. It is held back and not "
         "minted. " + _WHAT_TO_DO_EN,

@@ -207,6 +207,10 @@ class AuditOperations:
         row = session.execute(select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)).first()
         return (row[0], row[1]) if row else None
 
+    def audit_entries_of(self: Catalogue, action: str) -> list[AuditEntry]:  # type: ignore[misc]
+        with self.read_session() as s:
+            return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
     def audit_entry_hash(self: Catalogue, entry_id: int) -> str | None:  # type: ignore[misc]
         with self.read_session() as s:
             return s.scalar(select(AuditEntry.entry_hash).where(AuditEntry.id == entry_id))

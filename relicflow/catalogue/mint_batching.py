@@ -21,7 +21,7 @@ from relicflow.catalogue.mint_evidence import attests, jsonable, load_mint_recor
 from relicflow.catalogue.models import Item, ItemStatus, MintBatch, MintBatchItem, utcnow
 from relicflow.errors import CatalogueError
 from schemas.issuer import AuditAnchor, MintItem
-from tasks.mint_eligibility import Eligible, Hold, MintRecord, assess
+from tasks.mint_eligibility import Eligible, Hold, MintRecord, assess, hold
 from tasks.minting import build_mint_request, item_id_from_ref
 from tasks.relic_grade import DEFAULT_TWO_REVIEWER_GRADES
 
@@ -70,8 +70,14 @@ class MintBatchingOperations:
             q = select(Item.id).where(Item.status == ItemStatus.approved.value).order_by(Item.id)
             ids = list(s.scalars(q if item_ids is None else q.where(Item.id.in_(list(item_ids)))))
             records = self.mint_records(s, ids)
+            # rows that differ from the sealed chain (a flipped status, an edited grade...) are not evidence
+            differs: dict[int, list[str]] = {}
+            for d in self.record_disagreements(item_ids=ids):
+                differs.setdefault(d.item_id, []).append(f"{d.code}: {d.detail}")
             for item_id in ids:
                 verdict = assess(records[item_id], two_reviewer_grades=grades)
+                if isinstance(verdict, Eligible) and item_id in differs:  # the rules' own codes say more; this catches the rest
+                    verdict = hold("record_not_as_chained", differences=differs[item_id])
                 if isinstance(verdict, Eligible):
                     result.eligible.append((item_id, verdict))
                 else:

@@ -54,7 +54,8 @@ def load_mint_records(session: Session, item_ids: list[int], *,
             continue
         kind, _, what = e.action.partition(":")
         if kind == "status":
-            statuses.setdefault(e.item_id, []).append(StatusEntry(entry_id=e.id, to_status=what, at=e.at))  # type: ignore[arg-type]
+            statuses.setdefault(e.item_id, []).append(StatusEntry(entry_id=e.id, to_status=what, at=e.at,
+                                                                   from_status=(e.details or {}).get("from")))  # type: ignore[arg-type]
         else:
             entries.setdefault(e.item_id, []).append(_decision_entry(e, what))  # type: ignore[arg-type]
     batched = set(session.scalars(select(MintBatchItem.item_id).where(MintBatchItem.item_id.in_(item_ids))))

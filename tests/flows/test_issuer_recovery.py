@@ -30,6 +30,7 @@ from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import Settings
 from relicflow.storage import open_store
 from schemas.issuer import MintedToken, MintReceipt, MintRequest
+from tests.flows.test_mint import write_sheet
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -49,6 +50,7 @@ def approved(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Setti
         img = Image.new("RGB", (400, 300), colour)
         img.paste(Image.new("RGB", (60 + 30 * i, 40), "black"), (20 * i, 10 * i))
         img.save(settings.inbox / f"obj-{i}.jpg", quality=90)
+    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(3)])  # a record to mint from
     ingest_flow(settings=settings, start_gate=False)
     catalogue = Catalogue.from_settings(settings)
     reviewer = catalogue.add_user("li", hash_password("pw"), "reviewer")
@@ -111,6 +113,13 @@ def test_restore_from_a_backup_records_the_issuers_tokens_once_and_mints_the_res
     backup.replace(db)  # the restore: the catalogue forgets both batches
     assert all(catalogue.item_status(i) is ItemStatus.approved for i in ids)
 
+    # The anchors written with both batches name entries the restored catalogue does not hold: until an
+    # administrator accepts the restore (a sealed entry), the record does not vouch for itself.
+    refused = cli(s, "mint")
+    assert refused.exit_code == 1 and "entries were deleted" in refused.output and "Nothing was minted" in refused.output
+    accepted = cli(s, "audit", "accept-restore", "--reason", "disk failure; restored last night's backup", "--by", "zhao")
+    assert accepted.exit_code == 0 and "Restore accepted" in accepted.output, accepted.output
+    assert cli(s, "audit", "verify").exit_code == 0
     result = cli(s, "mint")
     assert result.exit_code == 0, result.output
     assert "Mint done: 3 tokens in 1 batch(es), 0 failed" in result.output
@@ -254,20 +263,21 @@ def test_a_bad_receipt_fails_its_batch_with_a_reason_and_the_other_batch_mints(a
     bent: list[str] = []
     with serve_in_background(_bending_issuer(bend, bent)) as url:
         s = settings.model_copy(update={"issuer_url": url})
-        original = prepare_batch
         # the run's own new batch (the two other items) is the one whose receipt is bent
         import flows.mint as mint_module
 
-        def tag(*args: Any, **kwargs: Any) -> int:
-            batch_id = original(*args, **kwargs)
-            bent.append(catalogue.mint_batch(batch_id).batch_ref)
-            return batch_id
+        original = mint_module.prepare_batches
 
-        mint_module.prepare_batch = tag
+        def tag(*args: Any, **kwargs: Any) -> Any:
+            prepared = original(*args, **kwargs)
+            bent.extend(catalogue.mint_batch(batch_id).batch_ref for batch_id in prepared.batch_ids)
+            return prepared
+
+        mint_module.prepare_batches = tag
         try:
             result = mint_flow(settings=s)
         finally:
-            mint_module.prepare_batch = original
+            mint_module.prepare_batches = original
     [bad_ref] = bent
     assert result["failed"] == [bad_ref]
     assert catalogue.mint_batch(good_id).status == "minted" and catalogue.item_status(ids[0]) is ItemStatus.minted

@@ -27,7 +27,7 @@ from relicflow.cli import app
 from relicflow.errors import RecordBroken
 from relicflow.passwords import hash_password
 from relicflow.settings import Settings
-from tests.flows.test_mint import ledger_tokens, start_sandbox
+from tests.flows.test_mint import ledger_tokens, start_sandbox, write_sheet
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -65,6 +65,7 @@ def reviewed(settings: Settings) -> Reviewed:
         img = Image.new("RGB", (400, 300), colour)
         img.paste(Image.new("RGB", (60 + 30 * i, 40), "black"), (20 * i, 10 * i))
         img.save(settings.inbox / f"obj-{i}.jpg", quality=90)
+    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(3)])  # a record to mint from
     ingest_flow(settings=settings, start_gate=False)
     catalogue = Catalogue.from_settings(settings)
     reviewers = {name: catalogue.add_user(name, hash_password("pw"), "reviewer") for name in ("li", "wang")}
@@ -91,7 +92,7 @@ def delete_approval(world: Reviewed) -> None:
 
 
 def edit_grade_after_review(world: Reviewed) -> None:
-    world.sql("UPDATE items SET grade = '三级', required_approvals = 1 WHERE id = :i", i=world.approved[0])
+    world.sql("UPDATE items SET grade = '二级' WHERE id = :i", i=world.approved[0])
 
 
 def delete_the_tail(world: Reviewed) -> None:
@@ -134,20 +135,20 @@ def recompute_chain_with_own_key(world: Reviewed) -> None:
     _rechain(world, lambda body: seal(own, body), key_fingerprint(own))
 
 
-ATTACKS = {
-    "edit a decision's reviewer": (edit_decision_reviewer, "disagreements", "decision_not_recorded"),
-    "flip a status to approved": (flip_status_to_approved, "disagreements", "status_not_recorded"),
-    "delete an approval": (delete_approval, "disagreements", "decision_row_missing"),
-    "edit the grade after review": (edit_grade_after_review, "disagreements", "record_changed"),
-    "delete the chain's tail": (delete_the_tail, "anchor_problems", "missing from the catalogue"),
-    "recompute the chain without the key": (recompute_chain_unkeyed, "chain_break", "changed"),
-    "re-seal the chain with another key": (recompute_chain_with_own_key, "chain_break", "other_key"),
+ATTACKS = {  # name: (attack, where verify reports it, what it reports, the item it bends or None for the whole chain)
+    "edit a decision's reviewer": (edit_decision_reviewer, "disagreements", "decision_not_recorded", "approved"),
+    "flip a status to approved": (flip_status_to_approved, "disagreements", "status_not_recorded", "waiting"),
+    "delete an approval": (delete_approval, "disagreements", "decision_row_missing", "approved"),
+    "edit the grade after review": (edit_grade_after_review, "disagreements", "record_changed", "approved"),
+    "delete the chain's tail": (delete_the_tail, "anchor_problems", "missing from the catalogue", None),
+    "recompute the chain without the key": (recompute_chain_unkeyed, "chain_break", "changed", None),
+    "re-seal the chain with another key": (recompute_chain_with_own_key, "chain_break", "other_key", None),
 }
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
-def test_each_attack_is_reported_by_audit_verify_and_nothing_is_minted(reviewed: Reviewed, attack: str) -> None:
-    tamper, section, expected = ATTACKS[attack]
+def test_each_attack_is_reported_by_audit_verify_and_nothing_it_touches_is_minted(reviewed: Reviewed, attack: str) -> None:
+    tamper, section, expected, bent = ATTACKS[attack]
     code, report = reviewed.verify()
     assert code == 0 and report["ok"], report
     tamper(reviewed)
@@ -161,10 +162,20 @@ def test_each_attack_is_reported_by_audit_verify_and_nothing_is_minted(reviewed:
         assert report["chain_break"]["reason"] == expected, report
     with start_sandbox(reviewed.settings) as url:
         s = reviewed.settings.model_copy(update={"issuer_url": url})
-        with pytest.raises(RecordBroken):
-            mint_flow(settings=s)
-        assert ledger_tokens(url, s) == {}
-    assert all(reviewed.catalogue.item_status(i).value != "batched" for i in reviewed.approved)
+        if bent is None:  # the chain itself does not vouch for anything: the mint refuses to run at all
+            with pytest.raises(RecordBroken):
+                mint_flow(settings=s)
+            assert ledger_tokens(url, s) == {}
+            assert not any(reviewed.catalogue.item_status(i).value in ("batched", "minted") for i in reviewed.approved)
+        else:  # one item's rows differ from an intact chain: that item is held, the others are minted
+            target = reviewed.approved[0] if bent == "approved" else reviewed.waiting
+            result = mint_flow(settings=s)
+            assert list(result["held"]) == [target], result  # with the rules' own code, or record_not_as_chained
+            minted = set(ledger_tokens(url, s))
+            assert f"relicflow:item:{target}" not in minted
+            assert minted == {f"relicflow:item:{i}" for i in reviewed.approved if i != target}
+            item = reviewed.catalogue.item(target)
+            assert item is not None and item.mint_hold_code == result["held"][target]
 
 
 def test_an_untouched_record_verifies_mints_and_the_batch_carries_an_anchored_head(reviewed: Reviewed) -> None:
@@ -193,3 +204,19 @@ def test_an_entry_edited_to_match_an_edited_decision_is_not_evidence_even_inside
     assert [(i, h.code) for i, h in assessment.held] == [(target, "decision_record_mismatch")]
     code, report = reviewed.verify()
     assert code == 1 and report["chain_break"]["reason"] == "changed"
+
+
+def test_a_restore_can_be_accepted_only_for_a_record_that_is_otherwise_intact(reviewed: Reviewed) -> None:
+    delete_the_tail(reviewed)  # what a restore from a backup looks like to the anchors
+    flip_status_to_approved(reviewed)  # ... plus an edit no restore explains
+    data_dir = str(reviewed.settings.data_dir)
+    refused = CliRunner().invoke(app, ["--data-dir", data_dir, "--lang", "en", "audit", "accept-restore", "--reason", "backup"])
+    assert refused.exit_code == 1 and "a restore cannot explain" in refused.output
+    reviewed.sql("UPDATE items SET status = 'awaiting_review' WHERE id = :i", i=reviewed.waiting)
+    accepted = CliRunner().invoke(app, ["--data-dir", data_dir, "--lang", "en", "audit", "accept-restore", "--reason", "backup of the 20th",
+                                        "--by", "zhao"])
+    assert accepted.exit_code == 0 and "Restore accepted" in accepted.output, accepted.output
+    code, report = reviewed.verify()
+    assert code == 0 and report["ok"], report
+    [entry] = reviewed.catalogue.audit_entries_of("audit:restore-accepted")
+    assert entry.actor == "cli:zhao" and entry.details["reason"] == "backup of the 20th" and entry.details["lost"]

@@ -16,6 +16,7 @@ from tasks.mint_eligibility import (
     MintRecord,
     StatusEntry,
     assess,
+    unreturned_batchings,
     hold,
 )
 
@@ -188,3 +189,10 @@ def test_every_code_has_an_english_and_a_chinese_reason() -> None:
         assert en and zh and en != zh, name
     filled = hold("approvals_insufficient", have=1, need=2)
     assert "1" in filled.message_en and "2" in filled.message_zh
+
+
+def test_a_batching_the_issuer_recovery_returned_does_not_block_a_new_batch_but_an_open_one_does() -> None:
+    returned = (StatusEntry(10, "batched", T0, "approved"), StatusEntry(11, "approved", T0, "batched"))
+    assert unreturned_batchings(returned) == []
+    assert unreturned_batchings(returned + (StatusEntry(12, "batched", T0, "approved"),)) == [12]
+    assert unreturned_batchings((StatusEntry(10, "batched", T0, "approved"), StatusEntry(11, "minted", T0, "batched"))) == [10, 11]
