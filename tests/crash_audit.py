@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from relicflow.audit_record import ANCHOR_PREFIX
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.models import (
     Image,
@@ -230,6 +231,8 @@ def _check_store(found: Findings, inventory: dict[str, StoredObjectRecord], imag
     referenced |= {f.original_key for f in files if f.original_key}
     present = set(objects)
     for key in objects:
+        if key.startswith(f"{ANCHOR_PREFIX}/"):  # anchors of the audit chain live outside the catalogue on purpose
+            continue
         if key not in inventory:
             found.orphans.append(f"{key} ({'referenced by the catalogue but ' if key in referenced else ''}not in the inventory)")
     for sidecar in sidecars:

@@ -165,5 +165,5 @@ def test_gate_waits_suspended_and_survives_restart_of_every_process(tmp_path: Pa
     d.stop()
     catalogue.dispose()
     # serve verified the review record at each start, and it still holds after all of the above
-    assert (d.data / "test-serve.out").read_text().count("审核记录已校验") >= 3
-    assert "审核记录完好" in d.cli("audit", "verify")
+    assert (d.data / "test-serve.out").read_text().count("Review record verified") >= 3
+    assert "The review record holds" in d.cli("audit", "verify")
