@@ -46,10 +46,19 @@ demo: $(VENV)/.installed
 	$(BIN)/relicflow init --demo
 	$(BIN)/relicflow serve
 
-# The whole suite on SQLite, then the flows, end-to-end and CLI tests again on a throwaway PostgreSQL.
+# The whole suite on SQLite and, at the same time (the machine has two cores; each pass waits on servers
+# much of the time), the flows, end-to-end and CLI tests on a throwaway PostgreSQL. The PostgreSQL pass
+# keeps its own temporary folder and prints its log after the SQLite pass; either failing fails the target.
+PG_TESTS = tests/flows tests/test_end_to_end.py tests/relicflow/test_cli.py
 test: test-install
-	$(BIN)/python -m pytest
-	.ci/with-postgres $(BIN)/python -m pytest -p no:cacheprovider tests/flows tests/test_end_to_end.py tests/relicflow/test_cli.py
+	@rm -f .postgres-tests.log
+	@.ci/with-postgres $(BIN)/python -m pytest -p no:cacheprovider --basetemp=$(CURDIR)/.postgres-tests.tmp $(PG_TESTS) \
+	    > .postgres-tests.log 2>&1 & pg=$$!; \
+	$(BIN)/python -m pytest; sqlite=$$?; \
+	echo "--- PostgreSQL pass (started alongside) ---"; wait $$pg; pgstatus=$$?; cat .postgres-tests.log; \
+	rm -rf .postgres-tests.tmp; \
+	echo "SQLite pass exit $$sqlite, PostgreSQL pass exit $$pgstatus"; \
+	test $$sqlite -eq 0 && test $$pgstatus -eq 0
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_hashing.py
