@@ -146,7 +146,6 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
         say("cli.serve.ready", review=settings.review_url, prefect=f"http://127.0.0.1:{settings.prefect_port}",
             issuer=settings.effective_issuer_url, inbox=settings.inbox)
         next_reconcile = 0.0
-        next_record_check = time.monotonic() + settings.audit_verify_interval_s
         while True:
             for child in started:
                 code = child.process.poll() if child.process else None
@@ -157,9 +156,6 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
             if time.monotonic() >= next_reconcile:
                 _reconcile(catalogue)
                 next_reconcile = time.monotonic() + settings.gate_reconcile_interval_s
-            if time.monotonic() >= next_record_check:
-                _check_record(catalogue, store, say)
-                next_record_check = time.monotonic() + settings.audit_verify_interval_s
             time.sleep(1.0)
     except KeyboardInterrupt:
         stopping = True
@@ -172,7 +168,8 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
 
 
 def _check_record(catalogue: Any, store: Any, say: Any) -> None:
-    """Verify the review record; anchor its head when it holds, say loudly when it does not."""
+    """Verify the review record at start; anchor its head when it holds, say loudly when it does not.
+    The scheduled checks are the review app's (``review_ui.record_watch``), one of serve's children."""
     from relicflow.audit_record import verify_record, write_anchor
 
     try:

@@ -1,7 +1,8 @@
 """Keeps the review app's administrators told whether the review record still holds.
 
 A thread re-verifies the record (``relicflow.audit_record.verify_record``) when the app starts and every
-``audit_verify_interval_s``; pages read the last report, so no request ever waits for a verification.
+``audit_verify_interval_s``, and anchors its head when it holds: these are `relicflow serve`'s scheduled
+checks. Pages read the last report, so no request ever waits for a verification.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from relicflow.audit_record import RecordReport, verify_record
+from relicflow.audit_record import RecordReport, anchor_record, verify_record
 
 if TYPE_CHECKING:
     from relicflow.catalogue import Catalogue
@@ -34,6 +35,8 @@ class RecordWatch:
         try:
             self.last = verify_record(self._catalogue, self._store)
             self.failed_to_check = None
+            if self.last.ok:
+                anchor_record(self._catalogue, self._store, reason="scheduled check", logger=log)
         except Exception as exc:  # the catalogue or store is unreachable: say so, keep the last report
             log.exception("could not verify the review record")
             self.failed_to_check = str(exc)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -212,8 +213,17 @@ class AuditOperations:
             return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
     def audit_entry_hash(self: Catalogue, entry_id: int) -> str | None:  # type: ignore[misc]
+        return self.audit_entry_hashes([entry_id]).get(entry_id)
+
+    def audit_entry_hashes(self: Catalogue, entry_ids: Sequence[int]) -> dict[int, str]:  # type: ignore[misc]
+        """The seals of those of ``entry_ids`` the chain holds."""
+        ids = sorted(set(entry_ids))
+        found: dict[int, str] = {}
         with self.read_session() as s:
-            return s.scalar(select(AuditEntry.entry_hash).where(AuditEntry.id == entry_id))
+            for start in range(0, len(ids), 1000):
+                q = select(AuditEntry.id, AuditEntry.entry_hash).where(AuditEntry.id.in_(ids[start:start + 1000]))
+                found.update({entry_id: entry_hash for entry_id, entry_hash in s.execute(q)})
+        return found
 
     def entry_is_sealed(self: Catalogue, entry: AuditEntry) -> bool:  # type: ignore[misc]
         """One entry's own seal (content and key); links to its neighbours are :meth:`audit_chain_break`'s job."""

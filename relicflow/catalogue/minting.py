@@ -17,7 +17,8 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,19 @@ class MintOperations:
             batch.status = "rejected" if permanent else "failed"
             self.audit(s, actor="mint", action="batch:failed", details={"batch_ref": batch.batch_ref, "error": error, "permanent": permanent})
 
+    @contextmanager
+    def _batch_transaction(self: Catalogue, batch_id: int) -> Iterator[tuple[Session, MintBatch]]:  # type: ignore[misc]
+        """One writer transaction on one batch; a token a concurrent writer recorded first is a BadReceipt."""
+        batch_ref = "?"
+        try:
+            with self.session() as s:
+                self.serialise_writers(s)
+                batch = s.get_one(MintBatch, batch_id)
+                batch_ref = batch.batch_ref
+                yield s, batch
+        except SQLIntegrityError as err:
+            raise _conflict(err, batch_ref) from err
+
     def record_mint_receipt(self: Catalogue, batch_id: int, *, chain: str, tokens: Sequence[tuple[int, str, str]],  # type: ignore[misc]
                             raw: dict[str, Any], actor: str = "mint", source: str = "mint") -> None:
         """Store the issuer's receipt: one token per batched item, then the items are minted.
@@ -91,33 +105,27 @@ class MintOperations:
         Raises :class:`BadReceipt` (nothing recorded) when the receipt gives an item two tokens, one
         token to two items, or a token id the catalogue already holds for another item.
         """
-        batch_ref = "?"
-        try:
-            with self.session() as s:
-                self.serialise_writers(s)
-                batch = s.get_one(MintBatch, batch_id)
-                batch_ref = batch.batch_ref
-                expected = {link.item_id for link in batch.item_links}
-                got = [item_id for item_id, _, _ in tokens]
-                if len(got) != len(set(got)) or set(got) != expected:
-                    raise BadReceipt("receipt_items_mismatch",
-                                     f"the receipt of batch {batch_ref} covers items {sorted(got)} but the batch holds {sorted(expected)}",
-                                     f"批次 {batch_ref} 的回执对应藏品 {sorted(got)}，而该批次包含 {sorted(expected)}")
-                found = [Token(item_id, token_id, tx_hash, chain, batch_ref) for item_id, token_id, tx_hash in tokens]
-                if batch.status == "minted":  # a repeat (e.g. two mint runs sent the same open batch): same receipt is a no-op
-                    stored = {(r.item_id, r.token_id, r.tx_hash) for r in s.scalars(select(MintReceipt).where(MintReceipt.batch_id == batch_id))}
-                    if stored != {tuple(t) for t in tokens}:
-                        raise BadReceipt("receipt_differs", f"batch {batch_ref} is already minted with other tokens; receipt not recorded",
-                                         f"批次 {batch_ref} 已按另一份回执记录为已发行，本回执未记录")
-                    return
-                self._record_tokens(s, batch, found, actor=actor)
-                batch.status = "minted"
-                batch.attempts += 1
-                batch.sent_at = utcnow()
-                batch.last_error = None
-                self.audit(s, actor=actor, action="batch:minted", details={"batch_ref": batch_ref, "receipt": raw, "source": source})
-        except SQLIntegrityError as err:  # a concurrent writer recorded one of these tokens first
-            raise _conflict(err, batch_ref) from err
+        with self._batch_transaction(batch_id) as (s, batch):
+            batch_ref = batch.batch_ref
+            expected = {link.item_id for link in batch.item_links}
+            got = [item_id for item_id, _, _ in tokens]
+            if len(got) != len(set(got)) or set(got) != expected:
+                raise BadReceipt("receipt_items_mismatch",
+                                 f"the receipt of batch {batch_ref} covers items {sorted(got)} but the batch holds {sorted(expected)}",
+                                 f"批次 {batch_ref} 的回执对应藏品 {sorted(got)}，而该批次包含 {sorted(expected)}")
+            found = [Token(item_id, token_id, tx_hash, chain, batch_ref) for item_id, token_id, tx_hash in tokens]
+            if batch.status == "minted":  # a repeat (e.g. two mint runs sent the same open batch): same receipt is a no-op
+                stored = {(r.item_id, r.token_id, r.tx_hash) for r in s.scalars(select(MintReceipt).where(MintReceipt.batch_id == batch_id))}
+                if stored != {tuple(t) for t in tokens}:
+                    raise BadReceipt("receipt_differs", f"batch {batch_ref} is already minted with other tokens; receipt not recorded",
+                                     f"批次 {batch_ref} 已按另一份回执记录为已发行，本回执未记录")
+                return
+            self._record_tokens(s, batch, found, actor=actor)
+            batch.status = "minted"
+            batch.attempts += 1
+            batch.sent_at = utcnow()
+            batch.last_error = None
+            self.audit(s, actor=actor, action="batch:minted", details={"batch_ref": batch_ref, "receipt": raw, "source": source})
 
     def _record_tokens(self: Catalogue, s: Session, batch: MintBatch, tokens: Sequence[Token], *, actor: str) -> list[int]:  # type: ignore[misc]
         """Record ``tokens`` (items of ``batch``) once each; returns the items newly minted.
@@ -170,34 +178,28 @@ class MintOperations:
         Items the issuer holds a token for are recorded with it; the others return to ``approved`` for a
         later batch. Returns ``{"recorded": [...], "returned": [...]}``.
         """
-        batch_ref = "?"
-        try:
-            with self.session() as s:
-                self.serialise_writers(s)
-                batch = s.get_one(MintBatch, batch_id)
-                batch_ref = batch.batch_ref
-                if batch.status not in UNSETTLED_BATCH_STATES:  # settled meanwhile (e.g. by a concurrent run)
-                    log.info("batch %s is %s already; not settled again", batch_ref, batch.status)
-                    return {"recorded": [], "returned": []}
-                linked = [link.item_id for link in batch.item_links]
-                strangers = sorted({t.item_id for t in tokens} - set(linked))
-                if strangers:
-                    raise BadReceipt("token_for_other_item", f"batch {batch_ref}: tokens found for items {strangers} that are not in it",
-                                     f"批次 {batch_ref}：找到的数字藏品属于不在该批次中的藏品 {strangers}")
-                recorded = self._record_tokens(s, batch, tokens, actor=actor)
-                held = {t.item_id for t in tokens}
-                returned = [i for i in linked if i not in held]
-                self._unlink(s, batch, returned, ItemStatus.approved, actor=actor, reason=reason)
-                batch.status = "recovered"
-                batch.attempts += 1
-                batch.last_error = reason
-                self.audit(s, actor=actor, action="batch:recovered", details={
-                    "batch_ref": batch_ref, "reason": reason, "returned_to_approved": returned,
-                    "recorded": [{"item_id": t.item_id, "token_id": t.token_id, "tx_hash": t.tx_hash, "chain": t.chain,
-                                  "issuer_batch_ref": t.issuer_batch_ref} for t in tokens]})
-                return {"recorded": recorded, "returned": returned}
-        except SQLIntegrityError as err:
-            raise _conflict(err, batch_ref) from err
+        with self._batch_transaction(batch_id) as (s, batch):
+            batch_ref = batch.batch_ref
+            if batch.status not in UNSETTLED_BATCH_STATES:  # settled meanwhile (e.g. by a concurrent run)
+                log.info("batch %s is %s already; not settled again", batch_ref, batch.status)
+                return {"recorded": [], "returned": []}
+            linked = [link.item_id for link in batch.item_links]
+            strangers = sorted({t.item_id for t in tokens} - set(linked))
+            if strangers:
+                raise BadReceipt("token_for_other_item", f"batch {batch_ref}: tokens found for items {strangers} that are not in it",
+                                 f"批次 {batch_ref}：找到的数字藏品属于不在该批次中的藏品 {strangers}")
+            recorded = self._record_tokens(s, batch, tokens, actor=actor)
+            held = {t.item_id for t in tokens}
+            returned = [i for i in linked if i not in held]
+            self._unlink(s, batch, returned, ItemStatus.approved, actor=actor, reason=reason)
+            batch.status = "recovered"
+            batch.attempts += 1
+            batch.last_error = reason
+            self.audit(s, actor=actor, action="batch:recovered", details={
+                "batch_ref": batch_ref, "reason": reason, "returned_to_approved": returned,
+                "recorded": [{"item_id": t.item_id, "token_id": t.token_id, "tx_hash": t.tx_hash, "chain": t.chain,
+                              "issuer_batch_ref": t.issuer_batch_ref} for t in tokens]})
+            return {"recorded": recorded, "returned": returned}
 
     def record_tokens_of_approved(self: Catalogue, tokens: Sequence[Token], *, actor: str) -> int | None:  # type: ignore[misc]
         """Record tokens the issuer holds for items the catalogue still has as ``approved`` (e.g. after a

@@ -16,10 +16,8 @@ import httpx
 import pytest
 from click.testing import Result
 from fastapi import FastAPI, Request, Response
-from PIL import Image
 from typer.testing import CliRunner
 
-from flows.ingest import ingest_flow
 from flows.mint import mint_flow, prepare_batch
 from relicflow.background_server import serve_in_background
 from relicflow.catalogue import Catalogue, ItemStatus
@@ -30,7 +28,7 @@ from relicflow.sandbox_issuer import create_sandbox_app
 from relicflow.settings import Settings
 from relicflow.storage import open_store
 from schemas.issuer import MintedToken, MintReceipt, MintRequest
-from tests.flows.test_mint import write_sheet
+from tests.flows.test_mint import ingest_objects
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -45,13 +43,7 @@ def approved(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Setti
         monkeypatch.delenv(key)
     monkeypatch.setenv("RELICFLOW_PREFECT_PORT", "9")  # no `relicflow serve` on this machine captures the CLI
     monkeypatch.setenv("COLUMNS", "250")  # rich wraps tables at the terminal width; keep lines whole
-    settings.inbox.mkdir(parents=True)
-    for i, colour in enumerate(["red", "green", "blue"]):
-        img = Image.new("RGB", (400, 300), colour)
-        img.paste(Image.new("RGB", (60 + 30 * i, 40), "black"), (20 * i, 10 * i))
-        img.save(settings.inbox / f"obj-{i}.jpg", quality=90)
-    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(3)])  # a record to mint from
-    ingest_flow(settings=settings, start_gate=False)
+    ingest_objects(settings, ["red", "green", "blue"])
     catalogue = Catalogue.from_settings(settings)
     reviewer = catalogue.add_user("li", hash_password("pw"), "reviewer")
     ids = [item.id for item in catalogue.items_awaiting_review()]

@@ -32,16 +32,21 @@ def write_sheet(settings: Settings, rows: list[tuple[str, str, str, str]]) -> No
     (settings.inbox / "accession_sheet.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-@pytest.fixture
-def reviewed(settings: Settings) -> tuple[Settings, Catalogue, list[int], list[int]]:
-    """Four ingested items: three approved, one rejected."""
+def ingest_objects(settings: Settings, colours: list[str]) -> None:
+    """One small photograph per colour (obj-0.jpg …), each with its accession-sheet row (三级), ingested."""
     settings.inbox.mkdir(parents=True)
-    for i, colour in enumerate(["red", "green", "blue", "yellow"]):
+    for i, colour in enumerate(colours):
         img = Image.new("RGB", (400, 300), colour)
         img.paste(Image.new("RGB", (60 + 30 * i, 40), "black"), (20 * i, 10 * i))
         img.save(settings.inbox / f"obj-{i}.jpg", quality=90)
-    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(4)])
+    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(len(colours))])
     ingest_flow(settings=settings, start_gate=False)
+
+
+@pytest.fixture
+def reviewed(settings: Settings) -> tuple[Settings, Catalogue, list[int], list[int]]:
+    """Four ingested items: three approved, one rejected."""
+    ingest_objects(settings, ["red", "green", "blue", "yellow"])
     catalogue = Catalogue.from_settings(settings)
     reviewer = catalogue.add_user("li", hash_password("pw"), "reviewer")
     ids = [item.id for item in catalogue.items_awaiting_review()]

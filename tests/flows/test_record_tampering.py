@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from PIL import Image
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from flows.ingest import ingest_flow
 from flows.mint import mint_flow
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.audit_chain import GENESIS_HASH, entry_body, key_fingerprint, seal
@@ -27,7 +25,7 @@ from relicflow.cli import app
 from relicflow.errors import RecordBroken
 from relicflow.passwords import hash_password
 from relicflow.settings import Settings
-from tests.flows.test_mint import ledger_tokens, start_sandbox, write_sheet
+from tests.flows.test_mint import ingest_objects, ledger_tokens, start_sandbox
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -60,13 +58,7 @@ class Reviewed:
 @pytest.fixture
 def reviewed(settings: Settings) -> Reviewed:
     """Three ingested items: two approved by li, one still awaiting review."""
-    settings.inbox.mkdir(parents=True)
-    for i, colour in enumerate(["red", "green", "blue"]):
-        img = Image.new("RGB", (400, 300), colour)
-        img.paste(Image.new("RGB", (60 + 30 * i, 40), "black"), (20 * i, 10 * i))
-        img.save(settings.inbox / f"obj-{i}.jpg", quality=90)
-    write_sheet(settings, [(f"MT-{i}", f"铜镜 {i}", "三级", f"obj-{i}.jpg") for i in range(3)])  # a record to mint from
-    ingest_flow(settings=settings, start_gate=False)
+    ingest_objects(settings, ["red", "green", "blue"])
     catalogue = Catalogue.from_settings(settings)
     reviewers = {name: catalogue.add_user(name, hash_password("pw"), "reviewer") for name in ("li", "wang")}
     ids = [item.id for item in catalogue.items_awaiting_review()]
