@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any, Literal
 
+from relicflow.local_time import time_zone
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
         default=[], description="IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
                                 "the review app believes; empty: the connecting address is the client, those headers are ignored.")
     locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")
+    time_zone: str = Field(default="Asia/Shanghai", description="Time zone (tz database name) times are shown in, with the zone; the catalogue keeps UTC.")
     mint_recipient: str = "museum-treasury"
 
     @classmethod
@@ -145,6 +148,7 @@ class Settings(BaseSettings):
         self.audit_key_file = self.audit_key_file.expanduser().resolve()
         if self.audit_key is not None and len(self.audit_key.get_secret_value().encode("utf-8")) < 16:
             raise ValueError("audit_key must be at least 16 characters long")
+        time_zone(self.time_zone)  # a misspelt zone is refused at start, not at the first page that shows a time
         if self.locale not in ("zh-CN", "en"):
             raise ValueError("locale must be 'zh-CN' or 'en'")
         problem = default_credentials_problem(self.issuer_url, self.issuer_api_key.get_secret_value(),
