@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
@@ -37,6 +37,7 @@ from review_ui.sessions import (
     tokens_match,
 )
 from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
+from tasks.object_views import seen_digest, view_rank
 
 log = logging.getLogger("relicflow.review_ui")
 
@@ -232,12 +233,27 @@ def item(request: Request, item_id: int) -> Response:
 
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
-    """An access copy or thumbnail from the object store; never the original master."""
+    """The object's first photograph (front first): an access copy or thumbnail, never the master."""
     if current_user(request) is None:
         return PlainTextResponse("Unauthorized", status_code=401)
+    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
+    current = [i for i in item.images if i.replaced_by_image_id is None] if item is not None else []
+    image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
+    return _image_response(request, item_id, image, kind)
+
+
+@router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
+def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
+    """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
+    if current_user(request) is None:
+        return PlainTextResponse("Unauthorized", status_code=401)
+    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
+    image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
+    return _image_response(request, item_id, image, kind)
+
+
+def _image_response(request: Request, item_id: int, image: Any, kind: str) -> Response:
     ctx = review(request)
-    item = ctx.catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    image = item.images[-1] if item is not None and item.images else None
     key = (image.access_key if kind == "access" else image.thumbnail_key) if image is not None else None
     if not key:
         return PlainTextResponse("Not Found", status_code=404)
@@ -281,7 +297,8 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
 
 
 @router.post("/items/{item_id:dbid}/decision")
-def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "") -> Response:
+def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
+           seen: FormText = "") -> Response:
     user = current_user(request)
     if user is None:
         return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
@@ -297,13 +314,16 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     reason = reason.strip()
     _, approvers = views.approvals_on_current_image(item)
     problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
+    if problem is None and seen and seen != seen_digest(views.seen_of(item)):
+        problem = t("web.decision.object_changed", locale)  # a rescan or corrected record arrived since the page was shown
     if problem is not None:
         return _item_page(request, item_id, user, status_code=400, error=problem, form_decision=decision, form_reason=reason)
 
     run_id, remaining = item.ingest_run_id, None
     with ctx.decision_lock:
         try:
-            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason)
+            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason,
+                                                       seen_digest=seen or None)
         except ReviewError as exc:
             return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
                               error=t("web.decision.not_recorded", locale, message=str(exc)))

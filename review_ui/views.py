@@ -6,7 +6,7 @@ already formatted) and the routes stay about HTTP: auth, CSRF, status codes, red
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,9 @@ from relicflow.catalogue.models import Item, ItemStatus
 from relicflow.catalogue.records import item_record
 from relicflow.i18n import has_message, t
 from schemas.catalogue import ItemRecord
+from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
+from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_rank
 
 # Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
 FIELD_ORDER = (
@@ -39,6 +41,8 @@ class QueueRow:
     approvals: int
     required_approvals: int
     approved_by_me: bool
+    view_count: int = 1
+    resubmitted: bool = False  # a rescan or a corrected record came back after a send-back or correction
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,10 @@ class ItemPage:
     quarantine: tuple[str, str] | None = None
     mint_hold: tuple[str, str] | None = None  # (code, reason in the page's language) while the mint holds it back
     no_catalogue_record: bool = False  # no accession-sheet row (or no number or name from it): cannot be minted
+    views: list[ViewCard] = field(default_factory=list)  # every current photograph, rescans beside what they replaced
+    seen_digest: str = ""  # what the page shows: the decision forms carry it, so a rescan meanwhile is caught
+    send_back_note: SendBackNote | None = None
+    record_changes: list[Change] = field(default_factory=list)
 
 
 def format_time(value: datetime | None) -> str:
@@ -154,10 +162,16 @@ def label(prefix: str, key: str, locale: str) -> str:
     return t(message_id, locale) if has_message(message_id) else key
 
 
+def seen_of(item: Item) -> dict[str, Any]:
+    """What a reviewer is shown of ``item`` now: every current image and the record version."""
+    current = [ImageVersion(i.id, i.view, i.view_label, i.version, i.sha256) for i in item.images if i.replaced_by_image_id is None]
+    return seen_state(current, item.record_version or 1)
+
+
 def approvals_on_current_image(item: Item) -> tuple[int, set[int]]:
-    """(approvals that count, their reviewer ids): distinct reviewers approving the newest image."""
-    current_sha = item.images[-1].sha256 if item.images else None
-    reviewers = {d.reviewer_id for d in item.decisions if d.decision == "approve" and d.image_sha256 == current_sha}
+    """(approvals that count, their reviewer ids): distinct reviewers approving what the object shows now."""
+    seen = seen_of(item)
+    reviewers = {d.reviewer_id for d in item.decisions if d.decision == "approve" and decided_on(d.seen, d.image_sha256, seen)}
     return len(reviewers), reviewers
 
 
@@ -165,12 +179,14 @@ def queue_rows(items: list[Item], *, user_id: int) -> list[QueueRow]:
     rows = []
     for item in items:
         approvals, approvers = approvals_on_current_image(item)
-        image = item.images[-1] if item.images else None
+        current = [i for i in item.images if i.replaced_by_image_id is None]
+        image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
         rows.append(QueueRow(
             id=item.id, accession_number=item.accession_number, title=item.title,
             file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
             warning_count=len(item.warnings), duplicate_count=len(item.duplicate_candidates), approvals=approvals,
-            required_approvals=item.required_approvals, approved_by_me=user_id in approvers,
+            required_approvals=item.required_approvals, approved_by_me=user_id in approvers, view_count=len(current),
+            resubmitted=any(i.replaced_by_image_id is not None for i in item.images) or (item.record_version or 1) > 1,
         ))
     return rows
 
@@ -284,6 +300,7 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
     record = item_record(item, reviewer_names=names)
     approvals, approvers = approvals_on_current_image(item)
     versions = {image.sha256: image.version for image in item.images}
+    sheet_versions = [m.data for m in item.metadata_records if m.source == "accession_sheet"]
     history = [
         HistoryRow(
             when=format_time(d.decided_at), reviewer=d.reviewer, decision=t(f"web.decision.{d.decision}", locale),
@@ -313,6 +330,10 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
         no_catalogue_record=bool(catalogue_record_missing(
             sheet_record=record.record.sources.get("accession_sheet"), accession_number=record.accession_number,
             accession_number_source=record.accession_number_source)),
+        views=view_cards(record, locale),
+        seen_digest=seen_digest(seen_of(item)),
+        send_back_note=send_back_note(record, format_time),
+        record_changes=record_changes(record.record_version, sheet_versions, locale) if record.status == "awaiting_review" else [],
     )
 
 
