@@ -18,7 +18,7 @@ from relicflow.i18n import has_message, t
 from schemas.catalogue import ItemRecord
 from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
-from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_rank
+from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_name, view_rank
 
 # Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
 FIELD_ORDER = (
@@ -184,7 +184,9 @@ def queue_rows(items: list[Item], *, user_id: int) -> list[QueueRow]:
         rows.append(QueueRow(
             id=item.id, accession_number=item.accession_number, title=item.title,
             file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
-            warning_count=len(item.warnings), duplicate_count=len(item.duplicate_candidates), approvals=approvals,
+            warning_count=len({w.code for w in item.warnings
+                               if (w.details or {}).get("image_sha256") in (None, *(i.sha256 for i in current))}),
+            duplicate_count=len(item.duplicate_candidates), approvals=approvals,
             required_approvals=item.required_approvals, approved_by_me=user_id in approvers, view_count=len(current),
             resubmitted=any(i.replaced_by_image_id is not None for i in item.images) or (item.record_version or 1) > 1,
         ))
@@ -321,7 +323,7 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
         technical=_technical_rows(record, locale),
         derivation=_derivation_steps(record.image.derivation) if record.image else [],
         hashes=sorted(record.image.hashes.items()) if record.image else [],
-        warnings=[(w.code, w.message_en if locale == "en" else w.message_zh) for w in record.warnings],
+        warnings=current_warnings(record, locale),
         duplicates=_duplicates(catalogue, record),
         history=history,
         quarantine=quarantine,
@@ -335,6 +337,23 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
         send_back_note=send_back_note(record, format_time),
         record_changes=record_changes(record.record_version, sheet_versions, locale) if record.status == "awaiting_review" else [],
     )
+
+
+def current_warnings(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
+    """Each warning once, naming the views it concerns when the object has several; warnings about
+    versions a rescan replaced are not the reviewer's concern any more (the side-by-side shows them)."""
+    views = {i.sha256: view_name(i.view, i.view_label, locale) for i in record.images}
+    order = {name: n for n, name in enumerate(views.values())}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for w in record.warnings:
+        sha = w.details.get("image_sha256")
+        if sha is not None and sha not in views:
+            continue
+        names = grouped.setdefault((w.code, w.message_en if locale == "en" else w.message_zh), [])
+        if sha is not None and len(views) > 1 and views[sha] not in names:
+            names.append(views[sha])
+    return [(code, f"{message} ({', '.join(sorted(names, key=order.get))})" if names else message)
+            for (code, message), names in grouped.items()]
 
 
 def status_counts(catalogue: Catalogue) -> list[tuple[str, int]]:

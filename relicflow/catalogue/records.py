@@ -37,6 +37,9 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
         sources[rec.source] = rec.data
     current = sorted((i for i in item.images if i.replaced_by_image_id is None), key=lambda i: (*view_rank(i.view, i.view_label), i.id))
     earlier = sorted((i for i in item.images if i.replaced_by_image_id is not None), key=lambda i: i.id)
+    primary_technical = [rec.data for rec in item.metadata_records if rec.source == "technical" and current and rec.image_id == current[0].id]
+    if primary_technical:  # the technical record beside the image it describes (the first view), not the newest scan's
+        sources["technical"] = primary_technical[-1]
     return ItemRecord(
         id=item.id,
         status=item.status,  # type: ignore[arg-type]
