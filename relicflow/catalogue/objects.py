@@ -33,6 +33,7 @@ from relicflow.catalogue.models import (
     ItemStatus,
     ItemWarning,
     MetadataRecord,
+    ReviewDecision,
     SourceFile,
     StoredObjectRecord,
 )
@@ -111,6 +112,7 @@ class ObjectOperations:
             matches = self._record_image_facts(s, target, image, result, match)
             if target.id == scan.id:
                 scan.addition_to_item_id = addition_to
+                self._note_rejected_namesake(s, scan, result)
                 self._set_record(s, scan, result, actor="ingest")
                 self._transition(s, scan, ItemStatus.processed, actor="ingest",
                                  details={"sha256": result.sha256, "version": image.version, "view": image.view,
@@ -144,6 +146,22 @@ class ObjectOperations:
             if sent_back is not None:
                 return sent_back, None
         return scan, None
+
+    def _note_rejected_namesake(self: Catalogue, s: Session, scan: Item, result: IngestedImage) -> None:  # type: ignore[misc]
+        """A rejection is final, so a new photograph of a rejected object is a new item; the reviewer
+        should still know why the earlier one was refused."""
+        if not result.accession_number:
+            return
+        rejected = s.scalar(select(Item.id).where(Item.accession_number == result.accession_number, Item.id != scan.id,
+                                                  Item.status == ItemStatus.rejected.value).order_by(Item.id.desc()).limit(1))
+        if rejected is None:
+            return
+        reason = s.scalar(select(ReviewDecision.reason).where(ReviewDecision.item_id == rejected, ReviewDecision.decision == "reject")
+                          .order_by(ReviewDecision.id.desc()).limit(1)) or ""
+        s.add(ItemWarning(item_id=scan.id, code="accession_previously_rejected",
+                          message_en=f"Object #{rejected} with this accession number was rejected: {reason}",
+                          message_zh=f"同一总登记号的藏品 #{rejected} 曾被驳回：{reason}",
+                          details={"rejected_item": rejected}))
 
     def _add_image(self: Catalogue, s: Session, target: Item, result: IngestedImage, *,  # type: ignore[misc]
                    rescan: bool) -> tuple[Image, Image | None]:

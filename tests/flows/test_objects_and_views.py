@@ -159,3 +159,19 @@ def test_a_view_arriving_after_approval_waits_as_an_addition_and_never_changes_w
         result = mint_flow(settings=settings.model_copy(update={"issuer_url": url}))
     assert result["minted"] == 1 and result["held"] == {waiting[0].id: "view_addition"}
     assert len(catalogue.mint_batches()[0].request_body["items"][0]["images"]) == 1
+
+
+def test_a_new_photograph_of_a_rejected_object_is_a_new_item_that_says_why_the_first_was_refused(settings: Settings) -> None:
+    settings.inbox.mkdir(parents=True)
+    photo(40, settings.inbox / "YZ-0005_正面.jpg")
+    ingest_flow(settings=settings, start_gate=False)
+    catalogue = Catalogue.from_settings(settings)
+    reviewer = catalogue.add_user("li", hash_password("pw"), "reviewer")
+    first = catalogue.items(status="awaiting_review")[0]
+    catalogue.record_decision(first.id, reviewer_id=reviewer, decision="reject", reason="非本馆藏品")
+    photo(41, settings.inbox / "YZ-0005_背面.jpg")
+    ingest_flow(settings=settings, start_gate=False)
+    second = catalogue.items(status="awaiting_review")[0]
+    assert second.id != first.id and catalogue.item_status(first.id).value == "rejected"  # a rejection stays final
+    note = next(w for w in second.warnings if w.code == "accession_previously_rejected")
+    assert note.details == {"rejected_item": first.id} and "非本馆藏品" in note.message_zh
