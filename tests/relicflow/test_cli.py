@@ -58,7 +58,11 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+    """An installation with an empty catalogue (what `relicflow init` makes, without users): commands other
+    than init refuse to run where there is none."""
+    path = tmp_path / "data"
+    catalogue_of(path).dispose()
+    return path
 
 
 # Unset for each invocation and restored after it: the callback exports --data-dir/--lang for child
