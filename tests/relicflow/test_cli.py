@@ -148,7 +148,8 @@ def test_init_demo_fills_the_inbox_and_prints_a_working_reviewer_login(data_dir:
         catalogue.dispose()
 
 
-def test_invalid_language_is_refused_naming_the_setting(data_dir: Path) -> None:
+def test_invalid_language_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new"  # not an installation yet: init refuses before creating anything
     result = cli(data_dir, "init", lang="fr")
     assert result.exit_code == 2
     assert "locale must be 'zh-CN' or 'en'" in flat(result.output)
