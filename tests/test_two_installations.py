@@ -35,13 +35,16 @@ class Installation:
         self.home = home  # commands run from here; the data dir is the default ./relicflow-data
         home.mkdir(parents=True)
         self.data = home / "relicflow-data"
+        self.scans = home / "scans"
+        self.scans.mkdir()
         self.ports = {"PREFECT_PORT": free_port(), "REVIEW_PORT": free_port(), "SANDBOX_ISSUER_PORT": free_port()}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RELICFLOW_", "PREFECT_"))}
         self.env.update({f"RELICFLOW_{k}": str(v) for k, v in self.ports.items()})
         self.env.update({"RELICFLOW_CONFIG": str(home / "none.toml"), "RELICFLOW_INBOX_SETTLE_S": "0",
                          "RELICFLOW_INGEST_INTERVAL_S": "3600", "RELICFLOW_MINT_INTERVAL_S": "3600",
                          "RELICFLOW_GATE_RECONCILE_INTERVAL_S": "2", "RELICFLOW_LOCALE": "en",
-                         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+                         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+                         "PREFECT_RUNNER_POLL_FREQUENCY": "2"})  # the deployments runner picks up gate runs sooner
         self.review = f"http://127.0.0.1:{self.ports['REVIEW_PORT']}"
         self.prefect = f"http://127.0.0.1:{self.ports['PREFECT_PORT']}/api"
         self.serve: subprocess.Popen[str] | None = None
@@ -65,15 +68,10 @@ class Installation:
     def stop(self) -> None:
         if self.serve is not None and self.serve.poll() is None:
             self.serve.send_signal(signal.SIGTERM)
-            self.serve.wait(timeout=60)
 
-    def start_scan_done(self) -> bool:
-        catalogue = self.catalogue()
-        try:
-            run = catalogue.ingest_run(1)
-            return run is not None and run.finished_at is not None
-        finally:
-            catalogue.dispose()
+    def wait_stopped(self) -> None:
+        if self.serve is not None:
+            self.serve.wait(timeout=60)
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -114,16 +112,15 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
         b.start()
         wait_for("both installations to serve", lambda: a.ready() and b.ready(), timeout_s=120)
         mark("serving", t0)
-        # serve scans the (empty) inbox at start; the scans below are for the one-off ingests
-        wait_for("the start-up ingest runs to finish", lambda: a.start_scan_done() and b.start_scan_done(), timeout_s=60)
         for inst, colours in ((a, ["maroon", "olive"]), (b, ["navy"])):
             for i, colour in enumerate(colours):
                 img = Image.new("RGB", (480, 360), colour)
                 img.paste(Image.new("RGB", (90 + 50 * i, 70), "white"), (40 * i + 20, 60))
-                img.save(inst.data / "inbox" / f"2025.{i}.1_front.jpg", quality=90)
-        mark("start-up scans done", t0)
+                img.save(inst.scans / f"2025.{i}.1_front.jpg", quality=90)
         # B's one-off ingest looks at A's port: before, it would have reported there
-        ingest_a, ingest_b = a.run("ingest"), b.run("ingest", env={"RELICFLOW_PREFECT_PORT": str(a.ports["PREFECT_PORT"])})
+        # (from a folder of their own: serve's start-up scan of the inbox must not take them first)
+        ingest_a = a.run("ingest", str(a.scans))
+        ingest_b = b.run("ingest", str(b.scans), env={"RELICFLOW_PREFECT_PORT": str(a.ports["PREFECT_PORT"])})
         _, err_a = finished(ingest_a)
         _, err_b = finished(ingest_b)
         assert f"Prefect server: {a.prefect}" in err_a and f"Data dir: {a.data}" in err_a
@@ -133,7 +130,7 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
         runs = {}
         for name, inst, other in (("a", a, b), ("b", b, a)):
             catalogue = inst.catalogue()
-            [cli_run] = [r for r in (catalogue.ingest_run(i) for i in (1, 2, 3)) if r is not None and (r.label or "").startswith("cli-")]
+            [cli_run] = [r for r in (catalogue.ingest_run(i) for i in range(1, 5)) if r is not None and (r.label or "").startswith("cli-")]
             catalogue.dispose()
             runs[name] = cli_run.id
             assert cli_run.flow_run_id and inst.has_flow_run(cli_run.flow_run_id) and not other.has_flow_run(cli_run.flow_run_id)
@@ -172,7 +169,11 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
         assert f"Prefect server: {a.prefect}" in err
         one_off = a.flow_runs(flows={"name": {"any_": ["mint"]}}, flow_runs={"deployment_id": {"is_null_": True}})
         assert len(one_off) == 1 and catalogue_tag(ids["a"]) in one_off[0]["tags"]
+        mark("one-off mint done", t0)
     finally:
         a.stop()
         b.stop()
+        a.wait_stopped()
+        b.wait_stopped()
+        mark("both stopped", t0)
     assert not server_record_path(a.settings).exists() and not server_record_path(b.settings).exists()
