@@ -151,8 +151,11 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
                 return 1
             if child.name == "prefect":  # before any child runs a flow: one-off commands may use it from now on
                 assert child.process is not None
-                claim_server(env["PREFECT_API_URL"], identity)
-                recorded_pid = record_server(settings, url=env["PREFECT_API_URL"], pid=child.process.pid, identity=identity).pid
+                try:
+                    claim_server(env["PREFECT_API_URL"], identity)
+                    recorded_pid = record_server(settings, url=env["PREFECT_API_URL"], pid=child.process.pid, identity=identity).pid
+                except (httpx.HTTPError, OSError):  # one-off commands then use temporary servers: slower, never wrong
+                    log.exception("could not record this installation's Prefect server; one-off commands will not use it")
         _ingest_now(console)
         say("cli.serve.ready", review=settings.review_url, prefect=f"http://127.0.0.1:{settings.prefect_port}",
             issuer=settings.effective_issuer_url, inbox=settings.inbox)
