@@ -150,6 +150,7 @@ def corpus_run(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -
         entries = build_corpus(inbox)
         before = inbox_hashes(inbox)
 
+        assert _cli(data_dir, "init").exit_code == 0  # commands other than init need an installation
         outputs, summaries, outcomes, states, items_by_run, stored_counts, seconds = [], [], [], [], [], [], []
         for _ in range(2):
             started = time.perf_counter()
