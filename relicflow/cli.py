@@ -76,6 +76,7 @@ def _settings(ctx: typer.Context, *, runs_flows: bool = False, require_installat
             typer.echo(f"{exc.message_zh}\n{exc.message_en}", err=True)
             raise typer.Exit(2) from exc
     identity = catalogue_identity(settings) if runs_flows else None
+    ctx.meta["relicflow.catalogue_id"] = identity  # the commands that run flows pass it on (see _catalogue_id)
     for key, value in prefect_environment(settings, identity=identity).items():
         os.environ.setdefault(key, value)
     line = t("cli.install.data_dir", settings.locale, data_dir=settings.data_dir)
@@ -85,6 +86,13 @@ def _settings(ctx: typer.Context, *, runs_flows: bool = False, require_installat
                          else t("cli.install.prefect_server", settings.locale, url=api))
     typer.echo(line, err=True)
     return settings
+
+
+def _catalogue_id(ctx: typer.Context) -> str:
+    """The identity of this data dir's catalogue, read by ``_settings(ctx, runs_flows=True)``."""
+    identity = ctx.meta.get("relicflow.catalogue_id")
+    assert identity, "_settings(ctx, runs_flows=True) first"
+    return str(identity)
 
 
 @app.callback()
@@ -170,7 +178,7 @@ def ingest(
 
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
-    identity = catalogue.identity()
+    identity = _catalogue_id(ctx)
     label = f"cli-{uuid.uuid4().hex}"
     result: dict[str, Any] = {}
 
@@ -336,9 +344,9 @@ def mint(ctx: typer.Context) -> None:
     from prefect import tags
 
     from flows.mint import mint_flow
-    from relicflow.installation import catalogue_identity, catalogue_tag
+    from relicflow.installation import catalogue_tag
 
-    identity = catalogue_identity(settings)
+    identity = _catalogue_id(ctx)
     try:
         with tags(catalogue_tag(identity)):
             result = mint_flow(settings=settings, catalogue_id=identity)
@@ -367,9 +375,9 @@ def fixity(
     from prefect import tags
 
     from flows.fixity import fixity_flow
-    from relicflow.installation import catalogue_identity, catalogue_tag
+    from relicflow.installation import catalogue_tag
 
-    identity = catalogue_identity(settings)
+    identity = _catalogue_id(ctx)
     try:
         with tags(catalogue_tag(identity)):
             result = fixity_flow(settings=settings, limit=limit, catalogue_id=identity)

@@ -148,8 +148,12 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
         # approve everything in A, through A's catalogue; A's reconciler resumes A's gate
         catalogue_a = a.catalogue()
         reviewer = catalogue_a.add_user("chen", "not-a-real-hash", "reviewer")
-        for item in catalogue_a.items_awaiting_review():
-            catalogue_a.record_decision(item.id, reviewer_id=reviewer, decision="approve")
+        first, second = catalogue_a.items_awaiting_review()
+        catalogue_a.record_decision(first.id, reviewer_id=reviewer, decision="approve")
+        # serve's reconciler brings the waiting gate's artifact up to date
+        wait_for("A's gate artifact to follow the decision", lambda: "| approved | 1 |" in httpx.get(
+            f"{a.prefect}/artifacts/{key}/latest", timeout=10).json()["data"], timeout_s=30)
+        catalogue_a.record_decision(second.id, reviewer_id=reviewer, decision="approve")
         wait_for("A's gate to complete", lambda: [r for r in a.flow_runs(flows={"name": {"any_": ["review-gate"]}})
                                                   if r["name"] == f"review-gate-ingest-{runs['a']}" and r["state"]["type"] == "COMPLETED"])
         assert catalogue_a.ingest_run(runs["a"]).gate_completed_at is not None  # type: ignore[union-attr]
