@@ -51,6 +51,8 @@ def prefect_environment(settings: Settings, *, identity: str | None = None) -> d
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+        # a temporary server on a busy machine can take longer than Prefect's 20 s to answer
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"),
     }
     if identity is not None and not os.environ.get("PREFECT_API_URL"):
         url = own_server(settings, identity)

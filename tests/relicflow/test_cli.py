@@ -29,7 +29,7 @@ runner = CliRunner()
 
 # What the CLI may write into os.environ (prefect_environment and the --data-dir/--lang callback).
 CLI_ENV_KEYS = ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK",
-                "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
 
 
 def free_port() -> int:

@@ -45,7 +45,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("RELICFLOW_"):
             monkeypatch.delenv(key)
-    for key in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):
+    for key in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
         monkeypatch.setenv(key, "x")
         monkeypatch.delenv(key)  # restored after the test: the CLI writes these into os.environ
     monkeypatch.setenv("RELICFLOW_CONFIG", str(tmp_path / "absent.toml"))
