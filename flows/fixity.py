@@ -21,6 +21,7 @@ from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.fixity import FixityResult, FixitySummary
 from relicflow.catalogue.models import utcnow
 from relicflow.errors import StorageError
+from relicflow.installation import check_catalogue
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, TemporaryCleanup, open_store
 from tasks.fixity import check_objects, split_at_outage
@@ -57,7 +58,7 @@ def _problem_rows(summary: FixitySummary) -> list[dict[str, str]]:
 
 
 @flow(name="fixity")
-def fixity_flow(settings: Settings | None = None, limit: int | None = None) -> dict[str, Any]:
+def fixity_flow(settings: Settings | None = None, limit: int | None = None, catalogue_id: str | None = None) -> dict[str, Any]:
     """Clean stale temporaries, check up to ``limit`` (default ``fixity_batch_size``) objects, report.
 
     Returns the run's counts plus ``problems``: every object whose last check found it missing,
@@ -67,6 +68,11 @@ def fixity_flow(settings: Settings | None = None, limit: int | None = None) -> d
     settings = settings or load_settings()
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    try:
+        check_catalogue(catalogue, catalogue_id, settings)  # another installation's run refuses
+    except Exception:
+        catalogue.dispose()
+        raise
     store = open_store(settings)
     started = utcnow()
     limit = limit or settings.fixity_batch_size

@@ -31,6 +31,7 @@ from relicflow.catalogue.ingested import WarningNote
 from relicflow.errors import IngestStopped
 from relicflow.settings import Settings, load_settings
 from relicflow.audit_record import anchor_record
+from relicflow.installation import check_catalogue
 from relicflow.storage import open_store
 from flows.review_gate import start_review_gate
 from tasks.inbox import list_inbox
@@ -50,8 +51,11 @@ def ingest_scan_task(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: float | None = None,
-                start_gate: bool = True, settings: Settings | None = None, label: str | None = None) -> dict[str, Any]:
-    """Ingest every new scan in the inbox; returns the run's summary (counts by outcome)."""
+                start_gate: bool = True, settings: Settings | None = None, label: str | None = None,
+                catalogue_id: str | None = None) -> dict[str, Any]:
+    """Ingest every new scan in the inbox; returns the run's summary (counts by outcome).
+
+    ``catalogue_id``: the catalogue this run is for; a run that finds another one refuses (CatalogueMismatch)."""
     logger = get_run_logger()
     settings = settings or load_settings()
     apply_decoder_limits(settings.max_image_pixels)
@@ -59,6 +63,8 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
     check_inbox(inbox_path)
     catalogue = Catalogue.from_settings(settings)
     try:
+        catalogue.migrate()
+        check_catalogue(catalogue, catalogue_id, settings)
         return _ingest(catalogue, settings, inbox_path, sheet, settle_s, start_gate, label, logger)
     except Exception as exc:
         stopping = run_stopping_problem(exc, settings)

@@ -33,6 +33,7 @@ from relicflow.catalogue import Catalogue, StoredObjectRef
 from relicflow.catalogue.records import item_record
 from relicflow.catalogue.minting import Token
 from relicflow.errors import BadReceipt, IssuerError
+from relicflow.installation import check_catalogue
 from relicflow.issuer_client import CONFLICT_CODES, IssuerClient
 from relicflow.settings import Settings, load_settings
 from relicflow.storage import ObjectStore, open_store
@@ -184,12 +185,19 @@ def _recover(catalogue: Catalogue, client: IssuerClient, batch_id: int, request:
 
 
 @flow(name="mint")
-def mint_flow(settings: Settings | None = None) -> dict[str, Any]:
-    """Resend open batches, then batch every newly approved item; returns what was minted."""
+def mint_flow(settings: Settings | None = None, catalogue_id: str | None = None) -> dict[str, Any]:
+    """Resend open batches, then batch every newly approved item; returns what was minted.
+
+    ``catalogue_id``: the catalogue this run is for; a run that finds another one refuses (CatalogueMismatch)."""
     logger = get_run_logger()
     settings = settings or load_settings()
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    try:
+        check_catalogue(catalogue, catalogue_id, settings)
+    except Exception:
+        catalogue.dispose()
+        raise
     store = open_store(settings)
     require_sound_chain(catalogue, store)  # the approvals are only evidence if the chain vouches for itself
     results: list[dict[str, Any]] = []

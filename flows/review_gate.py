@@ -6,6 +6,11 @@ the batch is decided; a reconciler (``reconcile_gates``, run by ``relicflow serv
 whose resume was lost, e.g. because every process was restarted in between, and replaces a gate run
 that ended without completing. On completion the gate
 starts the mint deployment, when there is one.
+
+Every gate run is for one catalogue (``catalogue_id``, tag ``catalogue:<uuid>``): one that opens another
+installation's catalogue fails and changes nothing there. While it waits, the gate publishes what it
+waits for (counts by status, links to the undecided items) as the artifact ``review-gate-run-<id>-<catalogue>``,
+which the reconciler updates as decisions come in.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.flow_runs import suspend_flow_run
 
 from relicflow.catalogue import Catalogue
+from relicflow.errors import CatalogueMismatch
+from relicflow.installation import catalogue_tag, check_catalogue
 from relicflow.settings import Settings, load_settings
+from tasks.gate_report import GateItem, gate_artifact_key, gate_report_markdown
 
 MINT_DEPLOYMENT = "mint/mint"
 GATE_DEPLOYMENT = "review-gate/review-gate"
@@ -29,19 +37,29 @@ log = logging.getLogger("relicflow.gate")
 
 
 @flow(name="review-gate", persist_result=True)
-def review_gate_flow(ingest_run_id: int, start_mint: bool = True, settings: Settings | None = None) -> dict[str, Any]:
+def review_gate_flow(ingest_run_id: int, start_mint: bool = True, settings: Settings | None = None,
+                     catalogue_id: str | None = None) -> dict[str, Any]:
+    """Complete when every item of the ingest run is decided, else suspend; only on ``catalogue_id``'s catalogue."""
     logger = get_run_logger()
     settings = settings or load_settings()
     catalogue = Catalogue.from_settings(settings)
+    try:
+        identity = check_catalogue(catalogue, catalogue_id, settings)
+    except CatalogueMismatch as exc:
+        logger.error("%s", exc)
+        catalogue.dispose()
+        raise
     undecided = catalogue.undecided_count(ingest_run_id)
     if undecided:
         logger.info("ingest run %s: %d item(s) await review; suspending until the reviewers have decided", ingest_run_id, undecided)
+        publish_gate_report(catalogue, ingest_run_id, settings, flow_run_id=_current_flow_run_id(), identity=identity)
         catalogue.dispose()
         # A fresh key each time: a resumed run that still finds undecided items must suspend again.
         suspend_flow_run(timeout=SUSPEND_TIMEOUT_S, key=f"await-review-{uuid.uuid4().hex}")
         return {"ingest_run_id": ingest_run_id, "status": "waiting"}  # not reached: suspension exits the run
     counts = catalogue.count_by_status(ingest_run_id=ingest_run_id)
     catalogue.complete_gate(ingest_run_id)
+    publish_gate_report(catalogue, ingest_run_id, settings, flow_run_id=_current_flow_run_id(), identity=identity)
     catalogue.dispose()
     create_markdown_artifact(
         key="review-gate", description=f"Review decisions for ingest run {ingest_run_id}",
@@ -49,16 +67,54 @@ def review_gate_flow(ingest_run_id: int, start_mint: bool = True, settings: Sett
                            + [f"| {status} | {n} |" for status, n in sorted(counts.items())]),
     )
     if start_mint and counts.get("approved"):
-        _start_mint(logger)
+        _start_mint(logger, identity)
     return {"ingest_run_id": ingest_run_id, "status": "decided", "counts": counts}
 
 
-def _start_mint(logger: Any) -> None:
+def _current_flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.get_id()) if flow_run.get_id() else None
+
+
+def publish_gate_report(catalogue: Catalogue, ingest_run_id: int, settings: Settings, *, flow_run_id: str | None,
+                        identity: str | None = None) -> str | None:
+    """Publish (a new version of) the gate's artifact: counts by status and links to the undecided items.
+
+    Best effort: a failure is logged and returns None; it never stops a gate or a decision. Returns the
+    markdown published, so a caller can skip publishing the same text again.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    from relicflow.catalogue.reviews import UNDECIDED
+
+    try:
+        items = catalogue.items(ingest_run_id=ingest_run_id)
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        undecided = [GateItem(i.id, i.status, i.accession_number, min((f.file_name for f in i.files), default=""))
+                     for i in items if i.status in UNDECIDED]
+        markdown = gate_report_markdown(ingest_run_id, counts, undecided, settings.review_url, catalogue_id=identity)
+        with get_client(sync_client=True) as client:
+            client.create_artifact(ArtifactCreate(
+                key=gate_artifact_key(ingest_run_id, identity), type="markdown", data=markdown,
+                description=f"What the review gate of ingest run {ingest_run_id} waits for",
+                flow_run_id=uuid.UUID(flow_run_id) if flow_run_id else None))
+        return markdown
+    except Exception:
+        log.exception("could not publish the review-gate artifact of ingest run %s; the gate goes on", ingest_run_id)
+        return None
+
+
+def _start_mint(logger: Any, identity: str) -> None:
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     try:
-        run = run_deployment(MINT_DEPLOYMENT, timeout=0, as_subflow=False)
+        run = run_deployment(MINT_DEPLOYMENT, parameters={"catalogue_id": identity}, tags=[catalogue_tag(identity)],
+                             timeout=0, as_subflow=False)
         logger.info("mint flow run %s started for the approved items", run.id)
     except ObjectNotFound:
         logger.info("no %s deployment; approved items wait for the next `relicflow mint`", MINT_DEPLOYMENT)
@@ -87,8 +143,10 @@ def start_review_gate(catalogue: Catalogue, run_id: int, logger: Any = log) -> s
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
+    identity = catalogue.identity()
     try:
-        gate = run_deployment(GATE_DEPLOYMENT, parameters={"ingest_run_id": run_id}, timeout=0, as_subflow=False,
+        gate = run_deployment(GATE_DEPLOYMENT, parameters={"ingest_run_id": run_id, "catalogue_id": identity},
+                              tags=[catalogue_tag(identity)], timeout=0, as_subflow=False,
                               flow_run_name=f"review-gate-ingest-{run_id}")
     except ObjectNotFound:
         logger.info("no %s deployment here (not under `relicflow serve`): reviewers decide in the review app; "
@@ -99,13 +157,16 @@ def start_review_gate(catalogue: Catalogue, run_id: int, logger: Any = log) -> s
     return str(gate.id)
 
 
-def reconcile_gates(catalogue: Catalogue) -> dict[str, list[int]]:
+def reconcile_gates(catalogue: Catalogue, settings: Settings | None = None,
+                    published: dict[int, str] | None = None) -> dict[str, list[int]]:
     """Bring every open gate in line with the catalogue (run by `relicflow serve` every few seconds).
 
     A suspended gate whose batch is decided is resumed (its resume was lost: every process restarted, or
     Prefect was down when the last decision came). A gate run that ended without completing (crashed,
     e.g. its runner stopped while the run was suspending; failed; cancelled; or unknown to Prefect) is
     replaced by a fresh one, which completes at once or waits again. A completed run is recorded.
+    With ``settings``, a waiting gate's artifact is published again when what it waits for has changed
+    (``published``: counts last published per ingest run, kept by the caller between calls).
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
@@ -127,6 +188,8 @@ def reconcile_gates(catalogue: Catalogue) -> dict[str, list[int]]:
                     done["restarted"].append(run.id)
             elif state.is_paused() and catalogue.undecided_count(run.id) == 0 and resume_gate(run.gate_flow_run_id):
                 done["resumed"].append(run.id)
+            elif state.is_paused() and settings is not None:
+                refresh_gate_report(catalogue, run.id, run.gate_flow_run_id, settings, published)
     return done
 
 
@@ -146,3 +209,15 @@ def resume_gate_for_ingest_run(settings: Settings, ingest_run_id: int) -> None:
             resume_gate(run.gate_flow_run_id)
     finally:
         catalogue.dispose()
+
+
+def refresh_gate_report(catalogue: Catalogue, run_id: int, flow_run_id: str | None, settings: Settings,
+                         published: dict[int, str] | None) -> None:
+    """Publish the waiting gate's artifact again if its batch's counts changed since the last time
+    (``published``: counts last published, per ingest run; None: publish every time)."""
+    fingerprint = repr(sorted(catalogue.count_by_status(ingest_run_id=run_id).items()))  # one cheap query
+    if published is not None and published.get(run_id) == fingerprint:
+        return
+    if publish_gate_report(catalogue, run_id, settings, flow_run_id=flow_run_id, identity=catalogue.identity()) is not None \
+            and published is not None:
+        published[run_id] = fingerprint

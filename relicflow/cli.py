@@ -1,7 +1,9 @@
 """The `relicflow` command: set-up, one-off runs of the flows, listings, and `serve` for everything.
 
-Prefect is configured per data dir (``PREFECT_HOME`` under it); when `relicflow serve` is running, the
-one-off commands report to its Prefect server so their runs show up in the UI and start the review gate.
+Prefect is configured per data dir (``PREFECT_HOME`` under it); when `relicflow serve` of *this* data dir
+is running, the one-off commands report to its Prefect server (recorded in the data dir, see
+relicflow/installation.py) so their runs show up in the UI and start the review gate; otherwise to a
+temporary server. Every command but `init` refuses to run outside an installation.
 """
 
 from __future__ import annotations
@@ -38,34 +40,61 @@ def _t(key: str, settings: Settings, **kwargs: Any) -> str:
     return t(key, settings.locale, **{k: escape(str(v)) for k, v in kwargs.items()})
 
 
-def prefect_environment(settings: Settings) -> dict[str, str]:
-    """Prefect settings for this data dir; points at `relicflow serve`'s server if one is listening."""
+def prefect_environment(settings: Settings, *, identity: str | None = None) -> dict[str, str]:
+    """Prefect settings for this data dir. PREFECT_API_URL points at the server `relicflow serve` runs for
+    this catalogue when it is alive (``identity`` given; see relicflow/installation.py), never at whatever
+    answers on the port; without it Prefect starts a temporary server. A PREFECT_API_URL already set wins."""
+    from relicflow.installation import own_server
+
     env = {
         "PREFECT_HOME": str(settings.prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+        # a temporary server on a busy machine can take longer than Prefect's 20 s to answer
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"),
     }
-    api = f"http://127.0.0.1:{settings.prefect_port}/api"
-    if not os.environ.get("PREFECT_API_URL") and _healthy(f"{api}/health"):
-        env["PREFECT_API_URL"] = api
+    if identity is not None and not os.environ.get("PREFECT_API_URL"):
+        url = own_server(settings, identity)
+        if url:
+            env["PREFECT_API_URL"] = url
     return env
 
 
-def _healthy(url: str) -> bool:
-    import httpx
+def _settings(ctx: typer.Context, *, runs_flows: bool = False, require_installation: bool = True) -> Settings:
+    """This command's settings, after checking the data dir is an installation (except for `init`) and
+    setting Prefect's environment, which must happen before anything imports Prefect. Says on stderr which
+    data dir (and, for commands that run flows, which Prefect server) it uses; stdout stays clean for --json."""
+    from relicflow.i18n import t
+    from relicflow.errors import NotAnInstallation
+    from relicflow.installation import catalogue_identity
+    from relicflow.installation import require_installation as check_installation
 
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _settings(ctx: typer.Context) -> Settings:
     settings: Settings = ctx.obj
-    for key, value in prefect_environment(settings).items():
+    if require_installation:
+        try:
+            check_installation(settings)
+        except NotAnInstallation as exc:  # said in both languages: whoever is lost may not have chosen one
+            typer.echo(f"{exc.message_zh}\n{exc.message_en}", err=True)
+            raise typer.Exit(2) from exc
+    identity = catalogue_identity(settings) if runs_flows else None
+    ctx.meta["relicflow.catalogue_id"] = identity  # the commands that run flows pass it on (see _catalogue_id)
+    for key, value in prefect_environment(settings, identity=identity).items():
         os.environ.setdefault(key, value)
+    line = t("cli.install.data_dir", settings.locale, data_dir=settings.data_dir)
+    if runs_flows:
+        api = os.environ.get("PREFECT_API_URL")
+        line += " · " + (t("cli.install.prefect_temporary", settings.locale) if not api
+                         else t("cli.install.prefect_server", settings.locale, url=api))
+    typer.echo(line, err=True)
     return settings
+
+
+def _catalogue_id(ctx: typer.Context) -> str:
+    """The identity of this data dir's catalogue, read by ``_settings(ctx, runs_flows=True)``."""
+    identity = ctx.meta.get("relicflow.catalogue_id")
+    assert identity, "_settings(ctx, runs_flows=True) first"
+    return str(identity)
 
 
 @app.callback()
@@ -95,7 +124,7 @@ def init(
     from relicflow.catalogue import Catalogue
     from relicflow.passwords import generate_password, hash_password
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, require_installation=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.inbox.mkdir(parents=True, exist_ok=True)
     catalogue = Catalogue.from_settings(settings)
@@ -139,21 +168,27 @@ def ingest(
 
     from relicflow.catalogue import Catalogue
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, runs_flows=True)
     inbox = (path or settings.inbox).expanduser().resolve()
     if not inbox.is_dir():
         console.print(_t("cli.ingest.no_inbox", settings, path=inbox))
         raise typer.Exit(1)
+    from prefect import tags
+
     from flows.ingest import ingest_flow
+    from relicflow.installation import catalogue_tag
 
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    identity = _catalogue_id(ctx)
     label = f"cli-{uuid.uuid4().hex}"
     result: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settings=settings, label=label)
+            with tags(catalogue_tag(identity)):
+                result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settings=settings,
+                                                label=label, catalogue_id=identity)
         except BaseException as exc:  # reported below, in the main thread
             result["error"] = exc
 
@@ -307,11 +342,16 @@ def users_add(
 @app.command()
 def mint(ctx: typer.Context) -> None:
     """Run the mint flow once: send every approved item to the issuer."""
-    from flows.mint import mint_flow
+    settings = _settings(ctx, runs_flows=True)  # before anything imports Prefect, which freezes its settings
+    from prefect import tags
 
-    settings = _settings(ctx)
+    from flows.mint import mint_flow
+    from relicflow.installation import catalogue_tag
+
+    identity = _catalogue_id(ctx)
     try:
-        result = mint_flow(settings=settings)
+        with tags(catalogue_tag(identity)):
+            result = mint_flow(settings=settings, catalogue_id=identity)
     except RelicflowError as exc:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc
@@ -333,11 +373,16 @@ def fixity(
     as_json: bool = typer.Option(False, "--json", help="The run's counts and every problem object as JSON."),
 ) -> None:
     """Re-check stored objects against their SHA-256 and remove stale temporary files; exit 1 on any problem."""
-    from flows.fixity import fixity_flow
+    settings = _settings(ctx, runs_flows=True)  # before anything imports Prefect, which freezes its settings
+    from prefect import tags
 
-    settings = _settings(ctx)
+    from flows.fixity import fixity_flow
+    from relicflow.installation import catalogue_tag
+
+    identity = _catalogue_id(ctx)
     try:
-        result = fixity_flow(settings=settings, limit=limit)
+        with tags(catalogue_tag(identity)):
+            result = fixity_flow(settings=settings, limit=limit, catalogue_id=identity)
     except RelicflowError as exc:
         console.print(_t("cli.error", settings, message=exc))
         raise typer.Exit(1) from exc
@@ -378,10 +423,10 @@ def sandbox_issuer(
 @app.command()
 def review(ctx: typer.Context) -> None:
     """Run only the review web app."""
+    settings = _settings(ctx, runs_flows=True)  # before anything imports Prefect, which freezes its settings
     from flows.review_gate import resume_gate_for_ingest_run
     from review_ui.app import run_review_app
 
-    settings = _settings(ctx)
     run_review_app(settings, on_batch_decided=lambda run_id: resume_gate_for_ingest_run(settings, run_id))
 
 
@@ -399,7 +444,7 @@ def deployments(ctx: typer.Context) -> None:
     """Register and run the scheduled deployments (started by `relicflow serve`)."""
     from relicflow.serve import run_deployments
 
-    run_deployments(_settings(ctx))
+    run_deployments(_settings(ctx, runs_flows=True))
 
 
 from relicflow.cli_issuer import register as _register_issuer_commands  # noqa: E402 - needs the helpers above

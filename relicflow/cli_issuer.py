@@ -82,12 +82,12 @@ def reconcile(
 
     Exit code 0: no differences; 1: differences remain (listed); 2: the issuer cannot be asked.
     """
-    from flows.reconcile import reconcile as run_reconcile
     from relicflow import cli
+
+    settings = cli._settings(ctx)  # before anything imports Prefect, which freezes its settings
+    from flows.reconcile import reconcile as run_reconcile
     from relicflow.catalogue import Catalogue
     from relicflow.issuer_client import IssuerClient
-
-    settings = cli._settings(ctx)
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     try:

@@ -136,4 +136,8 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.reconcile.differences": {"zh-CN": "仍有 {n} 处差异：", "en": "{n} difference(s) remain:"},
     "cli.reconcile.line": {"zh-CN": "  - {code}：{message}", "en": "  - {code}: {message}"},
     "cli.reconcile.failed": {"zh-CN": "对账未能完成：{message}", "en": "Reconcile could not finish: {message}"},
+    "cli.install.data_dir": {"zh-CN": "数据目录：{data_dir}", "en": "Data dir: {data_dir}"},
+    "cli.install.prefect_server": {"zh-CN": "Prefect 服务器：{url}", "en": "Prefect server: {url}"},
+    "cli.install.prefect_temporary": {"zh-CN": "Prefect：临时服务器（本安装的 relicflow serve 未在运行）",
+                                      "en": "Prefect: a temporary server (this installation's `relicflow serve` is not running)"},
 }

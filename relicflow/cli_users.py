@@ -51,8 +51,9 @@ def _say(settings: Settings, key: str, **kwargs: Any) -> None:
 def _catalogue(ctx: typer.Context, name: str | None = None) -> Iterator[tuple[Settings, Catalogue]]:
     """The migrated catalogue of this data dir; an unknown user name ends the command with exit code 1."""
     from relicflow.catalogue import Catalogue
+    from relicflow.cli import _settings
 
-    settings: Settings = ctx.obj
+    settings = _settings(ctx)
     catalogue = Catalogue.from_settings(settings)
     try:
         catalogue.migrate()

@@ -103,6 +103,31 @@ class RecordBroken(CatalogueError):
     decision the chain does not show): nothing may be minted until an administrator has looked."""
 
 
+class CatalogueMismatch(CatalogueError):
+    """A flow run opened a catalogue other than the one it was started for (two installations on one
+    machine, one reporting to the other's Prefect server): it refuses to act on it."""
+
+    def __init__(self, message_en: str, message_zh: str, *, expected: str, found: str) -> None:
+        super().__init__(f"{message_en} / {message_zh}")
+        self.message_en = message_en
+        self.message_zh = message_zh
+        self.expected = expected
+        self.found = found
+
+    def message(self, locale: str = "zh-CN") -> str:
+        return self.message_en if locale.startswith("en") else self.message_zh
+
+
+class NotAnInstallation(ConfigurationError):
+    """A command other than `relicflow init` was run where no initialised data dir is."""
+
+    def __init__(self, message_en: str, message_zh: str, *, data_dir: str) -> None:
+        super().__init__(f"{message_en} / {message_zh}")
+        self.message_en = message_en
+        self.message_zh = message_zh
+        self.data_dir = data_dir
+
+
 class ReviewError(RelicflowError):
     """A review decision is not allowed (wrong role, item not awaiting review, missing reason)."""
 

@@ -4,6 +4,10 @@ Children: a local Prefect server on SQLite under the data dir, the deployments r
 mint and fixity, and the review gate), the review app and, unless an issuer URL is configured, the sandbox
 issuer. The supervisor also resumes review gates whose resume was lost (every process restarted while a
 batch waited), prints the URLs, and on Ctrl-C or SIGTERM stops the children in reverse order.
+
+The Prefect server is recorded in the data dir (``prefect/server.json``) and claimed for this catalogue,
+so one-off commands of this installation report to it and those of another installation never do
+(relicflow/installation.py); the record is removed on stop.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from relicflow.installation import claim_server, forget_server, record_server
 from relicflow.settings import Settings
 
 log = logging.getLogger("relicflow.serve")
@@ -103,6 +108,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
+    identity = catalogue.identity()
     store = open_store(settings)
     _check_record(catalogue, store, say)
     ports = [("prefect", settings.prefect_port, "PREFECT_PORT"), ("review", settings.review_port, "REVIEW_PORT")]
@@ -132,6 +138,7 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     started: list[Child] = []
+    recorded_pid: int | None = None
     try:
         for child in children:
             logfile = open(settings.data_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -142,10 +149,18 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
                 say("cli.serve.died", name=child.name, code=code if code is not None else "timeout")
                 console.print(f"  log: {escape(str(settings.data_dir / (child.name + '.log')))}", soft_wrap=True)
                 return 1
+            if child.name == "prefect":  # before any child runs a flow: one-off commands may use it from now on
+                assert child.process is not None
+                try:
+                    claim_server(env["PREFECT_API_URL"], identity)
+                    recorded_pid = record_server(settings, url=env["PREFECT_API_URL"], pid=child.process.pid, identity=identity).pid
+                except (httpx.HTTPError, OSError):  # one-off commands then use temporary servers: slower, never wrong
+                    log.exception("could not record this installation's Prefect server; one-off commands will not use it")
         _ingest_now(console)
         say("cli.serve.ready", review=settings.review_url, prefect=f"http://127.0.0.1:{settings.prefect_port}",
             issuer=settings.effective_issuer_url, inbox=settings.inbox)
         next_reconcile = 0.0
+        published: dict[int, str] = {}  # what each waiting gate's artifact last said
         while True:
             for child in started:
                 code = child.process.poll() if child.process else None
@@ -154,13 +169,15 @@ def serve_everything(settings: Settings, *, console: Console) -> int:
                     console.print(f"  log: {escape(str(settings.data_dir / (child.name + '.log')))}", soft_wrap=True)
                     return 1
             if time.monotonic() >= next_reconcile:
-                _reconcile(catalogue)
+                _reconcile(catalogue, settings, published)
                 next_reconcile = time.monotonic() + settings.gate_reconcile_interval_s
             time.sleep(1.0)
     except KeyboardInterrupt:
         stopping = True
         return 0
     finally:
+        if recorded_pid is not None:
+            forget_server(settings, pid=recorded_pid)
         _stop(started)
         catalogue.dispose()
         if stopping:
@@ -198,11 +215,11 @@ def _ingest_now(console: Console, timeout_s: float = 60.0) -> None:
     console.print("[yellow]the ingest deployment did not appear in time; the schedule will run it[/yellow]")
 
 
-def _reconcile(catalogue: Any) -> None:
+def _reconcile(catalogue: Any, settings: Settings, published: dict[int, str]) -> None:
     from flows.review_gate import reconcile_gates
 
     try:
-        done = reconcile_gates(catalogue)
+        done = reconcile_gates(catalogue, settings, published)
         if any(done.values()):
             log.info("review gates reconciled with the catalogue: %s", done)
     except Exception:  # Prefect may be busy; decisions are safe in the catalogue, try again later
@@ -222,11 +239,15 @@ def deployments(settings: Settings) -> list[Any]:
     from flows.ingest import ingest_flow
     from flows.mint import mint_flow
     from flows.review_gate import review_gate_flow
+    from relicflow.installation import catalogue_identity, catalogue_tag
 
+    # every run of these deployments is for this catalogue: a run that finds another one refuses
+    identity = catalogue_identity(settings)
+    mine = {"parameters": {"catalogue_id": identity}, "tags": [catalogue_tag(identity)]}
     return [
-        ingest_flow.to_deployment(name="ingest", interval=timedelta(seconds=settings.ingest_interval_s)),
-        mint_flow.to_deployment(name="mint", interval=timedelta(seconds=settings.mint_interval_s)),
-        review_gate_flow.to_deployment(name="review-gate"),
+        ingest_flow.to_deployment(name="ingest", interval=timedelta(seconds=settings.ingest_interval_s), **mine),
+        mint_flow.to_deployment(name="mint", interval=timedelta(seconds=settings.mint_interval_s), **mine),
+        review_gate_flow.to_deployment(name="review-gate", **mine),
         fixity_flow.to_deployment(name="fixity", interval=timedelta(seconds=settings.fixity_interval_s),
-                                  description="Re-check stored objects against their SHA-256; remove stale temporary files."),
+                                  description="Re-check stored objects against their SHA-256; remove stale temporary files.", **mine),
     ]

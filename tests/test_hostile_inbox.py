@@ -39,7 +39,7 @@ from tasks.inbox import printable_name
 pytestmark = pytest.mark.slow
 
 CLI_ENV_KEYS = ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED",
-                "DO_NOT_TRACK", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "DO_NOT_TRACK", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
 PER_INVOCATION_ENV = {key: None for key in ("PREFECT_HOME", "PREFECT_API_URL", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")}
 SUMMARY_LINE = re.compile(r"Ingest done: (\d+) files, (\d+) new, (\d+) awaiting review, (\d+) quarantined, (\d+) failed, "
                           r"(\d+) already known, (\d+) skipped, (\d+) errors")
@@ -150,6 +150,7 @@ def corpus_run(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -
         entries = build_corpus(inbox)
         before = inbox_hashes(inbox)
 
+        assert _cli(data_dir, "init").exit_code == 0  # commands other than init need an installation
         outputs, summaries, outcomes, states, items_by_run, stored_counts, seconds = [], [], [], [], [], [], []
         for _ in range(2):
             started = time.perf_counter()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from relicflow.catalogue.models import (
     ALLOWED_TRANSITIONS,
     AuditEntry,
+    CatalogueIdentity,
     Image,
     IngestRun,
     Item,
@@ -96,6 +97,14 @@ class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, Object
         upgrade_to_head(self.engine)
         if self.audit_key is not None:
             self.reseal_legacy_entries()
+
+    def identity(self) -> str:
+        """This catalogue's UUID (made at creation, see migration 0010); flow runs carry it."""
+        with self.read_session() as s:
+            row = s.get(CatalogueIdentity, 1)
+        if row is None:
+            raise CatalogueError("the catalogue has no identity yet: run `relicflow init` (or migrate it)")
+        return row.uuid
 
     def dispose(self) -> None:
         self.engine.dispose()

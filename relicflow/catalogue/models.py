@@ -105,6 +105,17 @@ class Base(DeclarativeBase):
     )
 
 
+class CatalogueIdentity(Base):
+    """The catalogue's identity: one row, a UUID made when the catalogue is created (or first migrated to
+    0010), never changed. Flow runs carry it, so a run can tell it is looking at another installation's
+    catalogue and refuse to act."""
+
+    __tablename__ = "catalogue_identity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -244,7 +244,7 @@ def test_corrupted_and_deleted_objects_are_reported_everywhere_and_the_rest_is_i
     assert zh.exit_code == 1 and "内容已改变" in zh.output and "缺失" in zh.output and "原件" in zh.output
     as_json = world.cli("--json")
     assert as_json.exit_code == 1
-    assert {(p["key"], p["outcome"]) for p in json.loads(as_json.output)["problems"]} == {(corrupted, "changed"), (deleted, "missing")}
+    assert {(p["key"], p["outcome"]) for p in json.loads(as_json.stdout)["problems"]} == {(corrupted, "changed"), (deleted, "missing")}
     assert len([e for e in world.catalogue.audit_entries() if e.action == "fixity:problem"]) == 2
 
     # the admin page, for administrators only

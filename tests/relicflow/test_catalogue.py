@@ -34,7 +34,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0009"
+HEAD = "0010"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------

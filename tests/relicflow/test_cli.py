@@ -29,7 +29,7 @@ runner = CliRunner()
 
 # What the CLI may write into os.environ (prefect_environment and the --data-dir/--lang callback).
 CLI_ENV_KEYS = ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK",
-                "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "RELICFLOW_DATA_DIR", "RELICFLOW_LOCALE")
 
 
 def free_port() -> int:
@@ -58,7 +58,11 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+    """An installation with an empty catalogue (what `relicflow init` makes, without users): commands other
+    than init refuse to run where there is none."""
+    path = tmp_path / "data"
+    catalogue_of(path).dispose()
+    return path
 
 
 # Unset for each invocation and restored after it: the callback exports --data-dir/--lang for child
@@ -144,7 +148,8 @@ def test_init_demo_fills_the_inbox_and_prints_a_working_reviewer_login(data_dir:
         catalogue.dispose()
 
 
-def test_invalid_language_is_refused_naming_the_setting(data_dir: Path) -> None:
+def test_invalid_language_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new"  # not an installation yet: init refuses before creating anything
     result = cli(data_dir, "init", lang="fr")
     assert result.exit_code == 2
     assert "locale must be 'zh-CN' or 'en'" in flat(result.output)
