@@ -26,7 +26,11 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def installation(tmp_path: Path, name: str) -> Iterator[tuple[Settings, World]]:
-    settings = load_settings(data_dir=tmp_path / name, review_port=8100)
+    # each installation its own SQLite catalogue, also in the PostgreSQL pass (whose one test database the
+    # settings fixture puts in RELICFLOW_DATABASE_URL): two installations never share a catalogue
+    (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    settings = load_settings(data_dir=tmp_path / name, review_port=8100,
+                             database_url=f"sqlite:///{tmp_path / name / 'catalogue.sqlite3'}")
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     users = {"alice": catalogue.add_user("alice", "not-a-real-hash", "reviewer")}
