@@ -24,7 +24,7 @@ def _operator(by: Optional[str]) -> str:
 
 @batches_app.command("list")
 def batches_list(ctx: typer.Context) -> None:
-    """Every mint batch: status, items sent, items still batched in it, tokens recorded, last error."""
+    """Every mint batch: status, when it was made, items sent, items still batched in it, tokens recorded, last error."""
     from relicflow import cli
     from relicflow.catalogue import Catalogue
 

@@ -258,7 +258,8 @@ def test_items_json_of_an_empty_catalogue_is_an_empty_list(data_dir: Path) -> No
 def test_items_with_unknown_status_exits_2(data_dir: Path) -> None:
     result = cli(data_dir, "items", "--status", "bogus")
     assert result.exit_code == 2
-    assert "--status must be one of" in result.output and "awaiting_review" in result.output
+    out = flat(result.output)
+    assert "--status 'bogus' is not an item status. Use one of:" in out and "awaiting_review (待审核)" in out
 
 
 def test_items_table_follows_the_language(data_dir: Path, listed: dict[str, int]) -> None:
