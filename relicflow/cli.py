@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from relicflow.cli_audit import audit_app
 from relicflow.cli_help import LocalisedGroup
+from relicflow.cli_time import shown_time
 from relicflow.cli_users import operator, users_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
@@ -108,19 +109,9 @@ def init(
     else:
         console.print(_t("cli.init.has_users", settings))
     if demo:
-        from relicflow.samples.generate import write_demo_inbox
+        from relicflow.cli_demo import set_up_demo
 
-        written = write_demo_inbox(settings.inbox)
-        console.print(_t("cli.init.demo", settings, n=len(written)))
-        password = generate_password()
-        demo_reviewer = catalogue.account("reviewer")
-        if demo_reviewer is None:
-            catalogue.add_user("reviewer", hash_password(password), "reviewer", display_name="Demo reviewer", actor=operator())
-        else:  # a new password ends the demo reviewer's old sessions; the printed one must work
-            catalogue.set_password("reviewer", hash_password(password), actor=operator())
-            if not demo_reviewer.active:
-                catalogue.enable_user("reviewer", actor=operator())
-        console.print(_t("cli.init.demo_user", settings, name="reviewer", password=password))
+        set_up_demo(settings, catalogue, actor=operator(), say=lambda key, **kw: console.print(_t(key, settings, **kw)))
     catalogue.dispose()
 
 
@@ -234,7 +225,7 @@ def items(
 ) -> None:
     """List catalogue items, quarantined files included."""
     from relicflow.catalogue import Catalogue
-    from relicflow.catalogue.mint_records import mint_records
+    from relicflow.catalogue.token_records import token_records
     from relicflow.catalogue.records import item_record
     from relicflow.cli_items import items_json, print_items_table, status_from_name
     from relicflow.errors import BadCommandInput
@@ -248,8 +239,8 @@ def items(
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     names = catalogue.usernames()
-    minted = mint_records(catalogue, status=wanted)
-    records = [item_record(i, reviewer_names=names).model_copy(update={"mint": minted.get(i.id)})
+    tokens = token_records(catalogue, status=wanted)
+    records = [item_record(i, reviewer_names=names).model_copy(update={"token": tokens.get(i.id)})
                for i in catalogue.items(status=wanted)]
     catalogue.dispose()
     if as_json:
@@ -347,7 +338,7 @@ def fixity(
         console.print(_t("cli.fixity.line", settings, outcome=_t(f"web.fixity.outcome.{p['outcome']}", settings),
                          role=_t(f"web.fixity.role.{p['role']}", settings), item=p["item"], name=p["key"]))
         console.print(_t("cli.fixity.line_detail", settings, explain=_t(f"web.fixity.explain.{p['outcome']}", settings),
-                         detail=p["detail"], checked=p["checked_at"]))
+                         detail=p["detail"], checked=shown_time(p["checked_at"], settings.time_zone, seconds=True)))
     raise typer.Exit(1)
 
 

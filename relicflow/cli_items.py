@@ -110,9 +110,9 @@ def item_notes(record: ItemRecord, settings: Settings) -> list[str]:
 
 
 def token_cell(record: ItemRecord) -> str:
-    if record.mint is None:
+    if record.token is None:
         return ""
-    m = record.mint
+    m = record.token
     token = shorten(m.token_id, TOKEN_WIDTH) if m.token_id else "…"
     return f"{token}\n{m.chain or ''} · {m.batch_ref or ''}".strip()
 
@@ -120,7 +120,7 @@ def token_cell(record: ItemRecord) -> str:
 def print_items_table(console: Console, records: Sequence[ItemRecord], settings: Settings) -> None:
     """One row per item; a token column only when some item has been batched or minted."""
     locale = settings.locale
-    with_tokens = any(r.mint is not None for r in records)
+    with_tokens = any(r.token is not None for r in records)
     table = Table()
     columns = ["id", "status", "accession", "files", *(["token"] if with_tokens else []), "updated", "notes"]
     for col in columns:

@@ -92,7 +92,7 @@ class CatalogueRecord(BaseModel):
     sources: dict[str, dict[str, Any]]
 
 
-class MintRecord(BaseModel):
+class TokenRecord(BaseModel):
     """Where an item went on chain: its token (once the issuer's receipt is in) and our batch."""
 
     token_id: str | None = Field(default=None, description="None while the batch awaits the issuer's receipt.")
@@ -128,6 +128,6 @@ class ItemRecord(BaseModel):
     required_approvals: int
     mint_hold: MintHold | None = Field(default=None, description="Set while the mint holds this approved item back.")
     decisions: list[DecisionRecord]
-    mint: MintRecord | None = Field(default=None, description="Token id, chain and batch, once the item is batched or minted.")
+    token: TokenRecord | None = Field(default=None, description="Token id, chain and batch, once the item is batched or minted.")
     created_at: datetime
     updated_at: datetime

@@ -8,14 +8,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 
 from relicflow.catalogue.models import Item, MintBatch, MintBatchItem, MintReceipt
-from schemas.catalogue import MintRecord
+from schemas.catalogue import TokenRecord
 
 if TYPE_CHECKING:
     from relicflow.catalogue import Catalogue
 
 
-def mint_records(catalogue: Catalogue, *, status: str | None = None) -> dict[int, MintRecord]:
-    """Item id -> its mint record, for items with a receipt or a batch (optionally only those in ``status``).
+def token_records(catalogue: Catalogue, *, status: str | None = None) -> dict[int, TokenRecord]:
+    """Item id -> its token record, for items with a receipt or a batch (optionally only those in ``status``).
 
     The receipt names the batch it arrived for; an item still waiting for its receipt is named by the
     batch that holds it. Both are outer-joined in a single statement, however long the list.
@@ -34,11 +34,11 @@ def mint_records(catalogue: Catalogue, *, status: str | None = None) -> dict[int
     )
     if status is not None:
         query = query.where(Item.status == status)
-    records: dict[int, MintRecord] = {}
+    records: dict[int, TokenRecord] = {}
     with catalogue.read_session() as s:
         for (item_id, token_id, chain, tx_hash, issuer_batch_ref, received_at, receipt_ref, receipt_status,
              link_ref, link_status) in s.execute(query):
-            records[item_id] = MintRecord(
+            records[item_id] = TokenRecord(
                 token_id=token_id, chain=chain, tx_hash=tx_hash, issuer_batch_ref=issuer_batch_ref,
                 batch_ref=receipt_ref or link_ref, batch_status=receipt_status if receipt_ref else link_status,
                 minted_at=received_at)
