@@ -109,7 +109,7 @@ def localise_help(command: Any, locale: str) -> None:
 def _bare_context(cmd: Any) -> Any:
     from typer import _click
 
-    return _click.Context(cmd)
+    return _click.Context(cmd, **(cmd.context_settings or {}))  # the help option names the real context will use
 
 
 def _text(key: str, locale: str) -> str | None:

@@ -26,7 +26,7 @@ def _operator(by: Optional[str]) -> str:
 
 @batches_app.command("list")
 def batches_list(ctx: typer.Context) -> None:
-    """Every mint batch: status, when it was made, items sent, items still batched in it, tokens recorded, last error."""
+    """Every mint batch: when it was made, status, items sent, items still batched in it, tokens recorded, last error."""
     from relicflow import cli
     from relicflow.catalogue import Catalogue
 
@@ -39,11 +39,11 @@ def batches_list(ctx: typer.Context) -> None:
         cli.console.print(cli._t("cli.batches.none", settings))
         return
     table = Table()
-    for col in ("batch", "status", "created", "items", "batched", "tokens", "attempts", "error"):
+    for col in ("batch", "created", "status", "items", "batched", "tokens", "attempts", "error"):
         table.add_column(cli._t(f"cli.batches.col.{col}", settings))
     for r in rows:
-        table.add_row(escape(r["batch_ref"]), cli._t(f"cli.batches.status.{r['status']}", settings),
-                      format_local(r["created_at"], settings.time_zone), str(r["items"]),
+        table.add_row(escape(r["batch_ref"]), format_local(r["created_at"], settings.time_zone),
+                      cli._t(f"cli.batches.status.{r['status']}", settings), str(r["items"]),
                       str(r["batched"]), str(r["tokens"]), str(r["attempts"]), escape(r["last_error"].splitlines()[0] if r["last_error"] else ""))
     cli.console.print(table)
 

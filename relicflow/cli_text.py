@@ -213,7 +213,7 @@ CLI_MESSAGES: dict[str, dict[str, str]] = {
         "opt.audit.accept-restore.reason": "恢复的是哪一份备份，以及原因（保存在记录中）。",
         "opt.audit.accept-restore.actor": "确认人（默认：您的登录名）。",
         "cmd.batches": "发行批次：列出批次，退回被发行方拒绝的批次中的藏品。",
-        "cmd.batches.list": "列出所有发行批次：状态、创建时间、发送藏品数、仍在批次中的藏品数、已记录的数字藏品数、最近的错误。",
+        "cmd.batches.list": "列出所有发行批次：创建时间、状态、发送藏品数、仍在批次中的藏品数、已记录的数字藏品数、最近的错误。",
         "cmd.batches.release": "将发行方不会铸造的批次中的藏品退回为“已通过”或“已驳回”（记入审计日志）。",
         "opt.batches.release.batch_ref": "批次号（见 relicflow batches list）。",
         "opt.batches.release.to": "approved（之后的铸造会重新发送）或 rejected。",
