@@ -53,7 +53,7 @@ def _clean_temporaries(catalogue: Catalogue, store: ObjectStore, started_before:
 
 def _problem_rows(summary: FixitySummary) -> list[dict[str, str]]:
     return [{"outcome": p.outcome, "key": p.key, "role": p.role, "item": str(p.item_id or "-"), "detail": p.detail,
-             "checked_at": p.checked_at.strftime("%Y-%m-%d %H:%M:%S") if p.checked_at else "-"}
+             "checked_at": p.checked_at.isoformat() if p.checked_at else "-"}  # ISO 8601 UTC; the CLI shows local time
             for p in summary.problems]
 
 

@@ -19,15 +19,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from relicflow.cli_audit import audit_app
+from relicflow.cli_help import LocalisedGroup
+from relicflow.cli_time import shown_time
 from relicflow.cli_users import operator, users_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
 
 app = typer.Typer(help="relicflow: museum relic scans → review gate → regulated digital collections.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=LocalisedGroup)  # help in the chosen language (cli_help.py)
 app.add_typer(users_app, name="users")  # list, disable, enable, reset-password, end-sessions (relicflow/cli_users.py); add below
 app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # long paths stay whole, so they can be copied
@@ -118,7 +119,7 @@ def main(
 def init(
     ctx: typer.Context,
     admin: str = typer.Option("admin", help="User name of the first administrator."),
-    demo: bool = typer.Option(False, "--demo", help="Put the bundled sample scans in the inbox and (re)set a demo reviewer."),
+    demo: bool = typer.Option(False, "--demo", help="Put the bundled sample scans in the inbox (never over existing files) and create a demo reviewer (an existing one keeps its password)."),
 ) -> None:
     """Create the data dir, inbox and catalogue database, and the first administrator."""
     from relicflow.catalogue import Catalogue
@@ -137,19 +138,9 @@ def init(
     else:
         console.print(_t("cli.init.has_users", settings))
     if demo:
-        from relicflow.samples.generate import write_demo_inbox
+        from relicflow.cli_demo import set_up_demo
 
-        written = write_demo_inbox(settings.inbox)
-        console.print(_t("cli.init.demo", settings, n=len(written)))
-        password = generate_password()
-        demo_reviewer = catalogue.account("reviewer")
-        if demo_reviewer is None:
-            catalogue.add_user("reviewer", hash_password(password), "reviewer", display_name="Demo reviewer", actor=operator())
-        else:  # a new password ends the demo reviewer's old sessions; the printed one must work
-            catalogue.set_password("reviewer", hash_password(password), actor=operator())
-            if not demo_reviewer.active:
-                catalogue.enable_user("reviewer", actor=operator())
-        console.print(_t("cli.init.demo_user", settings, name="reviewer", password=password))
+        set_up_demo(settings, catalogue, actor=operator(), say=lambda key, **kw: console.print(_t(key, settings, **kw)))
     catalogue.dispose()
 
 
@@ -264,48 +255,36 @@ def retry(
 @app.command()
 def items(
     ctx: typer.Context,
-    status: Optional[str] = typer.Option(None, "--status", help="Only items in this status (e.g. awaiting_review, quarantined)."),
-    as_json: bool = typer.Option(False, "--json", help="Every item's full catalogue record as JSON."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only items in this status, named in English or Chinese (e.g. awaiting_review, quarantined, 待审核, 已隔离)."),
+    as_json: bool = typer.Option(False, "--json", help="Every item's full catalogue record as JSON (with token id, chain and batch)."),
 ) -> None:
     """List catalogue items, quarantined files included."""
-    from relicflow.catalogue import Catalogue, ItemStatus
+    from relicflow.catalogue import Catalogue
+    from relicflow.catalogue.token_records import token_records
     from relicflow.catalogue.records import item_record
+    from relicflow.cli_items import items_json, print_items_table, status_from_name
+    from relicflow.errors import BadCommandInput
 
     settings = _settings(ctx)
-    if status is not None and status not in {s.value for s in ItemStatus}:
-        console.print(_t("cli.error", settings, message=f"--status must be one of {', '.join(s.value for s in ItemStatus)}"))
-        raise typer.Exit(2)
+    try:
+        wanted = status_from_name(status).value if status is not None else None
+    except BadCommandInput as exc:
+        console.print(_t("cli.error", settings, message=exc.message(settings.locale)))
+        raise typer.Exit(2) from exc
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     names = catalogue.usernames()
-    records = [item_record(i, reviewer_names=names) for i in catalogue.items(status=status)]
+    tokens = token_records(catalogue, status=wanted)
+    records = [item_record(i, reviewer_names=names).model_copy(update={"token": tokens.get(i.id)})
+               for i in catalogue.items(status=wanted)]
     catalogue.dispose()
     if as_json:
-        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(items_json(records))
         return
     if not records:
         console.print(_t("cli.items.none", settings))
         return
-    table = Table()
-    for col in ("id", "status", "accession", "files", "notes"):
-        table.add_column(_t(f"cli.items.col.{col}", settings))
-    zh = settings.locale == "zh-CN"
-    for r in records:
-        notes = [(r.quarantine.message_zh if zh else r.quarantine.message_en)] if r.quarantine else []
-        notes += [f"{d.reviewer}: {d.reason}" for d in r.decisions[-1:] if d.decision in ("reject", "send_back") and r.status in ("rejected", "sent_back")]
-        if r.failure is not None:
-            notes.append(_t("cli.items.failed", settings, attempts=r.failure.attempts, max=settings.ingest_max_attempts,
-                            error=r.failure.error.splitlines()[0] if r.failure.error else ""))
-        if r.superseded_by is not None:
-            notes.append(_t("cli.items.superseded", settings, item=r.superseded_by))
-        if r.mint_hold is not None:
-            notes.append(_t("cli.items.held", settings, code=r.mint_hold.code,
-                            message=r.mint_hold.message_zh if zh else r.mint_hold.message_en))
-        notes += [w.code for w in r.warnings] + [f"≈#{d.item_id} (d={d.distance})" for d in r.duplicate_candidates]
-        accession = (r.accession_number or "-") + ("?" if r.accession_number_source == "file_name" else "")
-        table.add_row(str(r.id), _t(f"web.status.{r.status}", settings), escape(accession),
-                      escape(", ".join(r.original_file_names)), escape("; ".join(notes)))
-    console.print(table)
+    print_items_table(console, records, settings)
     if any(r.accession_number_source == "file_name" for r in records):
         console.print(_t("cli.items.guessed_note", settings))
 
@@ -315,7 +294,7 @@ def users_add(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="User name."),
     role: str = typer.Option(..., "--role", help="admin, reviewer or digitiser."),
-    display_name: str = typer.Option("", "--display-name"),
+    display_name: str = typer.Option("", "--display-name", help="Name shown in the review app."),
 ) -> None:
     """Add a user; prints a generated password once."""
     from relicflow.catalogue import Catalogue, Role
@@ -404,14 +383,14 @@ def fixity(
         console.print(_t("cli.fixity.line", settings, outcome=_t(f"web.fixity.outcome.{p['outcome']}", settings),
                          role=_t(f"web.fixity.role.{p['role']}", settings), item=p["item"], name=p["key"]))
         console.print(_t("cli.fixity.line_detail", settings, explain=_t(f"web.fixity.explain.{p['outcome']}", settings),
-                         detail=p["detail"], checked=p["checked_at"]))
+                         detail=p["detail"], checked=shown_time(p["checked_at"], settings.time_zone, seconds=True)))
     raise typer.Exit(1)
 
 
 @app.command("sandbox-issuer")
 def sandbox_issuer(
     ctx: typer.Context,
-    port: Optional[int] = typer.Option(None, "--port"),
+    port: Optional[int] = typer.Option(None, "--port", help="Port to listen on (default: the sandbox_issuer_port setting)."),
     fail_first: int = typer.Option(0, "--fail-first", help="Answer the first N mint requests with 503, to watch retries."),
 ) -> None:
     """Run the sandbox issuer (the reference implementation of the issuer contract)."""

@@ -23,6 +23,7 @@ def audit_verify(
     from relicflow.audit_record import verify_record, write_anchor
     from relicflow.catalogue import Catalogue
     from relicflow.cli import _settings, _t, console
+    from relicflow.cli_time import local_times_in, shown_time
     from relicflow.storage import open_store
 
     settings = _settings(ctx)
@@ -42,17 +43,21 @@ def audit_verify(
         sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
         raise typer.Exit(0 if report.ok else 1)
     entries = report.head.entries if report.head else 0
+    zone = settings.time_zone
+    console.print(_t("cli.audit.checked_at", settings, when=shown_time(report.checked_at, zone, seconds=True)))
     if report.ok:
         console.print(_t("cli.audit.ok", settings, entries=entries, anchors=report.anchors_checked))
         return
     console.print(_t("cli.audit.broken", settings))
     if report.chain_break is not None:
         console.print(_t("cli.audit.first_broken", settings, entry=report.chain_break.entry_id,
-                         why=_t(f"cli.audit.why.{report.chain_break.reason}", settings), detail=report.chain_break.detail))
+                         why=_t(f"cli.audit.why.{report.chain_break.reason}", settings),
+                         detail=local_times_in(report.chain_break.detail, zone)))
     for problem in report.anchor_problems:
-        console.print(_t("cli.audit.anchor_problem", settings, detail=problem))
+        console.print(_t("cli.audit.anchor_problem", settings, detail=local_times_in(problem, zone)))
     for d in report.disagreements:
-        console.print(_t("cli.audit.disagreement", settings, item=d.item_id, what=_t(f"cli.audit.code.{d.code}", settings), detail=d.detail))
+        console.print(_t("cli.audit.disagreement", settings, item=d.item_id, what=_t(f"cli.audit.code.{d.code}", settings),
+                         detail=local_times_in(d.detail, zone)))
     console.print(_t("cli.audit.what_now", settings))
     raise typer.Exit(1)
 

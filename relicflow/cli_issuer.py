@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from relicflow.errors import RelicflowError
+from relicflow.cli_time import local_times_in
+from relicflow.local_time import format_local
 
 batches_app = typer.Typer(help="Mint batches: list them, release the items of one the issuer refused.", no_args_is_help=True)
 
@@ -24,7 +26,7 @@ def _operator(by: Optional[str]) -> str:
 
 @batches_app.command("list")
 def batches_list(ctx: typer.Context) -> None:
-    """Every mint batch: status, items sent, items still batched in it, tokens recorded, last error."""
+    """Every mint batch: when it was made, status, items sent, items still batched in it, tokens recorded, last error."""
     from relicflow import cli
     from relicflow.catalogue import Catalogue
 
@@ -37,10 +39,11 @@ def batches_list(ctx: typer.Context) -> None:
         cli.console.print(cli._t("cli.batches.none", settings))
         return
     table = Table()
-    for col in ("batch", "status", "items", "batched", "tokens", "attempts", "error"):
+    for col in ("batch", "created", "status", "items", "batched", "tokens", "attempts", "error"):
         table.add_column(cli._t(f"cli.batches.col.{col}", settings))
     for r in rows:
-        table.add_row(escape(r["batch_ref"]), cli._t(f"cli.batches.status.{r['status']}", settings), str(r["items"]),
+        table.add_row(escape(r["batch_ref"]), format_local(r["created_at"], settings.time_zone),
+                      cli._t(f"cli.batches.status.{r['status']}", settings), str(r["items"]),
                       str(r["batched"]), str(r["tokens"]), str(r["attempts"]), escape(r["last_error"].splitlines()[0] if r["last_error"] else ""))
     cli.console.print(table)
 
@@ -101,13 +104,14 @@ def reconcile(
     cli.console.print(cli._t("cli.reconcile.summary", settings, items=report.items, tokens=report.issuer_tokens,
                              issuer=settings.effective_issuer_url))
     for finding in report.repaired:
-        cli.console.print(cli._t("cli.reconcile.repaired", settings, message=finding.message(settings.locale)))
+        cli.console.print(cli._t("cli.reconcile.repaired", settings, message=local_times_in(finding.message(settings.locale), settings.time_zone)))
     if not report.differences:
         cli.console.print(cli._t("cli.reconcile.none", settings))
         return
     cli.console.print(cli._t("cli.reconcile.differences", settings, n=len(report.differences)))
     for finding in report.differences:
-        cli.console.print(cli._t("cli.reconcile.line", settings, code=finding.code, message=finding.message(settings.locale)))
+        cli.console.print(cli._t("cli.reconcile.line", settings, code=finding.code,
+                                 message=local_times_in(finding.message(settings.locale), settings.time_zone)))
     raise typer.Exit(1)
 
 

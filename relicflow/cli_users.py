@@ -21,6 +21,7 @@ from rich.table import Table
 
 from relicflow.errors import UnknownUser
 from relicflow.i18n import t
+from relicflow.local_time import format_local
 from relicflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def users_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
     for a in accounts:
         table.add_row(escape(a.username), escape(a.display_name), t(f"web.role.{a.role}", settings.locale),
                       t("cli.users.active" if a.active else "cli.users.disabled", settings.locale), str(a.sessions),
-                      a.last_sign_in.strftime("%Y-%m-%d %H:%M") if a.last_sign_in else t("cli.users.never", settings.locale))
+                      format_local(a.last_sign_in, settings.time_zone) if a.last_sign_in else t("cli.users.never", settings.locale))
     console.print(table)
 
 

@@ -9,7 +9,7 @@ USERS_CLI_MESSAGES: dict[str, dict[str, str]] = {
     "cli.users.col.role": {"zh-CN": "角色", "en": "Role"},
     "cli.users.col.active": {"zh-CN": "状态", "en": "Status"},
     "cli.users.col.sessions": {"zh-CN": "登录会话", "en": "Sessions"},
-    "cli.users.col.last_sign_in": {"zh-CN": "最近登录（UTC）", "en": "Last sign-in (UTC)"},
+    "cli.users.col.last_sign_in": {"zh-CN": "最近登录", "en": "Last sign-in"},
     "cli.users.active": {"zh-CN": "启用", "en": "active"},
     "cli.users.disabled": {"zh-CN": "已停用", "en": "disabled"},
     "cli.users.never": {"zh-CN": "无记录", "en": "not recorded"},

@@ -61,6 +61,19 @@ class IngestStopped(RelicflowError):
         return self.message_en if locale.startswith("en") else self.message_zh
 
 
+class BadCommandInput(RelicflowError):
+    """A value typed on the command line is not one relicflow knows (e.g. a status name); says which are."""
+
+    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
+        super().__init__(f"{code}: {message_en}")
+        self.code = code
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+    def message(self, locale: str = "zh-CN") -> str:
+        return self.message_en if locale.startswith("en") else self.message_zh
+
+
 class StorageError(RelicflowError):
     """The object store refused or lost a write or read."""
 

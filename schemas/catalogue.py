@@ -92,6 +92,18 @@ class CatalogueRecord(BaseModel):
     sources: dict[str, dict[str, Any]]
 
 
+class TokenRecord(BaseModel):
+    """Where an item went on chain: its token (once the issuer's receipt is in) and our batch."""
+
+    token_id: str | None = Field(default=None, description="None while the batch awaits the issuer's receipt.")
+    chain: str | None = None
+    tx_hash: str | None = None
+    issuer_batch_ref: str | None = Field(default=None, description="The issuer's batch the token was minted in.")
+    batch_ref: str | None = Field(default=None, description="Our mint batch that sent the item (or that the receipt arrived for).")
+    batch_status: str | None = None
+    minted_at: datetime | None = Field(default=None, description="When the receipt was recorded (UTC).")
+
+
 class ItemRecord(BaseModel):
     model_config = ConfigDict(title="relicflow item")
 
@@ -116,5 +128,6 @@ class ItemRecord(BaseModel):
     required_approvals: int
     mint_hold: MintHold | None = Field(default=None, description="Set while the mint holds this approved item back.")
     decisions: list[DecisionRecord]
+    token: TokenRecord | None = Field(default=None, description="Token id, chain and batch, once the item is batched or minted.")
     created_at: datetime
     updated_at: datetime

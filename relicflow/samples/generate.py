@@ -9,8 +9,8 @@ writes the same pixels; nothing generated is committed.
 from __future__ import annotations
 
 import io
-import shutil
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -50,25 +50,51 @@ _CHART_SRGB: tuple[tuple[int, int, int], ...] = (
 )
 
 
-def write_demo_inbox(inbox: Path) -> list[Path]:
-    """Write the demo batch into ``inbox`` (created if missing); returns every file written, sheet last."""
+@dataclass(frozen=True)
+class DemoPlacement:
+    """What putting the demo batch in an inbox did: nothing already there is ever replaced."""
+
+    written: list[Path] = field(default_factory=list)
+    already_there: list[Path] = field(default_factory=list)  # the same bytes under the same name: nothing to do
+    name_taken: list[Path] = field(default_factory=list)  # another file has the sample's name: left alone, sample skipped
+
+
+def demo_batch() -> dict[str, bytes]:
+    """Inbox name -> bytes of every file of the demo batch, sheet last."""
+    batch = {name: (SAMPLES_DIR / bundled).read_bytes() for name, bundled in BUNDLED_PHOTOGRAPHS.items()}
+    batch[EXIF_ROTATED] = _rotated_bowl_jpeg()
+    batch[RUBBING_16BIT] = _rubbing_png16()
+    batch[TIFF_48BIT] = _vase_tiff48()
+    batch[CHINESE_NAMED] = _ding_jpeg()
+    batch[NEAR_DUPLICATE] = _resaved_copy(SAMPLES_DIR / BUNDLED_PHOTOGRAPHS[NEAR_DUPLICATE_OF])
+    batch.update(_bad_files())
+    batch[SHEET_FILE_NAME] = (SAMPLES_DIR / SHEET_FILE_NAME).read_bytes()
+    return batch
+
+
+def place_demo_inbox(inbox: Path) -> DemoPlacement:
+    """Put the demo batch in ``inbox`` (created if missing) without ever overwriting a file there.
+
+    Run again (``make demo`` twice), files of the same name are compared: the same bytes need nothing;
+    a different file under a sample's name is staff's own, so the sample is skipped and reported.
+    """
     inbox.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for name, bundled in BUNDLED_PHOTOGRAPHS.items():
-        written.append(Path(shutil.copyfile(SAMPLES_DIR / bundled, inbox / name)))
-    written.append(_write(inbox / EXIF_ROTATED, _rotated_bowl_jpeg()))
-    written.append(_write(inbox / RUBBING_16BIT, _rubbing_png16()))
-    written.append(_write(inbox / TIFF_48BIT, _vase_tiff48()))
-    written.append(_write(inbox / CHINESE_NAMED, _ding_jpeg()))
-    written.append(_write(inbox / NEAR_DUPLICATE, _resaved_copy(SAMPLES_DIR / BUNDLED_PHOTOGRAPHS[NEAR_DUPLICATE_OF])))
-    written.extend(_write(inbox / name, data) for name, data in _bad_files().items())
-    written.append(Path(shutil.copyfile(SAMPLES_DIR / SHEET_FILE_NAME, inbox / SHEET_FILE_NAME)))
-    return written
+    placement = DemoPlacement()
+    for name, data in demo_batch().items():
+        path = inbox / name
+        try:
+            with path.open("xb") as f:  # exclusive create: never replaces a file, even one appearing meanwhile
+                f.write(data)
+            placement.written.append(path)
+        except FileExistsError:
+            same = path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+            (placement.already_there if same else placement.name_taken).append(path)
+    return placement
 
 
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
+def write_demo_inbox(inbox: Path) -> list[Path]:
+    """Write the demo batch into ``inbox``; returns the files written (all of them in a fresh inbox), sheet last."""
+    return place_demo_inbox(inbox).written
 
 
 # --- generated scans --------------------------------------------------------------------------

@@ -133,12 +133,12 @@ def test_init_demo_fills_the_inbox_and_prints_a_working_reviewer_login(data_dir:
     result = cli(data_dir, "init", "--demo")
     assert result.exit_code == 0, result.output
     out = flat(result.output)
-    written = re.search(r"Sample scans and accession sheet put in the inbox: (\d+) files", out)
+    written = re.search(r"Sample scans and accession sheet: (\d+) files put in the inbox", out)
     assert written, result.output
     inbox_files = sorted(p for p in (data_dir / "inbox").iterdir() if p.is_file())
     assert len(inbox_files) == int(written.group(1)) > 0
     assert any(p.suffix == ".csv" for p in inbox_files)
-    login = re.search(r"Demo reviewer: user reviewer password (\S+)", out)
+    login = re.search(r"Created the demo reviewer: user reviewer password \(shown once\) (\S+)", out)
     assert login, result.output
     assert verify_password(login.group(1), stored_hash(data_dir, "reviewer"))
     catalogue = catalogue_of(data_dir)
@@ -263,7 +263,8 @@ def test_items_json_of_an_empty_catalogue_is_an_empty_list(data_dir: Path) -> No
 def test_items_with_unknown_status_exits_2(data_dir: Path) -> None:
     result = cli(data_dir, "items", "--status", "bogus")
     assert result.exit_code == 2
-    assert "--status must be one of" in result.output and "awaiting_review" in result.output
+    out = flat(result.output)
+    assert "--status 'bogus' is not an item status. Use one of:" in out and "awaiting_review (待审核)" in out
 
 
 def test_items_table_follows_the_language(data_dir: Path, listed: dict[str, int]) -> None:
