@@ -238,6 +238,8 @@ def test_an_unknown_status_name_lists_the_valid_ones_in_both_languages(data_dir:
         status_from_name("已审核")
     assert caught.value.code == "unknown_status"
     assert "awaiting_review (待审核)" in caught.value.message_en and "待审核（awaiting_review）" in caught.value.message_zh
+    data_dir.mkdir(parents=True)
+    catalogue_of(data_dir).dispose()  # an installation: commands refuse to run outside one
     zh = cli(data_dir, "items", "--status", "已审核", lang=None)
     assert zh.exit_code == 2
     assert "“已审核” 不是藏品状态。可用的状态：已接收（received）、已隔离（quarantined）" in flat(zh.output)
