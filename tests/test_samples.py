@@ -16,6 +16,8 @@ from relicflow.samples.generate import (
     EXPECTED_QUARANTINE,
     NEAR_DUPLICATE,
     NEAR_DUPLICATE_OF,
+    SECOND_VIEW,
+    SECOND_VIEW_OF,
     ORPHAN_ACCESSION,
     RUBBING_16BIT,
     SHEET_FILE_NAME,
@@ -85,7 +87,7 @@ def test_bad_files_are_quarantined_for_the_intended_reason(
 
 
 def test_good_files_decode_with_their_intended_traits(decoded: dict[str, DecodedImage]) -> None:
-    generated = {EXIF_ROTATED, RUBBING_16BIT, TIFF_48BIT, CHINESE_NAMED, NEAR_DUPLICATE}
+    generated = {EXIF_ROTATED, RUBBING_16BIT, TIFF_48BIT, CHINESE_NAMED, NEAR_DUPLICATE, SECOND_VIEW}
     assert set(decoded) == set(BUNDLED_PHOTOGRAPHS) | generated
     assert decoded[EXIF_ROTATED].exif_orientation == 6
     assert (decoded[RUBBING_16BIT].mode, decoded[RUBBING_16BIT].bits_per_sample) == ("I;16", 16)
@@ -103,7 +105,8 @@ def test_only_the_intended_pair_are_near_duplicates(decoded: dict[str, DecodedIm
         for b in hashes
         if a < b and hamming_distance(hashes[a], hashes[b]) <= 10
     }
-    assert close == {frozenset((NEAR_DUPLICATE, NEAR_DUPLICATE_OF))}
+    # views of one object are never compared by ingest, so the vase's two sides may look alike
+    assert close - {frozenset((SECOND_VIEW, SECOND_VIEW_OF))} == {frozenset((NEAR_DUPLICATE, NEAR_DUPLICATE_OF))}
 
 
 def test_blurred_photograph_is_flagged_and_the_chinese_named_scan_reaches_fadgi_1_star(

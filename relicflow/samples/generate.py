@@ -31,8 +31,11 @@ EXIF_ROTATED = "GJ-00123-1.jpg"  # stored on its side, EXIF orientation 6
 RUBBING_16BIT = "2019.3.17_rubbing.png"  # 16-bit greyscale PNG
 TIFF_48BIT = "2016.2.29_front.tif"  # 16 bits per channel RGB
 CHINESE_NAMED = "青铜鼎_正面.jpg"  # sRGB ICC profile embedded, 3000 px long side
-NEAR_DUPLICATE = "1987.4.12_front_resaved.jpg"  # 90% size, JPEG q80 copy of ...
+# 90% size, JPEG q80 copy of ... filed under another accession number: one relic, two numbers, two tokens
+NEAR_DUPLICATE = "2021.7.7_front.jpg"
 NEAR_DUPLICATE_OF = "1987.4.12_front.png"
+SECOND_VIEW = "2016.2.29_back.jpg"  # the vase's back: one object, two photographs (views)
+SECOND_VIEW_OF = "2016.2.29_front.tif"
 EXPECTED_QUARANTINE: dict[str, str] = {
     "2022.1.1_front.jpg": "empty_file",
     "2022.1.2_front.jpg": "truncated_image",
@@ -67,6 +70,7 @@ def demo_batch() -> dict[str, bytes]:
     batch[TIFF_48BIT] = _vase_tiff48()
     batch[CHINESE_NAMED] = _ding_jpeg()
     batch[NEAR_DUPLICATE] = _resaved_copy(SAMPLES_DIR / BUNDLED_PHOTOGRAPHS[NEAR_DUPLICATE_OF])
+    batch[SECOND_VIEW] = _vase_back_jpeg()
     batch.update(_bad_files())
     batch[SHEET_FILE_NAME] = (SAMPLES_DIR / SHEET_FILE_NAME).read_bytes()
     return batch
@@ -156,6 +160,18 @@ def _vase_tiff48() -> bytes:
     ok, encoded = cv2.imencode(".tiff", np.ascontiguousarray(rgb16[:, :, ::-1]))  # OpenCV wants BGR
     assert ok, "OpenCV could not encode the demo TIFF"
     return encoded.tobytes()
+
+
+def _vase_back_jpeg() -> bytes:
+    """The same vase from behind, lit from the other side, as an 8-bit JPEG: its second view."""
+    rng = np.random.default_rng(SEED + 6)
+    width, height = 900, 1200
+    canvas = _backdrop(width, height, (150, 146, 140), (96, 94, 90), rng)
+    profile = [(0.10, 0.07), (0.14, 0.07), (0.17, 0.12), (0.24, 0.22), (0.40, 0.25), (0.60, 0.19),
+               (0.76, 0.12), (0.84, 0.11), (0.86, 0.13), (0.88, 0.13)]
+    _paint_vessel(canvas, profile, centre_x=0.58, colour=(228, 230, 236), rng=rng,
+                  bands=((0.12, 0.16), (0.30, 0.36), (0.60, 0.70)), band_colour=(30, 40, 120))
+    return _jpeg(Image.fromarray(_to_uint8(canvas)), quality=90)
 
 
 def _ding_jpeg() -> bytes:
