@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from relicflow.catalogue.models import Image, IngestRun, Item, ItemStatus, ReviewDecision, Role, User
 from relicflow.catalogue.record_entries import decision_details
+from relicflow.catalogue.reopening import decision_floor_in
 from relicflow.errors import ReviewError
 
 if TYPE_CHECKING:
@@ -39,9 +40,10 @@ class ReviewOperations:
             if item.status != ItemStatus.awaiting_review.value:
                 raise ReviewError(f"item {item_id} is not awaiting review (it is {item.status})")
             image_sha = s.scalar(select(Image.sha256).where(Image.item_id == item_id).order_by(Image.version.desc()).limit(1))
+            floor = decision_floor_in(s, item_id)  # decisions before an administrator's reopen no longer count
             if decision == "approve":
                 already = s.scalar(select(ReviewDecision.id).where(
-                    ReviewDecision.item_id == item_id, ReviewDecision.reviewer_id == reviewer_id,
+                    ReviewDecision.item_id == item_id, ReviewDecision.reviewer_id == reviewer_id, ReviewDecision.id > floor,
                     ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha))
                 if already is not None:
                     raise ReviewError("you have already approved this item; a second reviewer must approve it")
@@ -52,7 +54,8 @@ class ReviewOperations:
                        details=decision_details(row))
             if decision == "approve":
                 approvals = s.scalar(select(func.count(func.distinct(ReviewDecision.reviewer_id))).where(
-                    ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha)) or 0
+                    ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha,
+                    ReviewDecision.id > floor)) or 0
                 if approvals >= item.required_approvals:
                     self._transition(s, item, ItemStatus.approved, actor=reviewer.username, details={"approvals": approvals})
             elif decision == "reject":
@@ -62,11 +65,12 @@ class ReviewOperations:
             return ItemStatus(item.status)
 
     def approvals_for(self: Catalogue, item_id: int) -> list[ReviewDecision]:  # type: ignore[misc]
-        """The approvals that count for the item's current image version, oldest first."""
+        """The approvals that count for the item's current image version (since its last reopen), oldest first."""
         with self.read_session() as s:
             image_sha = s.scalar(select(Image.sha256).where(Image.item_id == item_id).order_by(Image.version.desc()).limit(1))
             q = select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve",
-                                             ReviewDecision.image_sha256 == image_sha).order_by(ReviewDecision.id)
+                                             ReviewDecision.image_sha256 == image_sha,
+                                             ReviewDecision.id > decision_floor_in(s, item_id)).order_by(ReviewDecision.id)
             rows = list(s.scalars(q))
             for r in rows:
                 _ = r.reviewer.username  # load while the session is open
