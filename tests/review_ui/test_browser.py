@@ -54,11 +54,13 @@ def test_reviewer_rejects_and_approves_in_a_real_browser(world: ReviewWorld, bas
             expect(page.locator("h1")).to_contain_text("待审藏品")
             thumbs = page.locator("img.thumb")
             expect(thumbs).to_have_count(2)
+            page.wait_for_load_state("load")  # images included: on a busy machine they may still be loading
             assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
 
             page.click(f"a.btn[href='/items/{first}']")
             expect(page.locator("h1")).to_contain_text("MB-0001")
             expect(page.locator(".warnings")).to_contain_text("图像不够清晰。")
+            page.wait_for_load_state("load")
             assert page.locator("img.access-image").evaluate("img => img.complete && img.naturalWidth > 0")
             page.fill("#reject-reason", "画面模糊，且纹饰细节无法辨认")
             page.click(".decide-reject button[type=submit]")
