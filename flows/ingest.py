@@ -36,6 +36,7 @@ from flows.review_gate import start_review_gate
 from tasks.inbox import list_inbox
 from tasks.ingest_scan import IngestContext, ScanOutcome, ingest_scan, run_stopping_problem
 from tasks.intake import IntakePlan, ScanWork, plan_intake
+from tasks.record_corrections import apply_sheet_corrections
 from tasks.sheet_set import SheetSet, read_accession_sheets
 from tasks.validation import apply_decoder_limits
 
@@ -97,6 +98,8 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
             ctx = IngestContext(settings=settings, catalogue=catalogue, store=store, sheets=sheets,
                                 sheet_warnings=tuple(sheet_warnings), workers=workers)
             outcomes = _run_scans(ctx, catalogue, run_id, plan.work)
+        corrections = [] if ctx.stop_reason else apply_sheet_corrections(
+            catalogue, sheets, two_reviewer_grades=settings.two_reviewer_grades, run_id=run_id, logger=logger)
 
     unmatched = unmatched_sheet_rows(catalogue, sheets, listing.scans)
     rows = plan.report + sheet_rows + [{"item": "-", "file": sheet_name, "status": "sheet_row_unmatched",
@@ -105,7 +108,12 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     for sheet_name, row, number in unmatched:
         logger.warning("accession sheet %s row %d (%s) matches no scan", sheet_name, row, number)
     rows += _report_rows(catalogue, outcomes, settings.locale)
+    rows += [{"item": str(c.item_id), "file": f"{c.sheet} row {c.row_number}", "status": "record_updated",
+              "warnings": "changed: " + ", ".join(sorted(c.changes))} for c in corrections]
     summary = summarise(run_id, listing, plan, outcomes, sheet_rows, unmatched_row_details(sheets, unmatched), stopped=ctx.stop_reason)
+    summary["records_updated"] = [c.item_id for c in corrections]
+    if corrections and not summary["awaiting_review"]:  # a corrected record sends objects back to review
+        summary["awaiting_review"] = catalogue.count_by_status(ingest_run_id=run_id).get(ItemStatus.awaiting_review.value, 0)
     catalogue.finish_ingest_run(run_id, summary, outcome="aborted" if ctx.stop_reason else "completed")
     anchor_record(catalogue, store, reason=f"ingest run {run_id}", logger=logger)
     create_table_artifact(key="ingest-report", table=rows or [{"item": "-", "file": "-", "status": "nothing new", "warnings": ""}],
@@ -239,6 +247,10 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
     a later scan of the same run shows on both)."""
     rows = []
     by_id = {o.item_id: o for o in outcomes}
+    joined: dict[int, list[str]] = {}
+    for o in outcomes:
+        if o.placement in ("joined", "resubmitted"):
+            joined.setdefault(o.item_id, []).append(f"{o.file_name} {o.placement}")
     for item in catalogue.items(ids=list(by_id)):  # one query, not one per item
         outcome = by_id[item.id]
         if item.quarantine_code:
@@ -249,8 +261,9 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
         elif item.status == ItemStatus.received.value:
             notes = outcome.message or ""
         else:
-            notes = ", ".join([w.code for w in item.warnings]
-                              + [f"near_duplicate of #{d.other_item_id} (distance {d.distance})" for d in item.duplicate_candidates])
+            notes = ", ".join(list(dict.fromkeys(w.code for w in item.warnings))
+                              + [f"near_duplicate of #{d.other_item_id} (distance {d.distance})" for d in item.duplicate_candidates]
+                              + joined.get(item.id, []))
         rows.append({"item": str(item.id), "file": ", ".join(sorted({f.file_name for f in item.files})),
                      "status": item.status, "warnings": notes})
     return rows
@@ -258,8 +271,8 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
 
 def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOutcome], sheet_rows: list[dict[str, str]],
               unmatched: list[dict[str, Any]], *, stopped: IngestStopped | None) -> dict[str, Any]:
-    def count(status: ItemStatus) -> int:
-        return sum(o.status == status.value for o in outcomes)
+    def count(status: ItemStatus) -> int:  # objects, not files: three views of one object are one item to review
+        return len({o.item_id for o in outcomes if o.status == status.value})
 
     failed = [o for o in outcomes if o.status == ItemStatus.failed.value]
     return {
@@ -278,5 +291,8 @@ def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOu
         "unreadable": plan.skipped.get("unreadable", 0),
         # numbers (as before) and, since issue 7, each row's sheet, row number and name
         "unmatched_sheet_rows": [r["accession_number"] for r in unmatched], "unmatched_sheet_row_details": unmatched,
-        "items": [o.item_id for o in outcomes],
+        "items": list(dict.fromkeys(o.item_id for o in outcomes)),
+        "joined_objects": sum(o.placement == "joined" for o in outcomes),
+        "resubmitted": sorted({o.item_id for o in outcomes if o.placement == "resubmitted"}),
+        "additions": sorted({o.item_id for o in outcomes if o.placement == "addition"}),
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import sqlite3
 import threading
 import time
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     chain TEXT NOT NULL, seq INTEGER NOT NULL, token_id TEXT NOT NULL UNIQUE,
     item_ref TEXT NOT NULL UNIQUE,  -- the ledger never holds two tokens for one item
     batch_ref TEXT NOT NULL REFERENCES batches (batch_ref), tx_hash TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL DEFAULT '[]',  -- JSON list: the photographs the token stands for
     PRIMARY KEY (chain, seq));
 """
 
@@ -89,6 +91,8 @@ class Ledger:
         with self._connection() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            if "content_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:  # a ledger from 2026-12
+                conn.execute("ALTER TABLE tokens ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT '[]'")
             # A key left in flight by a process that died never reached its mint transaction (the
             # mint and the 'done' update commit together), so nothing was minted: free the key.
             # Assumes one sandbox process per ledger file.
@@ -175,8 +179,10 @@ class Ledger:
         conn.execute("INSERT INTO batches (batch_ref, idempotency_key, receipt, minted_at) VALUES (?, ?, ?, ?)",
                      (request.batch_ref, key, receipt, minted_at.isoformat()))
         conn.executemany(
-            "INSERT INTO tokens (chain, seq, token_id, item_ref, batch_ref, tx_hash) VALUES (?, ?, ?, ?, ?, ?)",
-            [(chain, last + 1 + i, t.token_id, t.item_ref, request.batch_ref, t.tx_hash) for i, t in enumerate(tokens)],
+            "INSERT INTO tokens (chain, seq, token_id, item_ref, batch_ref, tx_hash, content_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(chain, last + 1 + i, t.token_id, t.item_ref, request.batch_ref, t.tx_hash,
+              json.dumps([image.sha256 for image in item.images] or [item.image_sha256]))
+             for i, (t, item) in enumerate(zip(tokens, request.items))],
         )
         return StoredResponse(201, JSON, receipt)
 
@@ -194,11 +200,12 @@ class Ledger:
         if batch_ref is not None:
             where.append("batch_ref = ?")
             args.append(batch_ref)
-        sql = "SELECT item_ref, token_id, batch_ref, tx_hash FROM tokens"
+        sql = "SELECT item_ref, token_id, batch_ref, tx_hash, content_sha256 FROM tokens"
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY chain, seq"
         with self._connection() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [LedgerToken(item_ref=r[0], token_id=r[1], batch_ref=r[2], tx_hash=r[3]) for r in rows]
+        return [LedgerToken(item_ref=r[0], token_id=r[1], batch_ref=r[2], tx_hash=r[3], content_sha256=json.loads(r[4]))
+                for r in rows]
 
 
 class _FailureBudget:

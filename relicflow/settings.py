@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from typing import Any, Literal
 
 from relicflow.local_time import time_zone
+from tasks.object_views import DEFAULT_VIEW_LABELS
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     gate_reconcile_interval_s: float = Field(default=20.0, description="How often `serve` resumes review gates whose batch is fully decided.")
     inbox_settle_s: float = Field(default=10.0, description="Scheduled runs skip files modified this recently (still being copied).")
     two_reviewer_grades: list[str] = Field(default=["一级"], description="Relic grades (级别) whose approval needs two distinct reviewers.")
+    view_labels: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_VIEW_LABELS.items()},
+        description="View codes and the labels (in file names after the accession number, or in the sheet's 视图 column) "
+                    "that name them, e.g. {back = [\"背面\", \"反面\", \"verso\"]}; replaces the default table when set.")
     near_duplicate_distance: int = Field(default=10, description="pHash Hamming distance at or below which two images are near duplicates.")
     max_image_pixels: int = Field(default=200_000_000, description="Decompression-bomb guard: larger images are quarantined.")
     access_long_side: int = 2048

@@ -37,6 +37,7 @@ from review_ui.sessions import (
     tokens_match,
 )
 from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
+from tasks.object_views import seen_digest, view_rank
 
 log = logging.getLogger("relicflow.review_ui")
 
@@ -238,12 +239,27 @@ def item(request: Request, item_id: int) -> Response:
 
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
-    """An access copy or thumbnail from the object store; never the original master."""
+    """The object's first photograph (front first): an access copy or thumbnail, never the master."""
     if current_user(request) is None:
         return PlainTextResponse("Unauthorized", status_code=401)
+    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
+    current = [i for i in item.images if i.replaced_by_image_id is None] if item is not None else []
+    image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
+    return _image_response(request, item_id, image, kind)
+
+
+@router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
+def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
+    """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
+    if current_user(request) is None:
+        return PlainTextResponse("Unauthorized", status_code=401)
+    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
+    image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
+    return _image_response(request, item_id, image, kind)
+
+
+def _image_response(request: Request, item_id: int, image: Any, kind: str) -> Response:
     ctx = review(request)
-    item = ctx.catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    image = item.images[-1] if item is not None and item.images else None
     key = (image.access_key if kind == "access" else image.thumbnail_key) if image is not None else None
     if not key:
         return PlainTextResponse("Not Found", status_code=404)
@@ -288,7 +304,7 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
 
 @router.post("/items/{item_id:dbid}/decision")
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
-           confirm: FormText = "") -> Response:
+           seen: FormText = "", confirm: FormText = "") -> Response:
     """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
     user = current_user(request)
     if user is None:
@@ -305,17 +321,20 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     reason = reason.strip()
     _, approvers = views.approvals_on_current_image(item, floor=ctx.catalogue.decision_floors([item_id]).get(item_id, 0))
     problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
+    if problem is None and seen and seen != seen_digest(views.seen_of(item)):
+        problem = t("web.decision.object_changed", locale)  # a rescan or corrected record arrived since the page was shown
     if problem is not None:
         return _item_page(request, item_id, user, status_code=400, error=problem, form_decision=decision, form_reason=reason)
     if decision in CONFIRMED_DECISIONS and confirm == CONFIRM_EDIT:  # back from the confirmation page, text kept
         return _item_page(request, item_id, user, form_decision=decision, form_reason=reason)
     if decision in CONFIRMED_DECISIONS and confirm != CONFIRM_YES:
-        return _confirm_page(request, item, action=f"/items/{item_id}/decision", kind=decision, reason=reason)
+        return _confirm_page(request, item, action=f"/items/{item_id}/decision", kind=decision, reason=reason, seen=seen)
 
     run_id, remaining = item.ingest_run_id, None
     with ctx.decision_lock:
         try:
-            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason)
+            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason,
+                                                       seen_digest=seen or None)
         except ReviewError as exc:
             return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
                               error=t("web.decision.not_recorded", locale, message=str(exc)))
@@ -342,12 +361,13 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     return RedirectResponse(f"{target}?done={code}&item={item_id}", status_code=303, background=background)
 
 
-def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason: str, status_code: int = 200,
+def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason: str, seen: str = "", status_code: int = 200,
                   error: str | None = None) -> Response:
     """'Is this what you mean?': the decision or reopen as typed, a Confirm button that carries it (and the
     CSRF token) to ``action``, and ways back. Plain forms: works without JavaScript."""
     locale = locale_of(request)
-    fields = {"reason": reason} if kind == "reopen" else {"decision": kind, "reason": reason}
+    # a decision carries what the reviewer saw (``seen``), so a rescan arriving meanwhile still refuses it
+    fields = {"reason": reason} if kind == "reopen" else {"decision": kind, "reason": reason, "seen": seen}
     return render(request, "confirm.html", status_code=status_code, page_path=f"/items/{item.id}", item=item, kind=kind,
                   action=action, fields=fields, reason=reason, error=error,
                   status_label=t(f"web.status.{item.status}", locale))

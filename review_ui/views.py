@@ -6,7 +6,7 @@ already formatted) and the routes stay about HTTP: auth, CSRF, status codes, red
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,9 @@ from relicflow.catalogue.unmatched_rows import still_unmatched_sheet_rows
 from relicflow.i18n import has_message, t
 from relicflow.local_time import format_local
 from schemas.catalogue import ItemRecord
+from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
+from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_name, view_rank
 
 # Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
 FIELD_ORDER = (
@@ -42,6 +44,8 @@ class QueueRow:
     approvals: int
     required_approvals: int
     approved_by_me: bool
+    view_count: int = 1
+    resubmitted: bool = False  # a rescan or a corrected record came back after a send-back or correction
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ class ItemPage:
     no_catalogue_record: bool = False  # no accession-sheet row (or no number or name from it): cannot be minted
     token: TokenView | None = None  # its mint batch and token, once batched
     reopen: ReopenView | None = None  # for administrators: can it be reopened, and if not why
+    views: list[ViewCard] = field(default_factory=list)  # every current photograph, rescans beside what they replaced
+    seen_digest: str = ""  # what the page shows: the decision forms carry it, so a rescan meanwhile is caught
+    send_back_note: SendBackNote | None = None
+    record_changes: list[Change] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -194,12 +202,18 @@ def label(prefix: str, key: str, locale: str) -> str:
     return t(message_id, locale) if has_message(message_id) else key
 
 
+def seen_of(item: Item) -> dict[str, Any]:
+    """What a reviewer is shown of ``item`` now: every current image and the record version."""
+    current = [ImageVersion(i.id, i.view, i.view_label, i.version, i.sha256) for i in item.images if i.replaced_by_image_id is None]
+    return seen_state(current, item.record_version or 1)
+
+
 def approvals_on_current_image(item: Item, *, floor: int = 0) -> tuple[int, set[int]]:
-    """(approvals that count, their reviewer ids): distinct reviewers approving the newest image since the
-    item's last reopen (``floor``: the highest decision id it set aside, ``Catalogue.decision_floors``)."""
-    current_sha = item.images[-1].sha256 if item.images else None
+    """(approvals that count, their reviewer ids): distinct reviewers approving what the object shows now, since
+    its last reopen (``floor``: the highest decision id the reopen set aside, ``Catalogue.decision_floors``)."""
+    seen = seen_of(item)
     reviewers = {d.reviewer_id for d in item.decisions
-                 if d.decision == "approve" and d.image_sha256 == current_sha and d.id > floor}
+                 if d.decision == "approve" and d.id > floor and decided_on(d.seen, d.image_sha256, seen)}
     return len(reviewers), reviewers
 
 
@@ -207,12 +221,16 @@ def queue_rows(items: list[Item], *, user_id: int, floors: dict[int, int]) -> li
     rows = []
     for item in items:
         approvals, approvers = approvals_on_current_image(item, floor=floors.get(item.id, 0))
-        image = item.images[-1] if item.images else None
+        current = [i for i in item.images if i.replaced_by_image_id is None]
+        image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
         rows.append(QueueRow(
             id=item.id, accession_number=item.accession_number, title=item.title,
             file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
-            warning_count=len(item.warnings), duplicate_count=len(item.duplicate_candidates), approvals=approvals,
-            required_approvals=item.required_approvals, approved_by_me=user_id in approvers,
+            warning_count=len({w.code for w in item.warnings
+                               if (w.details or {}).get("image_sha256") in (None, *(i.sha256 for i in current))}),
+            duplicate_count=len(item.duplicate_candidates), approvals=approvals,
+            required_approvals=item.required_approvals, approved_by_me=user_id in approvers, view_count=len(current),
+            resubmitted=any(i.replaced_by_image_id is not None for i in item.images) or (item.record_version or 1) > 1,
         ))
     return rows
 
@@ -371,6 +389,7 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str, zo
     floor = catalogue.decision_floors([item.id]).get(item.id, 0)
     approvals, approvers = approvals_on_current_image(item, floor=floor)
     history = _history(item, record, catalogue.reopens(item.id), floor=floor, locale=locale, zone=zone)
+    sheet_versions = [m.data for m in item.metadata_records if m.source == "accession_sheet"]
     quarantine = None
     if record.quarantine is not None:
         quarantine = (record.quarantine.code, record.quarantine.message_en if locale == "en" else record.quarantine.message_zh)
@@ -384,7 +403,7 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str, zo
         technical=_technical_rows(record, locale),
         derivation=_derivation_steps(record.image.derivation) if record.image else [],
         hashes=sorted(record.image.hashes.items()) if record.image else [],
-        warnings=[(w.code, w.message_en if locale == "en" else w.message_zh) for w in record.warnings],
+        warnings=current_warnings(record, locale),
         duplicates=_duplicates(catalogue, record),
         history=history,
         quarantine=quarantine,
@@ -395,7 +414,28 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str, zo
             accession_number_source=record.accession_number_source)),
         token=_token_view(item_token(catalogue, item.id), locale, zone),
         reopen=_reopen_view(catalogue, item, locale) if is_admin else None,
+        views=view_cards(record, locale),
+        seen_digest=seen_digest(seen_of(item)),
+        send_back_note=send_back_note(record, lambda value: format_time(value, zone)),
+        record_changes=record_changes(record.record_version, sheet_versions, locale) if record.status == "awaiting_review" else [],
     )
+
+
+def current_warnings(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
+    """Each warning once, naming the views it concerns when the object has several; warnings about
+    versions a rescan replaced are not the reviewer's concern any more (the side-by-side shows them)."""
+    views = {i.sha256: view_name(i.view, i.view_label, locale) for i in record.images}
+    order = {name: n for n, name in enumerate(views.values())}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for w in record.warnings:
+        sha = w.details.get("image_sha256")
+        if sha is not None and sha not in views:
+            continue
+        names = grouped.setdefault((w.code, w.message_en if locale == "en" else w.message_zh), [])
+        if sha is not None and len(views) > 1 and views[sha] not in names:
+            names.append(views[sha])
+    return [(code, f"{message} ({', '.join(sorted(names, key=order.get))})" if names else message)
+            for (code, message), names in grouped.items()]
 
 
 def status_counts(catalogue: Catalogue) -> list[tuple[str, int]]:

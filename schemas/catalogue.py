@@ -27,6 +27,13 @@ class DuplicateCandidateOut(BaseModel):
 
 
 class ImageRecord(BaseModel):
+    """One photograph of the object: a view (正面, 背面 ...) in a version (a rescan is the next)."""
+
+    id: int = 0
+    view: str | None = Field(default=None, description="Canonical view code (front, back, detail ...); None when not said.")
+    view_label: str | None = Field(default=None, description="The view as written in the file name or the sheet.")
+    file_name: str | None = None
+    replaced_by: int | None = Field(default=None, description="Image id of the next version; None for a current image.")
     version: int
     sha256: str
     size_bytes: int
@@ -70,6 +77,7 @@ class DecisionRecord(BaseModel):
     decision: Literal["approve", "reject", "send_back"]
     reason: str
     image_sha256: str | None
+    seen: dict[str, Any] | None = Field(default=None, description="The image versions and record version the reviewer was shown.")
     decided_at: datetime
 
 
@@ -99,7 +107,11 @@ class ItemRecord(BaseModel):
     superseded_by: int | None = Field(default=None, description="The item that replaced this stale one.")
     warnings: list[Warning]
     duplicate_candidates: list[DuplicateCandidateOut]
-    image: ImageRecord | None
+    image: ImageRecord | None = Field(description="The object's first current image in view order (front first).")
+    images: list[ImageRecord] = Field(default_factory=list, description="Every current image, one per view, in view order.")
+    earlier_images: list[ImageRecord] = Field(default_factory=list, description="Versions replaced by rescans, oldest first.")
+    record_version: int = 1
+    addition_to: int | None = Field(default=None, description="The approved or minted object this added view waits beside.")
     record: CatalogueRecord
     required_approvals: int
     mint_hold: MintHold | None = Field(default=None, description="Set while the mint holds this approved item back.")

@@ -23,7 +23,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pydantic_core import to_jsonable_python
 
 # 2026-12: the signature covers the Idempotency-Key; GET /v1/tokens filters by item_ref and batch_ref.
-CONTRACT_VERSION = "2026-12"
+# 2027-01: an item is an object with one or more photographs (views): MintItem.images lists them all.
+CONTRACT_VERSION = "2027-01"
 
 MAX_ITEMS_PER_BATCH = 500
 
@@ -65,8 +66,19 @@ class ReviewAttestation(BaseModel):
     decision_ids: list[int] = Field(min_length=1, description="Catalogue ids of the approving decisions.")
 
 
+class MintImage(BaseModel):
+    """One photograph of the object, in the version the reviewers approved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    view: str | None = Field(default=None, max_length=32, description="front, back, left, right, side, top, bottom, "
+                                                                      "detail, rubbing, inscription; null when not said.")
+    version: int = Field(ge=1, description="1 for the first photograph of this view; a rescan after a send-back is the next.")
+    sha256: str = Field(pattern=_SHA256_HEX, description="SHA-256 of the master image (lowercase hex).")
+
+
 class MintItem(BaseModel):
-    """One approved relic image to be minted as one token."""
+    """One approved relic (an object, with every photograph of it) to be minted as one token."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,7 +87,9 @@ class MintItem(BaseModel):
     )
     accession_number: str | None = Field(default=None, max_length=200, description="总登记号, if known.")
     name: str = Field(min_length=1, max_length=500, description="藏品名称.")
-    image_sha256: str = Field(pattern=_SHA256_HEX, description="SHA-256 of the master image (lowercase hex).")
+    image_sha256: str = Field(pattern=_SHA256_HEX, description="SHA-256 of the object's first master image (front first).")
+    images: list[MintImage] = Field(default_factory=list, max_length=100,
+                                    description="Every photograph of the object (contract 2027-01; empty in older bodies).")
     metadata_uri: str = Field(min_length=1, max_length=2000, description="Where the metadata JSON is published.")
     metadata_sha256: str = Field(
         pattern=_SHA256_HEX,
@@ -88,6 +102,11 @@ class MintItem(BaseModel):
     def _metadata_hash_matches(self) -> MintItem:
         if metadata_sha256(self.metadata) != self.metadata_sha256:
             raise ValueError("metadata_sha256 is not the SHA-256 of canonical_json(metadata)")
+        shas = [image.sha256 for image in self.images]
+        if shas and self.image_sha256 not in shas:
+            raise ValueError("image_sha256 must be one of the images")
+        if len(set(shas)) != len(shas):
+            raise ValueError("an image is listed twice")
         return self
 
 
@@ -108,7 +127,7 @@ class MintRequest(BaseModel):
 
     # 2026-11 bodies have the same layout: a batch committed before an upgrade is resent with its exact
     # bytes (its Idempotency-Key's stored answer at the issuer depends on them), only signed the new way.
-    contract_version: Literal["2026-11", "2026-12"] = CONTRACT_VERSION
+    contract_version: Literal["2026-11", "2026-12", "2027-01"] = CONTRACT_VERSION
     batch_ref: str = Field(pattern=_BATCH_REF, description="relicflow's batch id; one batch, one receipt.")
     recipient: str = Field(min_length=1, max_length=200, description="Account that receives the tokens.")
     items: list[MintItem] = Field(min_length=1, max_length=MAX_ITEMS_PER_BATCH)
@@ -150,6 +169,7 @@ class LedgerToken(BaseModel):
     token_id: str
     batch_ref: str
     tx_hash: str
+    content_sha256: list[str] = Field(default_factory=list, description="SHA-256 of each photograph the token stands for (2027-01).")
 
 
 class TokenList(BaseModel):

@@ -47,6 +47,8 @@ _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "findspot": ("出土地", "出土地点", "findspot"),
     "creator": ("著者", "作者", "creator"),
     "file_name": ("图片文件名", "文件名", "file_name", "file_names", "filename", "image_file"),
+    # the view each file shows (正面, 背面 ...): one label, or one per file name in the same order
+    "view": ("视图", "拍摄角度", "拍摄面", "view", "views"),
 }
 _FILE_NAME_SEPARATORS = re.compile(r"[;；,，、\n]")
 _HEADER_SEARCH_ROWS = 10  # exports often start with a title line or two above the header

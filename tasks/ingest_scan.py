@@ -48,6 +48,7 @@ from tasks.ingest_rejections import (
     file_vanished,
 )
 from tasks.intake import ScanWork
+from tasks.object_views import NO_VIEW, ViewLabel, choose_view, view_from_file_name, view_from_sheet, view_lookup
 from tasks.relic_grade import required_approvals_for_grade, unrecognised_grade_note
 from tasks.scan_analysis import AnalysisLimits, ScanAnalysis, analyse_scan
 from tasks.sheet_set import SheetSet
@@ -84,6 +85,8 @@ class ScanOutcome:
     accession_number: str | None = None
     error: str | None = None
     attempts: int | None = None
+    placement: str | None = None  # own | joined | resubmitted | addition (relicflow.catalogue.objects.Placement)
+    scan_item_id: int | None = None  # the scan's own item when its image joined another object (item_id)
 
 
 def ingest_scan(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
@@ -117,6 +120,7 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
     grade = (fields or {}).get("grade")
     if (note := unrecognised_grade_note(grade)) is not None:
         warnings.append(WarningNote(*note, details={"grade": grade}))
+    view = view_of_scan(ctx, work.file_name, row)
     result = IngestedImage(
         sha256=work.sha256, size_bytes=work.size_bytes, format=analysis.format, width=analysis.width, height=analysis.height,
         mode=analysis.mode, bits_per_sample=analysis.bits_per_sample, original_key=original_key, access_key=access_key,
@@ -124,18 +128,22 @@ def _ingest(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
         warnings=warnings, accession_number=accession_number, accession_number_source=source,
         title=(fields or {}).get("title"), grade=grade, sheet_fields=fields,
         required_approvals=required_approvals_for_grade([grade], ctx.settings.two_reviewer_grades),
+        file_name=work.file_name, view=view.code, view_label=view.label,
     )
     distance = ctx.settings.near_duplicate_distance
     try:
-        matches = ctx.catalogue.record_ingested(
+        placed = ctx.catalogue.record_ingested(
             work.item_id, result, match=lambda query, candidates: near_duplicates(query, candidates, max_distance=distance))
     except IllegalTransition:  # another run (a manual one beside the schedule) finished it meanwhile
         status = ctx.catalogue.item_status(work.item_id)
         log.info("item %s was finished by another run meanwhile (%s)", work.item_id, status.value)
         return ScanOutcome(work.item_id, work.file_name, status.value, accession_number=accession_number)
-    codes = [w.code for w in warnings] + (["near_duplicate"] if matches else [])
-    return ScanOutcome(work.item_id, work.file_name, ItemStatus.awaiting_review.value, warnings=codes,
-                       duplicates=[m[0] for m in matches], accession_number=accession_number)
+    if placed.item_id != work.item_id:
+        log.info("%s joined object #%s (%s)", work.file_name, placed.item_id, placed.how)
+    codes = [w.code for w in warnings] + (["near_duplicate"] if placed.matches else [])
+    return ScanOutcome(placed.item_id, work.file_name, ItemStatus.awaiting_review.value, warnings=codes,
+                       duplicates=[m[0] for m in placed.matches], accession_number=accession_number,
+                       placement=placed.how, scan_item_id=work.item_id)
 
 
 # -- the stages ---------------------------------------------------------------------------------
@@ -242,6 +250,13 @@ def store_derivatives(ctx: IngestContext, item_id: int, sha256: str, analysis: S
 
 def _derivative_name(original_sha256: str, kind: str, data: bytes) -> str:
     return derivative_key(original_sha256, f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.jpg")
+
+
+def view_of_scan(ctx: IngestContext, file_name: str, row: SheetRow | None) -> ViewLabel:
+    """The view this photograph shows: the sheet's 视图 column when it names one, else the file name."""
+    lookup = view_lookup(ctx.settings.view_labels)
+    from_sheet = view_from_sheet(row.fields.get("view"), row.file_names, file_name, lookup) if row is not None else NO_VIEW
+    return choose_view(from_sheet, view_from_file_name(file_name, lookup))
 
 
 def enrich_from_sheet(ctx: IngestContext, file_name: str, other_names: tuple[str, ...] = (),

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.minting import Approval
+from tasks.object_views import decided_on
 from tasks.relic_grade import required_approvals_for_grade
 
 WITHDRAWING_DECISIONS = ("reject", "send_back")
@@ -38,6 +39,7 @@ class DecisionRow:
     reason: str
     image_sha256: str | None
     decided_at: datetime
+    seen: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class DecisionEntry:
     image_sha256: str | None
     reviewer_id: int | None = None
     decided_at: datetime | None = None
+    seen: dict[str, Any] | None = None  # what the reviewer was shown; None in entries from before objects had views
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class MintRecord:
 
     item_id: int
     status: str
-    image_sha256: str | None  # of the newest image version: the one that will be sent
+    image_sha256: str | None  # of the object's first current image (front first): the token's main image
     required_approvals: int
     grades: tuple[str | None, ...]  # the catalogue's grade and the sheet row's, as written
     accession_number: str | None
@@ -108,6 +111,14 @@ class MintRecord:
     rows: tuple[DecisionRow, ...] = ()
     entries: tuple[DecisionEntry, ...] = ()
     status_entries: tuple[StatusEntry, ...] = ()
+    # every current image and the record version (tasks/object_views.seen_state): what will be sent
+    seen: dict[str, Any] = field(default_factory=dict)
+    addition_to: int | None = None  # a view added after object #addition_to was approved or minted
+
+    def __post_init__(self) -> None:
+        if not self.seen and self.image_sha256:  # said of nothing more: an object of one image, record version 1
+            object.__setattr__(self, "seen", {"images": [{"view": None, "version": 1, "sha256": self.image_sha256}],
+                                              "record_version": 1})
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,8 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
         return hold("already_batched", audit_entries=batched_before)
     if record.image_sha256 is None:
         return hold("no_image")
+    if record.addition_to is not None:
+        return hold("view_addition", object=record.addition_to)
     missing = catalogue_record_missing(sheet_record=record.sheet_record, accession_number=record.accession_number,
                                        accession_number_source=record.accession_number_source)
     if missing:
@@ -148,10 +161,10 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
     if problems:
         return hold("decision_record_mismatch", problems=problems)
     reopened_at = last_reopen(record.status_entries)  # decisions before an administrator's reopen no longer count
-    on_image = [e for e in record.entries if e.image_sha256 == record.image_sha256 and e.entry_id > reopened_at]
+    on_image = [e for e in record.entries if decided_on(e.seen, e.image_sha256, record.seen) and e.entry_id > reopened_at]
     approvals = [e for e in on_image if e.decision == "approve"]
     if not approvals:
-        if reopened_at and any(e.decision == "approve" and e.image_sha256 == record.image_sha256 for e in record.entries):
+        if reopened_at and any(e.decision == "approve" and decided_on(e.seen, e.image_sha256, record.seen) for e in record.entries):
             return hold("approvals_set_aside", reopen_entry=reopened_at)
         return hold("approvals_missing", image_sha256=record.image_sha256)
     withdrawing = [e.entry_id for e in on_image if e.decision in WITHDRAWING_DECISIONS]
@@ -228,6 +241,8 @@ def _differences(row: DecisionRow, entry: DecisionEntry) -> list[str]:
         out.append(f"row names reviewer {row.reviewer!r}, audit log {entry.actor!r}")
     if row.image_sha256 != entry.image_sha256:
         out.append("the image it was made on differs")
+    if (row.seen is not None or entry.seen is not None) and row.seen != entry.seen:
+        out.append("what the reviewer was shown differs")
     if entry.reason is not None and row.reason != entry.reason:
         out.append("the reason differs")
     if entry.decided_at is not None and abs(entry.decided_at - row.decided_at) > _DECIDED_AT_TOLERANCE:
@@ -261,6 +276,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "`relicflow audit verify` shows what differs. " + _WHAT_TO_DO_EN,
         "该藏品的状态、变更历史、审核决定或著录信息与已签封的审计链记录不一致（在 relicflow 之外直接修改了数据库）。"
         "该藏品暂不发行；运行 relicflow audit verify 查看差异。" + _WHAT_TO_DO_ZH),
+    "view_addition": (
+        "This photograph arrived after object #{object} was approved or minted. It was reviewed as an addition and is "
+        "kept with the object's record, but it is not minted on its own, and what was minted does not change. To issue "
+        "the object with it, the museum must arrange a new issue with the issuer.",
+        "此图像在藏品 #{object} 审核通过或发行之后才到达，作为补充图像单独审核，并随藏品记录保存；它不会单独发行，"
+        "已发行的内容也不会改变。如需连同此图像重新发行，请与发行方另行安排。"),
     "approvals_missing": (
         "The item is marked approved, but no approval of its current image is recorded. It is held back and not "
         "minted. " + _WHAT_TO_DO_EN,

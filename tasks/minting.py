@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.catalogue import ItemRecord
-from schemas.issuer import AuditAnchor, MintItem, MintRequest, ReviewAttestation, metadata_sha256
+from schemas.issuer import AuditAnchor, MintImage, MintItem, MintRequest, ReviewAttestation, metadata_sha256
 
 ITEM_REF_PREFIX = "relicflow:item:"
 # Accession-sheet fields that describe the relic publicly; condition, acquisition and findspot stay
@@ -49,6 +49,8 @@ def mint_metadata(record: ItemRecord) -> dict[str, Any]:
         "fields": {k: fields[k] for k in PUBLIC_FIELDS if fields.get(k)},
         "image": {"sha256": record.image.sha256, "width": record.image.width, "height": record.image.height,
                   "format": record.image.format, "version": record.image.version},
+        "images": [{"view": i.view, "sha256": i.sha256, "width": i.width, "height": i.height, "format": i.format,
+                    "version": i.version} for i in (record.images or [record.image])],
     }
 
 
@@ -62,6 +64,7 @@ def build_mint_item(record: ItemRecord, approvals: Sequence[Approval], *, metada
         accession_number=record.accession_number,
         name=metadata["name"],
         image_sha256=record.image.sha256,
+        images=[MintImage(view=i.view, version=i.version, sha256=i.sha256) for i in (record.images or [record.image])],
         metadata_uri=metadata_uri,
         metadata_sha256=metadata_sha256(metadata),
         metadata=metadata,

@@ -114,3 +114,13 @@ def aws_test_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A folder that outlives the run for what a person should look at afterwards (browser screenshots):
+    test-artifacts/<test name> in the checkout, or under RELICFLOW_TEST_ARTIFACTS when CI sets it."""
+    root = Path(os.environ.get("RELICFLOW_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
+    folder = root / request.node.name.replace("/", "_")[:120]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

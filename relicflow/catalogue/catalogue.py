@@ -31,6 +31,7 @@ from relicflow.catalogue.accounts import AccountOperations
 from relicflow.catalogue.fixity import FixityOperations
 from relicflow.catalogue.intake import IntakeOperations
 from relicflow.catalogue.mint_batching import MintBatchingOperations
+from relicflow.catalogue.objects import ObjectOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.record_check import RecordCheckOperations
 from relicflow.catalogue.reopening import ReopenOperations
@@ -68,9 +69,9 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("relicflow_read_only") else "BEGIN IMMEDIATE")
 
 
-class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ReviewOperations, MintBatchingOperations,
+class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ObjectOperations, ReviewOperations, MintBatchingOperations,
                 MintOperations, FixityOperations, AccountOperations, ReopenOperations):
-    """The catalogue database; audit, ingest, review, mint, fixity and account operations live in their own modules as mixins."""
+    """The catalogue database; audit, ingest, objects, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:
         """``audit_key``: where the chain's sealing key is; default, for SQLite, the key file next to the database."""

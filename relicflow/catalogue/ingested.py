@@ -39,3 +39,6 @@ class IngestedImage:
     grade: str | None = None
     sheet_fields: dict[str, Any] | None = None
     required_approvals: int = 1
+    file_name: str | None = None  # the file it came from (a rescan under the same name answers a send-back)
+    view: str | None = None  # canonical view code (tasks/object_views), None when no label named one
+    view_label: str | None = None  # the label as written

@@ -16,21 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
-from relicflow.catalogue.ingested import DuplicateMatcher, IngestedImage, WarningNote
+from relicflow.catalogue.ingested import WarningNote
 from relicflow.catalogue.models import (
-    DuplicateCandidate,
-    Image,
-    ImageHash,
     IngestRun,
     Item,
     ItemStatus,
     ItemWarning,
-    MetadataRecord,
     SourceFile,
     StatusTransition,
     utcnow,
 )
-from relicflow.catalogue.record_entries import record_snapshot
 from relicflow.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -292,49 +287,3 @@ class IntakeOperations:
                                  details={"superseded_by": by_item_id, "inbox_path": inbox_path,
                                           "was": item.quarantine_code or "failed"})
             return [item.id for item in stale]
-
-    # -- the processed item ----------------------------------------------------------------------
-
-    def record_ingested(self: Catalogue, item_id: int, result: IngestedImage, *, match: DuplicateMatcher | None = None) -> list[tuple[int, int]]:  # type: ignore[misc]
-        """Everything ingest learnt about one item, and received→processed→awaiting_review, atomically.
-
-        The near-duplicate search runs inside the same write transaction, so two scans of one object
-        ingested side by side still find each other. Returns the (other_item_id, distance) matches.
-        """
-        with self.session() as s:
-            self.serialise_writers(s)  # before the duplicate search: scans committed meanwhile must be seen
-            item = s.get_one(Item, item_id)
-            version = 1 + (s.scalar(select(func.max(Image.version)).where(Image.item_id == item_id)) or 0)
-            image = Image(item_id=item_id, version=version, sha256=result.sha256, size_bytes=result.size_bytes, format=result.format,
-                          width=result.width, height=result.height, mode=result.mode, bits_per_sample=result.bits_per_sample,
-                          original_key=result.original_key, access_key=result.access_key, thumbnail_key=result.thumbnail_key,
-                          derivation=result.derivation)
-            s.add(image)
-            s.flush()
-            matches: list[tuple[int, int]] = []
-            if match is not None and "phash" in result.hashes:
-                q = (select(Image.item_id, ImageHash.value).join(ImageHash, ImageHash.image_id == Image.id)
-                     .where(ImageHash.algorithm == "phash", Image.item_id != item_id))
-                matches = match(result.hashes["phash"], [(row[0], row[1]) for row in s.execute(q)])
-            for algorithm, value in result.hashes.items():
-                s.add(ImageHash(image_id=image.id, algorithm=algorithm, value=value))
-            for other_id, distance in matches:
-                s.add(DuplicateCandidate(item_id=item_id, other_item_id=other_id, algorithm="phash", distance=distance))
-                if s.scalar(select(DuplicateCandidate.id).where(DuplicateCandidate.item_id == other_id,
-                                                                DuplicateCandidate.other_item_id == item_id)) is None:
-                    s.add(DuplicateCandidate(item_id=other_id, other_item_id=item_id, algorithm="phash", distance=distance))
-            s.add(MetadataRecord(item_id=item_id, source="technical", data=result.technical))
-            if result.sheet_fields is not None:
-                s.add(MetadataRecord(item_id=item_id, source="accession_sheet", data=result.sheet_fields))
-            item.accession_number = result.accession_number
-            item.accession_number_source = result.accession_number_source if result.accession_number else None
-            item.title = result.title
-            item.grade = result.grade
-            item.required_approvals = max(1, result.required_approvals)
-            for w in result.warnings:
-                s.add(ItemWarning(item_id=item_id, code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details))
-            self._transition(s, item, ItemStatus.processed, actor="ingest", details={"sha256": result.sha256, "version": version})
-            self._transition(s, item, ItemStatus.awaiting_review, actor="ingest",
-                             details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches],
-                                      "record": record_snapshot(item, image_sha256=result.sha256)})
-            return matches

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from relicflow.catalogue.models import AuditEntry, Image, Item, MetadataRecord, MintBatchItem, ReviewDecision, User
 from schemas.issuer import MintItem
+from tasks.object_views import ImageVersion, seen_state
 from tasks.mint_eligibility import DecisionEntry, DecisionRow, Eligible, MintRecord, StatusEntry
 
 # A decided_at in an audit entry that cannot be read: far from any row's time, so it shows as a mismatch.
@@ -26,14 +27,18 @@ def load_mint_records(session: Session, item_ids: list[int], *,
                       sealed: Callable[[AuditEntry], bool] | None = None) -> dict[int, MintRecord]:
     """The MintRecord of each existing item of ``item_ids``, in six queries.
 
+    What will be sent is every current image of the object (``seen``); approvals count only when they
+    were made on exactly that and the same record version.
+
     ``sealed`` vouches for each audit entry (its HMAC seal); an entry it refuses is not evidence, so the
     decision it records counts as unrecorded and the item is held.
     """
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(item_ids)))}
-    images: dict[int, tuple[int, str]] = {}
-    for item_id, version, sha in session.execute(select(Image.item_id, Image.version, Image.sha256).where(Image.item_id.in_(item_ids))):
-        if item_id not in images or version > images[item_id][0]:
-            images[item_id] = (version, sha)
+    current: dict[int, list[ImageVersion]] = {}
+    for row in session.execute(select(Image.item_id, Image.id, Image.view, Image.view_label, Image.version, Image.sha256)
+                               .where(Image.item_id.in_(item_ids), Image.replaced_by_image_id.is_(None))):
+        current.setdefault(row[0], []).append(ImageVersion(*row[1:]))
+    seen = {item_id: seen_state(current.get(item_id, []), item.record_version or 1) for item_id, item in items.items()}
     sheets: dict[int, dict[str, Any]] = {}
     q = select(MetadataRecord.item_id, MetadataRecord.data).where(
         MetadataRecord.item_id.in_(item_ids), MetadataRecord.source == "accession_sheet").order_by(MetadataRecord.id)
@@ -44,7 +49,8 @@ def load_mint_records(session: Session, item_ids: list[int], *,
           .where(ReviewDecision.item_id.in_(item_ids)).order_by(ReviewDecision.id))
     for d, username in session.execute(q2):
         rows.setdefault(d.item_id, []).append(DecisionRow(id=d.id, reviewer_id=d.reviewer_id, reviewer=username, decision=d.decision,
-                                                          reason=d.reason or "", image_sha256=d.image_sha256, decided_at=d.decided_at))
+                                                          reason=d.reason or "", image_sha256=d.image_sha256, decided_at=d.decided_at,
+                                                          seen=d.seen))
     entries: dict[int, list[DecisionEntry]] = {}
     statuses: dict[int, list[StatusEntry]] = {}
     q3 = (select(AuditEntry).where(AuditEntry.item_id.in_(item_ids),
@@ -61,11 +67,13 @@ def load_mint_records(session: Session, item_ids: list[int], *,
     batched = set(session.scalars(select(MintBatchItem.item_id).where(MintBatchItem.item_id.in_(item_ids))))
     return {
         item_id: MintRecord(
-            item_id=item_id, status=item.status, image_sha256=images[item_id][1] if item_id in images else None,
+            item_id=item_id, status=item.status,
+            image_sha256=seen[item_id]["images"][0]["sha256"] if seen[item_id]["images"] else None,
             required_approvals=item.required_approvals, grades=(item.grade, sheets.get(item_id, {}).get("grade")),
             accession_number=item.accession_number, accession_number_source=item.accession_number_source,
             sheet_record=sheets.get(item_id), quarantine_code=item.quarantine_code, in_batch=item_id in batched,
             rows=tuple(rows.get(item_id, ())), entries=tuple(entries.get(item_id, ())), status_entries=tuple(statuses.get(item_id, ())),
+            seen=seen[item_id], addition_to=item.addition_to_item_id,
         )
         for item_id, item in items.items()
     }
@@ -78,6 +86,7 @@ def _decision_entry(e: AuditEntry, decision: str) -> DecisionEntry:
         reason=details.get("reason") if isinstance(details.get("reason"), str) else None,
         image_sha256=details.get("image_sha256"), reviewer_id=_int(details.get("reviewer_id")),
         decided_at=_time(details["decided_at"]) if details.get("decided_at") is not None else None,
+        seen=details["seen"] if isinstance(details.get("seen"), dict) else None,
     )
 
 
@@ -102,7 +111,9 @@ def _time(value: Any) -> datetime:
 def attests(built: MintItem, record: MintRecord, verdict: Eligible) -> bool:
     """Whether a body built earlier still says what the record says now (image, number, approvals)."""
     review = built.review
-    return (built.image_sha256 == record.image_sha256 and built.accession_number == record.accession_number
+    sent = [image.sha256 for image in built.images] or [built.image_sha256]
+    return (built.image_sha256 == record.image_sha256 and sent == [i["sha256"] for i in record.seen.get("images", [])]
+            and built.accession_number == record.accession_number
             and review.decision_ids == [a.decision_id for a in verdict.approvals]
             and review.approved_by == [a.reviewer for a in verdict.approvals]
             and review.approved_at == max(a.decided_at for a in verdict.approvals))

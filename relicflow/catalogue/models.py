@@ -66,7 +66,9 @@ class ItemStatus(str, enum.Enum):
 
 ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
     # failed: our own error (not the file's) while ingesting; retried a bounded number of times.
-    ItemStatus.received: frozenset({ItemStatus.quarantined, ItemStatus.processed, ItemStatus.failed}),
+    # received → superseded: the scan's image joined the object it shows (an item of the same accession
+    # number, or the sent-back item it answers); its file and image now belong to that item.
+    ItemStatus.received: frozenset({ItemStatus.quarantined, ItemStatus.processed, ItemStatus.failed, ItemStatus.superseded}),
     ItemStatus.failed: frozenset({ItemStatus.received, ItemStatus.superseded}),
     ItemStatus.processed: frozenset({ItemStatus.awaiting_review, ItemStatus.quarantined}),
     ItemStatus.awaiting_review: frozenset({ItemStatus.approved, ItemStatus.rejected, ItemStatus.sent_back}),
@@ -173,6 +175,10 @@ class Item(Base):
     mint_hold_message_en: Mapped[str | None] = mapped_column(Text)
     mint_hold_message_zh: Mapped[str | None] = mapped_column(Text)
     mint_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the catalogue record's version: 1 as first read from the sheet, +1 for each correction (audited)
+    record_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # views that arrived after the object (this id) was approved or minted wait here, decided on their own
+    addition_to_item_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -207,7 +213,9 @@ class SourceFile(Base):
 
 
 class Image(Base):
-    """A decoded original master and what was derived from it; versions follow rescans."""
+    """One photograph of the object (a view) as decoded and derived. A rescan of the same view after a
+    send-back is the next ``version``; the one it replaces points at it (``replaced_by_image_id``), so
+    the current images are those that point nowhere."""
 
     __tablename__ = "images"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -224,6 +232,10 @@ class Image(Base):
     access_key: Mapped[str | None] = mapped_column(Text)
     thumbnail_key: Mapped[str | None] = mapped_column(Text)
     derivation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    view: Mapped[str | None] = mapped_column(String(32))  # canonical view code (front, back, detail...); None: not said
+    view_label: Mapped[str | None] = mapped_column(String(64))  # the label as written (正面, _back, the sheet's 视图)
+    file_name: Mapped[str | None] = mapped_column(Text)  # the file it came from, for "same file name" rescans
+    replaced_by_image_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="images")
     hashes: Mapped[list[ImageHash]] = relationship(back_populates="image", order_by="ImageHash.algorithm")
@@ -243,13 +255,18 @@ class ImageHash(Base):
 
 
 class MetadataRecord(Base):
-    """Metadata by source (technical, accession sheet, ...), kept apart so provenance stays visible."""
+    """Metadata by source (technical, accession sheet, ...), kept apart so provenance stays visible.
+
+    Accession-sheet records are versioned: a corrected row adds a record with the next ``version``
+    (the item's ``record_version``); earlier ones stay, so the change can be shown."""
 
     __tablename__ = "metadata_records"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int | None] = mapped_column(Integer)
+    image_id: Mapped[int | None] = mapped_column(Integer)  # technical records: the image they describe
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="metadata_records")
 
@@ -284,6 +301,9 @@ class ReviewDecision(Base):
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # what the reviewer was shown: every current image (view, version, sha256) and the record version
+    # (tasks/object_views.seen_state); NULL for decisions from before objects had several images
+    seen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="decisions")
     reviewer: Mapped[User] = relationship()

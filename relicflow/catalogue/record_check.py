@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
 
 ITEMS_PER_CHUNK = 5000
-SNAPSHOT_FIELDS = ("accession_number", "accession_number_source", "title", "grade", "required_approvals")
+SNAPSHOT_FIELDS = ("accession_number", "accession_number_source", "title", "grade", "required_approvals", "record_version")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ def _same_time(recorded: Any, actual: datetime) -> bool:
         return False
 
 
-def _check_status(item: Item, entries: Sequence[AuditEntry], rows: Sequence[StatusTransition]) -> Iterable[Disagreement]:
+def _check_status(item: Item, entries: Sequence[AuditEntry], rows: Sequence[StatusTransition],
+                  record_entries: Sequence[AuditEntry] = ()) -> Iterable[Disagreement]:
     recorded = [(e.action.removeprefix("status:"), e.actor) for e in entries]
     actual = [(r.to_status, r.actor) for r in rows]
     if recorded != actual:
@@ -54,9 +55,10 @@ def _check_status(item: Item, entries: Sequence[AuditEntry], rows: Sequence[Stat
     if item.status != last:
         yield Disagreement(item.id, "status_not_recorded",
                            f"status is {item.status!r} but the audit chain's last status for it is {last!r}")
-    snapshots = [e.details["record"] for e in entries if isinstance(e.details.get("record"), dict)]
-    if snapshots:
-        snapshot = snapshots[-1]
+    # the record as last chained: the entry sending it to review, or a later audited correction
+    with_record = sorted((e for e in [*entries, *record_entries] if isinstance(e.details.get("record"), dict)), key=lambda e: e.id)
+    if with_record:
+        snapshot = with_record[-1].details["record"]
         changed = [f for f in SNAPSHOT_FIELDS if f in snapshot and snapshot[f] != getattr(item, f)]
         if changed:
             yield Disagreement(item.id, "record_changed",
@@ -84,6 +86,8 @@ def _check_decisions(item_id: int, entries: Sequence[AuditEntry], rows: Sequence
             problems.append("reason differs")
         if d.get("image_sha256") != row.image_sha256:
             problems.append("image differs")
+        if ("seen" in d or row.seen is not None) and d.get("seen") != row.seen:
+            problems.append("what the reviewer was shown (images, record version) differs")
         if "decided_at" in d and not _same_time(d["decided_at"], row.decided_at):
             problems.append(f"time {row.decided_at.isoformat()}, recorded {d['decided_at']}")
         if problems:
@@ -130,11 +134,14 @@ class RecordCheckOperations:
         items = {i.id: i for i in s.execute(select(Item.__table__).where(item_filter))}
         entries: dict[int, list[AuditEntry]] = defaultdict(list)
         decision_entries: dict[int, list[AuditEntry]] = defaultdict(list)
+        record_entries: dict[int, list[AuditEntry]] = defaultdict(list)
         q = (select(AuditEntry.__table__).where(in_range(AuditEntry.item_id),
-                                      or_(AuditEntry.action.like("status:%"), AuditEntry.action.like("review:%")))
+                                      or_(AuditEntry.action.like("status:%"), AuditEntry.action.like("review:%"),
+                                          AuditEntry.action == "record:updated"))
              .order_by(AuditEntry.id))
         for e in s.execute(q):
-            (entries if e.action.startswith("status:") else decision_entries)[e.item_id].append(e)
+            kind = e.action.partition(":")[0]
+            (entries if kind == "status" else decision_entries if kind == "review" else record_entries)[e.item_id].append(e)
         transitions: dict[int, list[StatusTransition]] = defaultdict(list)
         for r in s.execute(select(StatusTransition.__table__).where(in_range(StatusTransition.item_id)).order_by(StatusTransition.id)):
             transitions[r.item_id].append(r)
@@ -147,7 +154,7 @@ class RecordCheckOperations:
             if item is None:
                 found.append(Disagreement(item_id, "status_not_recorded", "the audit chain records this item but it is gone from the catalogue"))
                 continue
-            found += _check_status(item, entries.get(item_id, []), transitions.get(item_id, []))
+            found += _check_status(item, entries.get(item_id, []), transitions.get(item_id, []), record_entries.get(item_id, []))
         for item_id in sorted(set(decision_entries) | set(decisions)):
             found += _check_decisions(item_id, decision_entries.get(item_id, []), decisions.get(item_id, []), usernames)
         return found

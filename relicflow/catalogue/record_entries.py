@@ -13,8 +13,11 @@ from relicflow.catalogue.models import Item, ReviewDecision
 
 def decision_details(row: ReviewDecision) -> dict[str, Any]:
     """A decision's whole content (the row must be flushed: id and decided_at are set)."""
-    return {"decision_id": row.id, "reviewer_id": row.reviewer_id, "decision": row.decision, "reason": row.reason,
-            "image_sha256": row.image_sha256, "decided_at": row.decided_at.isoformat()}
+    details = {"decision_id": row.id, "reviewer_id": row.reviewer_id, "decision": row.decision, "reason": row.reason,
+               "image_sha256": row.image_sha256, "decided_at": row.decided_at.isoformat()}
+    if row.seen is not None:  # every image version and the record version the reviewer was shown
+        details["seen"] = row.seen
+    return details
 
 
 def record_snapshot(item: Item, *, image_sha256: str) -> dict[str, Any]:
@@ -23,4 +26,4 @@ def record_snapshot(item: Item, *, image_sha256: str) -> dict[str, Any]:
     could be edited afterwards."""
     return {"accession_number": item.accession_number, "accession_number_source": item.accession_number_source,
             "title": item.title, "grade": item.grade, "required_approvals": item.required_approvals,
-            "image_sha256": image_sha256}
+            "record_version": item.record_version or 1, "image_sha256": image_sha256}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relicflow.catalogue.models import Item
+from relicflow.catalogue.models import Image, Item
 from schemas.catalogue import (
     CatalogueRecord,
     DecisionRecord,
@@ -16,6 +16,17 @@ from schemas.catalogue import (
     Quarantine,
     Warning,
 )
+from tasks.object_views import view_rank
+
+
+def image_record(image: Image) -> ImageRecord:
+    return ImageRecord(
+        id=image.id, view=image.view, view_label=image.view_label, file_name=image.file_name,
+        replaced_by=image.replaced_by_image_id, version=image.version, sha256=image.sha256, size_bytes=image.size_bytes,
+        format=image.format, width=image.width, height=image.height, mode=image.mode, bits_per_sample=image.bits_per_sample,
+        original_key=image.original_key, access_key=image.access_key, thumbnail_key=image.thumbnail_key,
+        derivation=image.derivation, hashes={h.algorithm: h.value for h in image.hashes},
+    )
 
 
 def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> ItemRecord:
@@ -24,7 +35,11 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
     sources: dict[str, dict[str, Any]] = {}
     for rec in item.metadata_records:
         sources[rec.source] = rec.data
-    image = item.images[-1] if item.images else None
+    current = sorted((i for i in item.images if i.replaced_by_image_id is None), key=lambda i: (*view_rank(i.view, i.view_label), i.id))
+    earlier = sorted((i for i in item.images if i.replaced_by_image_id is not None), key=lambda i: i.id)
+    primary_technical = [rec.data for rec in item.metadata_records if rec.source == "technical" and current and rec.image_id == current[0].id]
+    if primary_technical:  # the technical record beside the image it describes (the first view), not the newest scan's
+        sources["technical"] = primary_technical[-1]
     return ItemRecord(
         id=item.id,
         status=item.status,  # type: ignore[arg-type]
@@ -39,12 +54,11 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
         warnings=[Warning(code=w.code, message_en=w.message_en, message_zh=w.message_zh, details=w.details) for w in item.warnings],
         duplicate_candidates=[DuplicateCandidateOut(item_id=d.other_item_id, algorithm=d.algorithm, distance=d.distance)
                               for d in item.duplicate_candidates],
-        image=ImageRecord(
-            version=image.version, sha256=image.sha256, size_bytes=image.size_bytes, format=image.format, width=image.width,
-            height=image.height, mode=image.mode, bits_per_sample=image.bits_per_sample, original_key=image.original_key,
-            access_key=image.access_key, thumbnail_key=image.thumbnail_key, derivation=image.derivation,
-            hashes={h.algorithm: h.value for h in image.hashes},
-        ) if image else None,
+        image=image_record(current[0]) if current else None,
+        images=[image_record(i) for i in current],
+        earlier_images=[image_record(i) for i in earlier],
+        record_version=item.record_version or 1,
+        addition_to=item.addition_to_item_id,
         record=CatalogueRecord(
             accession_number=item.accession_number, title=item.title, grade=item.grade,
             fields=sources.get("accession_sheet", {}), technical=sources.get("technical", {}), sources=sources,
@@ -53,7 +67,8 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
         mint_hold=MintHold(code=item.mint_hold_code, message_en=item.mint_hold_message_en or "", message_zh=item.mint_hold_message_zh or "",
                            since=item.mint_hold_at) if item.mint_hold_code else None,
         decisions=[DecisionRecord(id=d.id, reviewer=names.get(d.reviewer_id, str(d.reviewer_id)), decision=d.decision,  # type: ignore[arg-type]
-                                  reason=d.reason, image_sha256=d.image_sha256, decided_at=d.decided_at) for d in item.decisions],
+                                  reason=d.reason, image_sha256=d.image_sha256, seen=d.seen, decided_at=d.decided_at)
+                   for d in item.decisions],
         created_at=item.created_at,
         updated_at=item.updated_at,
     )

@@ -1,18 +1,22 @@
 """Review decisions and the gate's view of a batch.
 
-A decision is valid only for the item's current image version, only while the item awaits review, and
-graded relics need approvals from as many distinct reviewers as ``Item.required_approvals`` says.
+A decision binds to what the reviewer saw (every current image version and the record version:
+``seen``); it is valid only while the item awaits review, and graded relics need approvals of the same
+``seen`` from as many distinct reviewers as ``Item.required_approvals`` says. A form that carries the
+digest of what its page showed is refused when the object changed meanwhile (a rescan arrived).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from relicflow.catalogue.models import Image, IngestRun, Item, ItemStatus, ReviewDecision, Role, User
+from relicflow.catalogue.models import IngestRun, Item, ItemStatus, ReviewDecision, Role, User
+from relicflow.catalogue.objects import seen_now
 from relicflow.catalogue.record_entries import decision_details
 from relicflow.catalogue.reopening import decision_floor_in
+from tasks.object_views import decided_on, seen_digest as digest_of
 from relicflow.errors import ReviewError
 
 if TYPE_CHECKING:
@@ -22,8 +26,13 @@ DECISIONS = ("approve", "reject", "send_back")
 UNDECIDED = (ItemStatus.received.value, ItemStatus.processed.value, ItemStatus.awaiting_review.value, ItemStatus.resubmitted.value)
 
 
+def _decided_on(decision: ReviewDecision, seen: dict[str, Any]) -> bool:
+    return decided_on(decision.seen, decision.image_sha256, seen)
+
+
 class ReviewOperations:
-    def record_decision(self: Catalogue, item_id: int, *, reviewer_id: int, decision: str, reason: str = "") -> ItemStatus:  # type: ignore[misc]
+    def record_decision(self: Catalogue, item_id: int, *, reviewer_id: int, decision: str, reason: str = "",  # type: ignore[misc]
+                        seen_digest: str | None = None) -> ItemStatus:
         """Commit one reviewer's decision; returns the item's status afterwards."""
         if decision not in DECISIONS:
             raise ReviewError(f"unknown decision {decision!r}")
@@ -39,23 +48,25 @@ class ReviewOperations:
                 raise ReviewError("only reviewers may decide on items")
             if item.status != ItemStatus.awaiting_review.value:
                 raise ReviewError(f"item {item_id} is not awaiting review (it is {item.status})")
-            image_sha = s.scalar(select(Image.sha256).where(Image.item_id == item_id).order_by(Image.version.desc()).limit(1))
+            seen = seen_now(s, item)
+            if seen_digest is not None and seen_digest != digest_of(seen):
+                raise ReviewError("the object changed while you were looking at it (a new photograph or record version "
+                                  "arrived); look at it again before deciding")
+            image_sha = seen["images"][0]["sha256"] if seen["images"] else None
             floor = decision_floor_in(s, item_id)  # decisions before an administrator's reopen no longer count
-            if decision == "approve":
-                already = s.scalar(select(ReviewDecision.id).where(
-                    ReviewDecision.item_id == item_id, ReviewDecision.reviewer_id == reviewer_id, ReviewDecision.id > floor,
-                    ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha))
-                if already is not None:
-                    raise ReviewError("you have already approved this item; a second reviewer must approve it")
-            row = ReviewDecision(item_id=item_id, image_sha256=image_sha, reviewer_id=reviewer_id, decision=decision, reason=reason)
+            same_seen = [d for d in s.scalars(select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.id > floor,
+                                                                          ReviewDecision.decision == "approve"))
+                         if _decided_on(d, seen)]
+            if decision == "approve" and any(d.reviewer_id == reviewer_id for d in same_seen):
+                raise ReviewError("you have already approved this item; a second reviewer must approve it")
+            row = ReviewDecision(item_id=item_id, image_sha256=image_sha, reviewer_id=reviewer_id, decision=decision, reason=reason,
+                                 seen=seen)
             s.add(row)
             s.flush()
             self.audit(s, actor=reviewer.username, action=f"review:{decision}", item_id=item_id,
                        details=decision_details(row))
             if decision == "approve":
-                approvals = s.scalar(select(func.count(func.distinct(ReviewDecision.reviewer_id))).where(
-                    ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve", ReviewDecision.image_sha256 == image_sha,
-                    ReviewDecision.id > floor)) or 0
+                approvals = len({d.reviewer_id for d in same_seen} | {reviewer_id})
                 if approvals >= item.required_approvals:
                     self._transition(s, item, ItemStatus.approved, actor=reviewer.username, details={"approvals": approvals})
             elif decision == "reject":
@@ -65,13 +76,16 @@ class ReviewOperations:
             return ItemStatus(item.status)
 
     def approvals_for(self: Catalogue, item_id: int) -> list[ReviewDecision]:  # type: ignore[misc]
-        """The approvals that count for the item's current image version (since its last reopen), oldest first."""
+        """The approvals that count for what the item now shows (its current images and record) since its last reopen,
+        oldest first."""
         with self.read_session() as s:
-            image_sha = s.scalar(select(Image.sha256).where(Image.item_id == item_id).order_by(Image.version.desc()).limit(1))
+            item = s.get(Item, item_id)
+            if item is None:
+                return []
+            seen = seen_now(s, item)
             q = select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve",
-                                             ReviewDecision.image_sha256 == image_sha,
                                              ReviewDecision.id > decision_floor_in(s, item_id)).order_by(ReviewDecision.id)
-            rows = list(s.scalars(q))
+            rows = [d for d in s.scalars(q) if _decided_on(d, seen)]
             for r in rows:
                 _ = r.reviewer.username  # load while the session is open
             return rows

@@ -41,8 +41,9 @@ def inbox(settings: Settings) -> Path:
     inbox.mkdir(parents=True)
     save_jpeg(relic(1), inbox / "2019.3.17_front.jpg")
     save_jpeg(relic(2), inbox / "青铜鼎_正面.jpg")
-    # the same object photographed again: a resized, recompressed copy under another name
-    save_jpeg(relic(1).resize((500, 375)), inbox / "2019.3.17_copy.jpg", quality=70)
+    # the same object photographed again: a resized, recompressed copy filed under another number
+    # (the dangerous case: one relic, two accession numbers, two tokens)
+    save_jpeg(relic(1).resize((500, 375)), inbox / "2019.4.1_copy.jpg", quality=70)
     # stored sideways with an EXIF orientation tag, as cameras do
     save_jpeg(relic(3).rotate(90, expand=True), inbox / "GJ-0003.jpg", exif_orientation=6)
     (inbox / "empty.jpg").write_bytes(b"")
@@ -89,7 +90,7 @@ def test_ingest_sorts_good_scans_from_bad_and_keeps_every_original(settings: Set
         assert rec.quarantine.message_en and rec.quarantine.message_zh
         # nothing is lost: the original stays in the inbox and a byte-identical copy is in the store
         assert store.get_bytes(f"originals/{rec.sha256[:2]}/{rec.sha256}") == (inbox / name).read_bytes()
-    for name in ("2019.3.17_front.jpg", "青铜鼎_正面.jpg", "2019.3.17_copy.jpg", "GJ-0003.jpg"):
+    for name in ("2019.3.17_front.jpg", "青铜鼎_正面.jpg", "2019.4.1_copy.jpg", "GJ-0003.jpg"):
         assert records[name].status == "awaiting_review", name
         assert store.exists(records[name].image.access_key) and store.exists(records[name].image.thumbnail_key)
 
@@ -103,8 +104,9 @@ def test_sheet_joined_by_file_name_column_and_unmatched_rows_reported(settings: 
     ding = records["青铜鼎_正面.jpg"]
     assert ding.accession_number == "2020.1.1"
     assert ding.record.grade == "一级" and ding.required_approvals == 2  # graded relics need two reviewers
-    # the copy is joined by the accession number in its file name (the sheet names only the front view)
-    assert records["2019.3.17_copy.jpg"].accession_number == "2019.3.17"
+    # the copy's number is read from its file name (no row names it), and marked as a guess
+    assert records["2019.4.1_copy.jpg"].accession_number == "2019.4.1"
+    assert records["2019.4.1_copy.jpg"].accession_number_source == "file_name"
     # no row names GJ-0003: its number is read from the file name and marked as a guess
     gj = records["GJ-0003.jpg"]
     assert gj.accession_number == "GJ-0003" and gj.accession_number_source == "file_name"
@@ -118,7 +120,7 @@ def test_sheet_joined_by_file_name_column_and_unmatched_rows_reported(settings: 
 def test_near_duplicate_and_exif_orientation(settings: Settings, inbox: Path) -> None:
     ingest_flow(settings=settings, start_gate=False)
     records = by_file(Catalogue.from_settings(settings))
-    front, copy = records["2019.3.17_front.jpg"], records["2019.3.17_copy.jpg"]
+    front, copy = records["2019.3.17_front.jpg"], records["2019.4.1_copy.jpg"]
     assert [d.item_id for d in copy.duplicate_candidates] == [front.id]
     assert [d.item_id for d in front.duplicate_candidates] == [copy.id]
     assert records["青铜鼎_正面.jpg"].duplicate_candidates == []
@@ -184,6 +186,6 @@ def test_run_publishes_report_table_and_progress_to_prefect(settings: Settings, 
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     by_name = {r["file"]: r for r in rows}
     assert by_name["truncated.jpg"]["status"] == "quarantined" and "truncated_image" in by_name["truncated.jpg"]["warnings"]
-    assert by_name["2019.3.17_copy.jpg"]["status"] == "awaiting_review" and "near_duplicate" in by_name["2019.3.17_copy.jpg"]["warnings"]
+    assert by_name["2019.4.1_copy.jpg"]["status"] == "awaiting_review" and "near_duplicate" in by_name["2019.4.1_copy.jpg"]["warnings"]
     assert any(r["status"] == "sheet_row_unmatched" and "2021.9.9" in r["warnings"] for r in rows)
     assert float(progress.data) == 100.0

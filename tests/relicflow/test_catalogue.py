@@ -35,7 +35,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------
@@ -208,6 +208,8 @@ def test_transition_table_is_the_designed_life() -> None:
         # ingest's own errors are retried; stale quarantines step aside for the file that replaced them
         (S.received, S.failed), (S.failed, S.received), (S.quarantined, S.received),
         (S.failed, S.superseded), (S.quarantined, S.superseded),
+        # a scan whose photograph joined the object it shows steps aside for that object
+        (S.received, S.superseded),
         # an administrator's reopen of a mistaken decision (REOPEN_TRANSITIONS: refused unless it is one)
         (S.rejected, S.awaiting_review), (S.sent_back, S.awaiting_review), (S.approved, S.awaiting_review),
     }

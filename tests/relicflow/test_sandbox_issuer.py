@@ -253,7 +253,7 @@ def test_a_failing_mint_transaction_leaves_nothing_behind(ledger: Path) -> None:
     store = Ledger(ledger)
     with sqlite3.connect(ledger) as conn:  # plant a token id the second item will collide with
         conn.execute("INSERT INTO batches VALUES ('old', 'k0', x'7b7d', '2026-01-01')")
-        conn.execute("INSERT INTO tokens VALUES ('other', 1, 'sandbox-chain:00000002', 'x', 'old', '0x')")
+        conn.execute("INSERT INTO tokens (chain, seq, token_id, item_ref, batch_ref, tx_hash) VALUES ('other', 1, 'sandbox-chain:00000002', 'x', 'old', '0x')")
     request = make_request()
     assert store.claim("key-1", "h") == "new"
     with pytest.raises(sqlite3.IntegrityError):
@@ -323,3 +323,23 @@ def test_tokens_can_be_asked_for_by_item_and_by_batch(url: str) -> None:
     too_many = "&".join(f"item_ref=r{i}" for i in range(201))
     response = get(url, f"/v1/tokens?{too_many}")
     assert response.status_code == 400 and response.json()["code"] == "invalid_query"
+
+
+def test_a_ledger_from_before_2027_01_gains_the_content_hashes_and_keeps_its_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "old-ledger.sqlite3"
+    with sqlite3.connect(path) as conn:  # the 2026-12 layout: tokens without content_sha256
+        conn.executescript("""
+            CREATE TABLE batches (batch_ref TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL, receipt BLOB NOT NULL, minted_at TEXT NOT NULL);
+            CREATE TABLE tokens (chain TEXT NOT NULL, seq INTEGER NOT NULL, token_id TEXT NOT NULL UNIQUE,
+                item_ref TEXT NOT NULL UNIQUE, batch_ref TEXT NOT NULL REFERENCES batches (batch_ref), tx_hash TEXT NOT NULL,
+                PRIMARY KEY (chain, seq));
+            INSERT INTO batches VALUES ('old', 'k0', x'7b7d', '2026-01-01');
+            INSERT INTO tokens VALUES ('sandbox-chain', 1, 'sandbox-chain:00000001', 'relicflow:item:9', 'old', '0x');
+        """)
+    store = Ledger(path)
+    assert [(t.item_ref, t.content_sha256) for t in store.tokens()] == [("relicflow:item:9", [])]
+    request = make_request()
+    assert store.claim("key-1", "h") == "new"
+    store.mint("key-1", request, "sandbox-chain")
+    minted = {t.item_ref: t.content_sha256 for t in store.tokens()}
+    assert all(minted[item.item_ref] == ([i.sha256 for i in item.images] or [item.image_sha256]) for item in request.items)

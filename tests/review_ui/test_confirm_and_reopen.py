@@ -71,6 +71,8 @@ def test_reject_and_send_back_take_effect_only_from_the_confirmation_page(
     # the Confirm button carries the session's CSRF token and the decision exactly as typed
     assert hidden(page, "csrf_token") == form_token(client.get(f"/items/{item_id}").text)
     assert hidden(page, "decision") == decision and hidden(page, "reason") == reason
+    # and what the reviewer saw, so a rescan arriving before the confirmation still refuses it
+    assert hidden(page, "seen") == form_token(client.get(f"/items/{item_id}").text, "seen") != ""
     assert 'name="confirm" value="yes"' in page and f'href="/items/{item_id}"' in page  # and a way back
 
     confirmed = client.post(f"/items/{item_id}/decision", data={"decision": decision, "reason": reason, "confirm": "yes",

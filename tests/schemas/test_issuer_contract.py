@@ -122,11 +122,28 @@ def test_committed_openapi_file_equals_a_fresh_export(tmp_path: Path) -> None:
 
 def test_contract_2026_12_signs_the_idempotency_key_and_filters_tokens() -> None:
     document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
-    assert CONTRACT_VERSION == "2026-12" == document["info"]["version"]
+    assert CONTRACT_VERSION == "2027-01" == document["info"]["version"]
     assert "path?query\\nIdempotency-Key\\nsha256_hex(body)" in document["info"]["description"]
     params = {p["name"] for p in document["paths"]["/v1/tokens"]["get"]["parameters"]}
     assert {"item_ref", "batch_ref"} <= params
     # a batch committed under 2026-11 is resent with its exact bytes: the body layout did not change
     old = MintRequest.model_validate(request_data(contract_version="2026-11"))
     assert old.contract_version == "2026-11" and b'"contract_version":"2026-11"' in old.body_bytes()
-    assert MintRequest.model_validate(request_data()).contract_version == "2026-12"
+    assert MintRequest.model_validate(request_data()).contract_version == "2027-01"
+    # 2026-12 bodies (no images list) are resent as they were committed
+    assert MintRequest.model_validate(request_data(contract_version="2026-12")).items[0].images == []
+
+
+def test_contract_2027_01_sends_every_photograph_of_the_object() -> None:
+    data = request_data()
+    first = data["items"][0]["image_sha256"]
+    data["items"][0]["images"] = [{"view": "front", "version": 1, "sha256": first},
+                                  {"view": "back", "version": 2, "sha256": "b" * 64}]
+    request = MintRequest.model_validate(data)
+    assert [i.sha256 for i in request.items[0].images] == [first, "b" * 64]
+    data["items"][0]["images"] = [{"view": "back", "version": 1, "sha256": "b" * 64}]
+    with pytest.raises(ValidationError, match="image_sha256 must be one of the images"):
+        MintRequest.model_validate(data)
+    data["items"][0]["images"] = [{"view": "front", "version": 1, "sha256": first}] * 2
+    with pytest.raises(ValidationError, match="listed twice"):
+        MintRequest.model_validate(data)
