@@ -33,8 +33,10 @@ def audit_count(world: ReviewWorld) -> int:
 
 
 def post_decision(client: TestClient, item_id: int, decision: str, reason: str, **extra: str) -> object:
-    token = form_token(client.get(f"/items/{item_id}").text)
-    return client.post(f"/items/{item_id}/decision", data={"decision": decision, "reason": reason, "csrf_token": token, **extra})
+    """As the item page's form sends it: the session's CSRF token and what the page showed (``seen``)."""
+    page = client.get(f"/items/{item_id}").text
+    data = {"decision": decision, "reason": reason, "csrf_token": form_token(page), "seen": form_token(page, "seen")}
+    return client.post(f"/items/{item_id}/decision", data={**data, **extra})
 
 
 def post_reopen(client: TestClient, item_id: int, reason: str, **extra: str) -> object:
