@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -70,7 +70,3 @@ def still_unmatched_sheet_rows(catalogue: Catalogue, *, runs: int = RUNS_LOOKED_
             arrived.update(s.scalars(select(Item.accession_number).where(Item.accession_number.in_(numbers[start:start + _IN_CHUNK]))))
     return [row for number, row in newest.items() if number not in arrived]
 
-
-def describe(row: UnmatchedSheetRow) -> dict[str, Any]:
-    """Plain data for logs and JSON."""
-    return {"accession_number": row.accession_number, "sheet": row.sheet, "row": row.row, "title": row.title, "run_id": row.run_id}
