@@ -171,17 +171,18 @@ def takes_place_of(view: ViewLabel, file_name: str, current: Sequence[tuple[int,
                    rescan: bool) -> int | None:
     """The current image (id) a new photograph replaces as its next version, or None to add it.
 
-    ``current`` holds (image id, view code, file name) of the object's current images. The same file
-    name is a new version whatever the view (a re-export). For an object sent back (``rescan``) also the
-    same view, unless several photographs of that view are normal (局部, 拓片), and an object of one
-    unlabelled image is rescanned as one unlabelled image. Otherwise the photograph is added.
+    ``current`` holds (image id, view code, file name) of the object's current images. Only an object
+    sent back (``rescan``) has photographs replaced: the one of the same file name, else of the same view
+    (unless several photographs of that view are normal: 局部, 拓片), else the only one when it and the
+    rescan are both unlabelled. An undecided object gains every photograph that arrives: replacing one
+    a reviewer may already have looked at is for a send-back to ask for.
     """
+    if not rescan:
+        return None
     folded = _fold(file_name)
     same_name = [image_id for image_id, _, name in current if name and _fold(name) == folded]
     if same_name:
         return same_name[0]
-    if not rescan:
-        return None
     if view.code not in REPEATABLE_VIEWS:
         same_view = [image_id for image_id, code, _ in current if code == view.code]
         if same_view:

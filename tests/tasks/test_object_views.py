@@ -52,7 +52,8 @@ def test_what_a_rescan_replaces() -> None:
     front = ViewLabel("front", "正面")
     assert takes_place_of(front, "GZ1_正面_v2.jpg", current, rescan=True) == 1  # same view
     assert takes_place_of(front, "GZ1_正面_v2.jpg", current, rescan=False) is None  # undecided: added
-    assert takes_place_of(ViewLabel(None, None), "gz1_背面.JPG", current, rescan=False) == 2  # same name: re-export
+    assert takes_place_of(ViewLabel(None, None), "gz1_背面.JPG", current, rescan=True) == 2  # same name
+    assert takes_place_of(ViewLabel(None, None), "gz1_背面.JPG", current, rescan=False) is None  # undecided: kept both
     assert takes_place_of(ViewLabel("detail", "局部"), "GZ1_局部2.jpg", current, rescan=True) is None  # several details are normal
     assert takes_place_of(ViewLabel(None, None), "IMG_2.jpg", [(7, None, "IMG_1.jpg")], rescan=True) == 7
     assert takes_place_of(ViewLabel(None, None), "IMG_2.jpg", [(7, None, "IMG_1.jpg")], rescan=False) is None
