@@ -116,7 +116,7 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     rows += _report_rows(catalogue, outcomes, settings.locale)
     rows += [{"item": str(c.item_id), "file": f"{c.sheet} row {c.row_number}", "status": "record_updated",
               "warnings": "changed: " + ", ".join(sorted(c.changes))} for c in corrections]
-    summary = summarise(run_id, listing, plan, outcomes, sheet_rows, [number for _, _, number in unmatched], stopped=ctx.stop_reason)
+    summary = summarise(run_id, listing, plan, outcomes, sheet_rows, unmatched_row_details(sheets, unmatched), stopped=ctx.stop_reason)
     summary["records_updated"] = [c.item_id for c in corrections]
     if corrections and not summary["awaiting_review"]:  # a corrected record sends objects back to review
         summary["awaiting_review"] = catalogue.count_by_status(ingest_run_id=run_id).get(ItemStatus.awaiting_review.value, 0)
@@ -237,6 +237,14 @@ def unmatched_sheet_rows(catalogue: Catalogue, sheets: SheetSet, scans: list[Any
             if not catalogue.items_with_accession(row.accession_number)]
 
 
+def unmatched_row_details(sheets: SheetSet, unmatched: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """The unmatched rows as the run's summary keeps them, so the quarantine page can show each one."""
+    by_ref = {(row.sheet, row.row_number): row for row in sheets.rows}
+    return [{"sheet": sheet, "row": row_number, "accession_number": number,
+             "title": (by_ref[(sheet, row_number)].fields.get("title") or None) if (sheet, row_number) in by_ref else None}
+            for sheet, row_number, number in unmatched]
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -268,7 +276,7 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
 
 
 def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOutcome], sheet_rows: list[dict[str, str]],
-              unmatched: list[str], *, stopped: IngestStopped | None) -> dict[str, Any]:
+              unmatched: list[dict[str, Any]], *, stopped: IngestStopped | None) -> dict[str, Any]:
     def count(status: ItemStatus) -> int:  # objects, not files: three views of one object are one item to review
         return len({o.item_id for o in outcomes if o.status == status.value})
 
@@ -287,7 +295,8 @@ def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOu
         "errors": len(failed) + len(sheet_rows),
         "failures": [{"item": o.item_id, "file": o.file_name, "error": o.error, "attempts": o.attempts} for o in failed],
         "unreadable": plan.skipped.get("unreadable", 0),
-        "unmatched_sheet_rows": unmatched,
+        # numbers (as before) and, since issue 7, each row's sheet, row number and name
+        "unmatched_sheet_rows": [r["accession_number"] for r in unmatched], "unmatched_sheet_row_details": unmatched,
         "items": list(dict.fromkeys(o.item_id for o in outcomes)),
         "joined_objects": sum(o.placement == "joined" for o in outcomes),
         "resubmitted": sorted({o.item_id for o in outcomes if o.placement == "resubmitted"}),

@@ -145,6 +145,15 @@ class ReviewError(RelicflowError):
     """A review decision is not allowed (wrong role, item not awaiting review, missing reason)."""
 
 
+class ReopenRefused(ReviewError):
+    """An administrator's reopen is not allowed for this item; ``code`` says why (``not_decided``,
+    ``batched``, ``minted``, ``was_batched``, ``reason_required``, ``not_admin``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class IssuerError(RelicflowError):
     """The issuer refused a mint request or could not be reached after every retry.
 

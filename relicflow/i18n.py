@@ -133,7 +133,7 @@ _WEB: dict[str, dict[str, str]] = {
     },
     "web.dup.distance": {"zh-CN": "差异 {distance}（{algorithm}）", "en": "distance {distance} ({algorithm})"},
     "web.dup.gone": {"zh-CN": "藏品 #{id} 已不存在", "en": "Item #{id} no longer exists"},
-    "web.history.col.when": {"zh-CN": "时间（UTC）", "en": "When (UTC)"},
+    "web.history.col.when": {"zh-CN": "时间", "en": "When"},
     "web.history.col.reviewer": {"zh-CN": "审核员", "en": "Reviewer"},
     "web.history.col.decision": {"zh-CN": "决定", "en": "Decision"},
     "web.history.col.reason": {"zh-CN": "原因 / 说明", "en": "Reason / note"},
@@ -220,7 +220,7 @@ _WEB: dict[str, dict[str, str]] = {
     "web.failed.col.error": {"zh-CN": "错误", "en": "Error"},
     "web.failed.auto": {"zh-CN": "下次运行自动重试", "en": "retried by the next run"},
     "web.failed.manual": {"zh-CN": "需管理员处理", "en": "needs an administrator"},
-    "web.last_run.title": {"zh-CN": "最近一次入库运行（#{id}，{when} UTC）未处理的条目", "en": "Not taken in by the last ingest run (#{id}, {when} UTC)"},
+    "web.last_run.title": {"zh-CN": "最近一次入库运行（#{id}，{when}）未处理的条目", "en": "Not taken in by the last ingest run (#{id}, {when})"},
     "web.last_run.stopped": {"zh-CN": "该次运行未能完成：{reason}", "en": "That run could not finish: {reason}"},
     "web.last_run.none": {"zh-CN": "最近一次运行处理了收件箱中的全部条目。", "en": "The last run took in everything in the inbox."},
     "web.last_run.col.reason": {"zh-CN": "原因", "en": "Reason"},
@@ -253,13 +253,13 @@ _FIXITY: dict[str, dict[str, str]] = {
         "en": "The scheduled fixity check reads stored originals, derivatives and metadata documents again, hashes them and "
               "compares the SHA-256 with the one registered when they were stored; each run takes the least recently checked first.",
     },
-    "web.fixity.last_run": {"zh-CN": "最近一次检查：{when} UTC，检查 {checked} 个对象，清除过期临时文件 {removed} 个。",
-                            "en": "Last run: {when} UTC, {checked} objects checked, {removed} stale temporary files removed."},
-    "web.fixity.last_run_failed": {"zh-CN": "最近一次检查（{when} UTC）未能完成：{error}",
-                                   "en": "The last run ({when} UTC) did not finish: {error}"},
+    "web.fixity.last_run": {"zh-CN": "最近一次检查：{when}，检查 {checked} 个对象，清除过期临时文件 {removed} 个。",
+                            "en": "Last run: {when}, {checked} objects checked, {removed} stale temporary files removed."},
+    "web.fixity.last_run_failed": {"zh-CN": "最近一次检查（{when}）未能完成：{error}",
+                                   "en": "The last run ({when}) did not finish: {error}"},
     "web.fixity.never_run": {"zh-CN": "尚未运行过完整性检查。", "en": "No fixity check has run yet."},
-    "web.fixity.oldest": {"zh-CN": "所有已检查对象的最近检查时间均不早于 {when} UTC。",
-                          "en": "Every checked object was last checked at or after {when} UTC."},
+    "web.fixity.oldest": {"zh-CN": "所有已检查对象的最近检查时间均不早于 {when}。",
+                          "en": "Every checked object was last checked at or after {when}."},
     "web.fixity.adopted": {
         "zh-CN": "{n} 个对象入库时未登记哈希值（旧版本生成的衍生图像），其比对依据取自存储系统自身的记录。",
         "en": "{n} objects had no registered hash (derivatives made before the inventory existed); their expected hash was "
@@ -348,9 +348,97 @@ _TECHNICAL: dict[str, tuple[str, str]] = {
     "captured_at": ("拍摄时间", "Captured at"),
 }
 
+# The item page's token panel and reopen form, the confirmation page, the quarantine page's unmatched rows.
+_REVIEW_STEPS: dict[str, dict[str, str]] = {
+    "web.flash.reopened": {"zh-CN": "藏品 #{id} 已重新开启审核，回到待审队列。", "en": "Item #{id} is reopened and back in the review queue."},
+    # confirmation page
+    "web.confirm.title.reject": {"zh-CN": "确认驳回", "en": "Confirm rejection"},
+    "web.confirm.title.send_back": {"zh-CN": "确认退回", "en": "Confirm send-back"},
+    "web.confirm.title.reopen": {"zh-CN": "确认重新开启审核", "en": "Confirm reopening"},
+    "web.confirm.question.reject": {"zh-CN": "确定要驳回藏品 #{id} 吗？驳回后该藏品不会发行。",
+                                    "en": "Reject item #{id}? A rejected item is not issued."},
+    "web.confirm.question.send_back": {"zh-CN": "确定要将藏品 #{id} 退回数字化人员吗？他们会看到下面的说明。",
+                                       "en": "Send item #{id} back to digitisation staff? They will see the note below."},
+    "web.confirm.question.reopen": {
+        "zh-CN": "确定要重新开启藏品 #{id} 的审核吗？之前的审核决定会保留在记录中，但不再计入；该藏品回到待审队列，需要重新审核。",
+        "en": "Reopen the review of item #{id}? Its earlier decisions stay in the record but no longer count; the item goes "
+              "back to the review queue and must be reviewed again."},
+    "web.confirm.item": {"zh-CN": "藏品", "en": "Item"},
+    "web.confirm.status": {"zh-CN": "当前状态", "en": "Current status"},
+    "web.confirm.decision": {"zh-CN": "操作", "en": "Action"},
+    "web.confirm.action.reject": {"zh-CN": "驳回", "en": "Reject"},
+    "web.confirm.action.send_back": {"zh-CN": "退回重拍", "en": "Send back"},
+    "web.confirm.action.reopen": {"zh-CN": "重新开启审核", "en": "Reopen the review"},
+    "web.confirm.reason.reject": {"zh-CN": "驳回原因", "en": "Reason for rejection"},
+    "web.confirm.reason.send_back": {"zh-CN": "给数字化人员的说明", "en": "Note for digitisation staff"},
+    "web.confirm.reason.reopen": {"zh-CN": "重新开启的原因", "en": "Reason for reopening"},
+    "web.confirm.not_yet": {"zh-CN": "尚未记录任何内容：点击确认后才会生效。", "en": "Nothing is recorded yet: it takes effect only when you confirm."},
+    "web.confirm.button.reject": {"zh-CN": "确认驳回", "en": "Confirm rejection"},
+    "web.confirm.button.send_back": {"zh-CN": "确认退回", "en": "Confirm send-back"},
+    "web.confirm.button.reopen": {"zh-CN": "确认重新开启", "en": "Confirm reopening"},
+    "web.confirm.edit": {"zh-CN": "返回修改", "en": "Go back and edit"},
+    "web.confirm.back": {"zh-CN": "← 取消，返回藏品页（不作任何记录）", "en": "← Cancel and return to the item (nothing is recorded)"},
+    # reopen
+    "web.reopen.title": {"zh-CN": "重新开启审核（管理员）", "en": "Reopen the review (administrators)"},
+    "web.reopen.help": {
+        "zh-CN": "用于纠正误操作的审核决定。藏品回到待审队列；之前的决定保留在审计记录中，但不再计入（包括两人审核规则和发行规则）。请写明原因（必填）。",
+        "en": "Corrects a mistaken decision. The item goes back to the review queue; earlier decisions stay in the audit "
+              "record but no longer count (for the two-reviewer rule and the mint). Say why (required)."},
+    "web.reopen.reason_label": {"zh-CN": "重新开启的原因", "en": "Reason for reopening"},
+    "web.reopen.button": {"zh-CN": "重新开启审核", "en": "Reopen the review"},
+    "web.reopen.reason_required": {"zh-CN": "重新开启审核时必须填写原因。", "en": "A reason is required to reopen a decision."},
+    "web.reopen.admin_only": {"zh-CN": "只有管理员可以重新开启审核决定。", "en": "Only an administrator can reopen a decision."},
+    "web.reopen.refused.not_admin": {"zh-CN": "只有管理员可以重新开启审核决定。", "en": "Only an administrator can reopen a decision."},
+    "web.reopen.refused.reason_required": {"zh-CN": "重新开启审核时必须填写原因。", "en": "A reason is required to reopen a decision."},
+    "web.reopen.refused.not_decided": {
+        "zh-CN": "只有已驳回、已退回或已通过（尚未打包）的藏品可以重新开启审核。",
+        "en": "Only a rejected, sent-back or approved (not yet batched) item can be reopened."},
+    "web.reopen.refused.batched": {
+        "zh-CN": "该藏品已打包提交给发行方，不能重新开启审核：发行方收到的内容不能更改。如批次被发行方拒绝，请先由运维人员释放该批次。",
+        "en": "This item is in a mint batch sent to the issuer and cannot be reopened: what the issuer received cannot be "
+              "changed. If the issuer refused the batch, an operator must release it first."},
+    "web.reopen.refused.minted": {
+        "zh-CN": "该藏品已发行（已有数字藏品凭证），不能重新开启审核。",
+        "en": "This item is minted (its token exists) and cannot be reopened."},
+    "web.reopen.refused.was_batched": {
+        "zh-CN": "该藏品曾被打包提交给发行方，不能重新开启审核：发行方收到过的内容不能更改。",
+        "en": "This item was in a mint batch sent to the issuer before and cannot be reopened: what the issuer received "
+              "cannot be changed."},
+    "web.history.reopened": {"zh-CN": "重新开启审核（原为{was}）", "en": "Reopened (was {was})"},
+    "web.history.set_aside": {"zh-CN": "已因重新开启而不再计入", "en": "no longer counts (reopened since)"},
+    # token panel
+    "web.token.title": {"zh-CN": "发行信息", "en": "Issue and token"},
+    "web.token.token_id": {"zh-CN": "凭证编号（Token ID）", "en": "Token id"},
+    "web.token.chain": {"zh-CN": "区块链", "en": "Chain"},
+    "web.token.tx_hash": {"zh-CN": "交易哈希", "en": "Transaction hash"},
+    "web.token.minted_at": {"zh-CN": "发行回执时间", "en": "Receipt recorded"},
+    "web.token.not_yet": {"zh-CN": "尚未发行（等待发行方回执）", "en": "not minted yet (waiting for the issuer's receipt)"},
+    "web.token.batch": {"zh-CN": "发行批次", "en": "Mint batch"},
+    "web.token.issuer_batch": {"zh-CN": "发行方批次", "en": "Issuer's batch"},
+    "web.token.sent_at": {"zh-CN": "提交时间", "en": "Sent"},
+    "web.token.batch_status.pending": {"zh-CN": "待提交", "en": "pending"},
+    "web.token.batch_status.failed": {"zh-CN": "提交失败，将重试", "en": "failed, will be retried"},
+    "web.token.batch_status.minted": {"zh-CN": "已发行", "en": "minted"},
+    "web.token.batch_status.rejected": {"zh-CN": "被发行方拒绝", "en": "refused by the issuer"},
+    "web.token.batch_status.recovered": {"zh-CN": "已核对恢复", "en": "recovered"},
+    "web.token.batch_status.released": {"zh-CN": "已释放", "en": "released"},
+    # quarantine page: sheet rows with no scan
+    "web.unmatched.title": {"zh-CN": "登记表中尚无图像的条目", "en": "Accession-sheet rows with no scan"},
+    "web.unmatched.intro": {
+        "zh-CN": "这些登记表行的总登记号没有对应的图像文件。请拍摄或补交该藏品的图像，或更正登记表中的编号；图像入库后该行会自动从列表中消失。",
+        "en": "No scan matches these rows' accession numbers. Photograph the object or add its file, or correct the number "
+              "in the sheet; a row leaves this list once its scan has arrived."},
+    "web.unmatched.empty": {"zh-CN": "登记表中的所有条目都已有图像。", "en": "Every accession-sheet row has its scan."},
+    "web.unmatched.col.sheet": {"zh-CN": "登记表", "en": "Sheet"},
+    "web.unmatched.col.row": {"zh-CN": "行号", "en": "Row"},
+    "web.unmatched.col.run": {"zh-CN": "报告于", "en": "Reported by"},
+    "web.unmatched.run": {"zh-CN": "入库运行 #{id}（{when}）", "en": "ingest run #{id} ({when})"},
+}
+
 MESSAGES: dict[str, dict[str, str]] = {
     **_WEB,
     **_FIXITY,
+    **_REVIEW_STEPS,
     **CLI_MESSAGES,
     **USERS_CLI_MESSAGES,
     **{f"web.field.{key}": {"zh-CN": zh, "en": en} for key, (zh, en) in _FIELDS.items()},

@@ -20,8 +20,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from relicflow.catalogue.models import ItemStatus, Role
 from relicflow.catalogue.reviews import DECISIONS
-from relicflow.errors import ReviewError, StorageError
-from relicflow.i18n import t
+from relicflow.errors import ReopenRefused, ReviewError, StorageError
+from relicflow.i18n import has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
 from review_ui import views
 from review_ui.sessions import (
@@ -46,7 +46,9 @@ router = APIRouter()
 DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
 MAX_REASON_CHARS = 2000
 IMAGE_KINDS = ("access", "thumbnail")
-FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back")
+FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back", "reopened")
+CONFIRMED_DECISIONS = ("reject", "send_back")  # take effect only from their confirmation page's POST
+CONFIRM_YES, CONFIRM_EDIT = "yes", "edit"
 _IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"))
 
 FormText = Annotated[str, Form()]
@@ -149,7 +151,8 @@ def _flash(request: Request) -> str | None:
 def queue(request: Request) -> Response:
     user = require_user(request)
     catalogue = review(request).catalogue
-    rows = views.queue_rows(catalogue.items_awaiting_review(), user_id=user.user_id)
+    items = catalogue.items_awaiting_review()
+    rows = views.queue_rows(items, user_id=user.user_id, floors=catalogue.decision_floors([item.id for item in items]))
     counts = views.status_counts(catalogue)
     quarantined = dict(counts).get(ItemStatus.quarantined.value, 0)
     return render(request, "queue.html", nav="queue", rows=rows, counts=counts, total=sum(n for _, n in counts),
@@ -161,13 +164,14 @@ RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
 
 def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int = 200, error: str | None = None) -> Response:
     ctx = review(request)
-    catalogue, locale = ctx.catalogue, locale_of(request)
-    sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames())
+    catalogue, locale, zone = ctx.catalogue, locale_of(request), ctx.settings.time_zone
+    sent_back = views.sent_back_rows(catalogue.items(status=ItemStatus.sent_back.value), catalogue.usernames(), zone)
     return render(request, "quarantine.html", status_code=status_code, nav="quarantine", error=error, flash=_retry_flash(request),
-                  rows=views.quarantine_rows(catalogue.items(status=ItemStatus.quarantined.value), locale),
-                  failed=views.failed_rows(catalogue.items(status=ItemStatus.failed.value), max_attempts=ctx.settings.ingest_max_attempts),
-                  max_attempts=ctx.settings.ingest_max_attempts, last_run=views.last_run_notes(catalogue),
-                  sent_back=sent_back, can_retry=user.role in RETRY_ROLES)
+                  rows=views.quarantine_rows(catalogue.items(status=ItemStatus.quarantined.value), locale, zone),
+                  failed=views.failed_rows(catalogue.items(status=ItemStatus.failed.value), max_attempts=ctx.settings.ingest_max_attempts,
+                                           zone=zone),
+                  max_attempts=ctx.settings.ingest_max_attempts, last_run=views.last_run_notes(catalogue, zone),
+                  sent_back=sent_back, can_retry=user.role in RETRY_ROLES, unmatched=views.unmatched_rows(catalogue, zone))
 
 
 def _retry_flash(request: Request) -> str | None:
@@ -204,25 +208,27 @@ def admin_fixity(request: Request) -> Response:
     user = require_user(request)
     if user.role != Role.admin.value:
         return error_page(request, 403, "web.error.forbidden")
-    summary = review(request).catalogue.fixity_summary()
-    return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request)))
+    ctx = review(request)
+    summary = ctx.catalogue.fixity_summary()
+    return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request), ctx.settings.time_zone))
 
 
 # -- item page, images, decisions ----------------------------------------------------------------
 
 
 def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_code: int = 200, error: str | None = None,
-               form_decision: str = "", form_reason: str = "") -> Response:
+               form_decision: str = "", form_reason: str = "", reopen_error: str | None = None, reopen_reason: str = "") -> Response:
     ctx = review(request)
     item = ctx.catalogue.item(item_id)
     if item is None:
         return error_page(request, 404, "web.error.not_found")
-    page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request))
+    page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request), zone=ctx.settings.time_zone,
+                           is_admin=user.role == Role.admin.value)
     return render(
         request, "item.html", status_code=status_code, page_path=f"/items/{item_id}", page=page, error=error,
         flash=_flash(request), form_decision=form_decision, form_reason=form_reason, max_reason=MAX_REASON_CHARS,
         can_decide=user.role in DECIDER_ROLES and page.status == ItemStatus.awaiting_review.value,
-        role_can_decide=user.role in DECIDER_ROLES,
+        role_can_decide=user.role in DECIDER_ROLES, reopen_error=reopen_error, reopen_reason=reopen_reason,
     )
 
 
@@ -298,7 +304,8 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
 
 @router.post("/items/{item_id:dbid}/decision")
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
-           seen: FormText = "") -> Response:
+           seen: FormText = "", confirm: FormText = "") -> Response:
+    """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
     user = current_user(request)
     if user is None:
         return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
@@ -312,12 +319,16 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     if item is None:
         return error_page(request, 404, "web.error.not_found")
     reason = reason.strip()
-    _, approvers = views.approvals_on_current_image(item)
+    _, approvers = views.approvals_on_current_image(item, floor=ctx.catalogue.decision_floors([item_id]).get(item_id, 0))
     problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
     if problem is None and seen and seen != seen_digest(views.seen_of(item)):
         problem = t("web.decision.object_changed", locale)  # a rescan or corrected record arrived since the page was shown
     if problem is not None:
         return _item_page(request, item_id, user, status_code=400, error=problem, form_decision=decision, form_reason=reason)
+    if decision in CONFIRMED_DECISIONS and confirm == CONFIRM_EDIT:  # back from the confirmation page, text kept
+        return _item_page(request, item_id, user, form_decision=decision, form_reason=reason)
+    if decision in CONFIRMED_DECISIONS and confirm != CONFIRM_YES:
+        return _confirm_page(request, item, action=f"/items/{item_id}/decision", kind=decision, reason=reason, seen=seen)
 
     run_id, remaining = item.ingest_run_id, None
     with ctx.decision_lock:
@@ -348,6 +359,63 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
         next_id = None
     target = f"/items/{next_id}" if next_id is not None else "/"
     return RedirectResponse(f"{target}?done={code}&item={item_id}", status_code=303, background=background)
+
+
+def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason: str, seen: str = "", status_code: int = 200,
+                  error: str | None = None) -> Response:
+    """'Is this what you mean?': the decision or reopen as typed, a Confirm button that carries it (and the
+    CSRF token) to ``action``, and ways back. Plain forms: works without JavaScript."""
+    locale = locale_of(request)
+    # a decision carries what the reviewer saw (``seen``), so a rescan arriving meanwhile still refuses it
+    fields = {"reason": reason} if kind == "reopen" else {"decision": kind, "reason": reason, "seen": seen}
+    return render(request, "confirm.html", status_code=status_code, page_path=f"/items/{item.id}", item=item, kind=kind,
+                  action=action, fields=fields, reason=reason, error=error,
+                  status_label=t(f"web.status.{item.status}", locale))
+
+
+# -- an administrator reopens a decision ---------------------------------------------------------
+
+
+@router.post("/items/{item_id:dbid}/reopen")
+def reopen(request: Request, item_id: int, reason: FormText = "", csrf_token: FormText = "", confirm: FormText = "") -> Response:
+    """Administrators only: a rejected, sent-back or approved (never batched) item goes back to review.
+    Two steps like reject: the first POST shows the confirmation page, ``confirm=yes`` records it."""
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
+    if not tokens_match(user.csrf_token, csrf_token):
+        log.warning("reopen of item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
+        return error_page(request, 403, "web.error.csrf")
+    if user.role != Role.admin.value:
+        return error_page(request, 403, "web.reopen.admin_only")
+    ctx, locale = review(request), locale_of(request)
+    item = ctx.catalogue.item(item_id)
+    if item is None:
+        return error_page(request, 404, "web.error.not_found")
+    reason = reason.strip()
+    problem = None
+    if not reason:
+        problem = t("web.reopen.reason_required", locale)
+    elif len(reason) > MAX_REASON_CHARS:
+        problem = t("web.decision.too_long", locale, max=MAX_REASON_CHARS)
+    else:
+        refusal = ctx.catalogue.reopen_refusal(item_id)
+        if refusal is not None:
+            problem = t(f"web.reopen.refused.{refusal.code}", locale)
+    if problem is not None:
+        return _item_page(request, item_id, user, status_code=400, reopen_error=problem, reopen_reason=reason)
+    if confirm == CONFIRM_EDIT:
+        return _item_page(request, item_id, user, reopen_reason=reason)
+    if confirm != CONFIRM_YES:
+        return _confirm_page(request, item, action=f"/items/{item_id}/reopen", kind="reopen", reason=reason)
+    try:
+        with ctx.decision_lock:
+            ctx.catalogue.reopen_decision(item_id, admin_id=user.user_id, reason=reason)
+    except ReopenRefused as exc:  # changed since the confirmation page (e.g. the mint batched it meanwhile)
+        return _item_page(request, item_id, user, status_code=400, reopen_reason=reason,
+                          reopen_error=t(f"web.reopen.refused.{exc.code}", locale) if has_message(f"web.reopen.refused.{exc.code}")
+                          else t("web.decision.not_recorded", locale, message=str(exc)))
+    return RedirectResponse(f"/items/{item_id}?done=reopened&item={item_id}", status_code=303)
 
 
 @router.get("/healthz")

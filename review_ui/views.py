@@ -12,9 +12,12 @@ from typing import Any
 
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.fixity import OUTCOMES, FixitySummary
-from relicflow.catalogue.models import Item, ItemStatus
+from relicflow.catalogue.item_token import ItemToken, item_token
+from relicflow.catalogue.models import Item, ItemStatus, StatusTransition
 from relicflow.catalogue.records import item_record
+from relicflow.catalogue.unmatched_rows import still_unmatched_sheet_rows
 from relicflow.i18n import has_message, t
+from relicflow.local_time import format_local
 from schemas.catalogue import ItemRecord
 from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
@@ -64,6 +67,8 @@ class HistoryRow:
     decision: str
     reason: str
     version: str
+    kind: str = "decision"  # decision | reopen
+    set_aside: bool = False  # a decision made before the item's last reopen: kept, but no longer counts
 
 
 @dataclass(frozen=True)
@@ -132,14 +137,49 @@ class ItemPage:
     quarantine: tuple[str, str] | None = None
     mint_hold: tuple[str, str] | None = None  # (code, reason in the page's language) while the mint holds it back
     no_catalogue_record: bool = False  # no accession-sheet row (or no number or name from it): cannot be minted
+    token: TokenView | None = None  # its mint batch and token, once batched
+    reopen: ReopenView | None = None  # for administrators: can it be reopened, and if not why
     views: list[ViewCard] = field(default_factory=list)  # every current photograph, rescans beside what they replaced
     seen_digest: str = ""  # what the page shows: the decision forms carry it, so a rescan meanwhile is caught
     send_back_note: SendBackNote | None = None
     record_changes: list[Change] = field(default_factory=list)
 
 
-def format_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+@dataclass(frozen=True)
+class TokenView:
+    """The item's mint batch and token (receipt), times already in the installation's zone."""
+
+    batch_ref: str | None
+    batch_status: str
+    sent_at: str
+    token_id: str | None
+    chain: str | None
+    tx_hash: str | None
+    issuer_batch_ref: str | None
+    minted_at: str
+
+
+@dataclass(frozen=True)
+class ReopenView:
+    """``allowed``: the reopen form is shown; else ``refusal`` says why not (already in words)."""
+
+    allowed: bool
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class UnmatchedRowView:
+    accession_number: str
+    sheet: str
+    row: str
+    title: str
+    run_id: int
+    when: str
+
+
+def format_time(value: datetime | None, zone: str) -> str:
+    """A catalogue time (UTC) in the installation's zone, with the zone shown."""
+    return format_local(value, zone)
 
 
 def format_value(value: Any) -> str:
@@ -168,17 +208,19 @@ def seen_of(item: Item) -> dict[str, Any]:
     return seen_state(current, item.record_version or 1)
 
 
-def approvals_on_current_image(item: Item) -> tuple[int, set[int]]:
-    """(approvals that count, their reviewer ids): distinct reviewers approving what the object shows now."""
+def approvals_on_current_image(item: Item, *, floor: int = 0) -> tuple[int, set[int]]:
+    """(approvals that count, their reviewer ids): distinct reviewers approving what the object shows now, since
+    its last reopen (``floor``: the highest decision id the reopen set aside, ``Catalogue.decision_floors``)."""
     seen = seen_of(item)
-    reviewers = {d.reviewer_id for d in item.decisions if d.decision == "approve" and decided_on(d.seen, d.image_sha256, seen)}
+    reviewers = {d.reviewer_id for d in item.decisions
+                 if d.decision == "approve" and d.id > floor and decided_on(d.seen, d.image_sha256, seen)}
     return len(reviewers), reviewers
 
 
-def queue_rows(items: list[Item], *, user_id: int) -> list[QueueRow]:
+def queue_rows(items: list[Item], *, user_id: int, floors: dict[int, int]) -> list[QueueRow]:
     rows = []
     for item in items:
-        approvals, approvers = approvals_on_current_image(item)
+        approvals, approvers = approvals_on_current_image(item, floor=floors.get(item.id, 0))
         current = [i for i in item.images if i.replaced_by_image_id is None]
         image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
         rows.append(QueueRow(
@@ -193,51 +235,61 @@ def queue_rows(items: list[Item], *, user_id: int) -> list[QueueRow]:
     return rows
 
 
-def quarantine_rows(items: list[Item], locale: str) -> list[QuarantineRow]:
+def quarantine_rows(items: list[Item], locale: str, zone: str) -> list[QuarantineRow]:
     return [
         QuarantineRow(
             id=item.id, file_names=sorted({f.file_name for f in item.files}), code=item.quarantine_code or "",
             reason=(item.quarantine_message_en if locale == "en" else item.quarantine_message_zh) or "",
-            when=format_time(item.updated_at), accession_number=item.accession_number,
+            when=format_time(item.updated_at, zone), accession_number=item.accession_number,
         )
         for item in items
     ]
 
 
-def failed_rows(items: list[Item], *, max_attempts: int) -> list[FailedRow]:
+def failed_rows(items: list[Item], *, max_attempts: int, zone: str) -> list[FailedRow]:
     return [
         FailedRow(id=item.id, file_names=sorted({f.file_name for f in item.files}), attempts=item.attempts,
                   error=(item.last_error or "").strip().splitlines()[0][:300] if item.last_error else "",
-                  retried_automatically=item.attempts < max_attempts, when=format_time(item.updated_at))
+                  retried_automatically=item.attempts < max_attempts, when=format_time(item.updated_at, zone))
         for item in items
     ]
 
 
-def last_run_notes(catalogue: Catalogue) -> LastRunNotes | None:
+def last_run_notes(catalogue: Catalogue, zone: str) -> LastRunNotes | None:
     run = catalogue.latest_finished_ingest_run()
     if run is None:
         return None
     summary = run.summary or {}
-    return LastRunNotes(run_id=run.id, finished=format_time(run.finished_at), outcome=run.outcome or "completed",
+    return LastRunNotes(run_id=run.id, finished=format_time(run.finished_at, zone), outcome=run.outcome or "completed",
                         stopped_because=summary.get("stopped_because"), skipped=list(summary.get("skipped_files", []))[:200],
                         sheet_problems=list(summary.get("sheet_problems", [])))
 
 
-def sent_back_rows(items: list[Item], reviewer_names: dict[int, str]) -> list[SentBackRow]:
+def unmatched_rows(catalogue: Catalogue, zone: str) -> list[UnmatchedRowView]:
+    """Sheet rows no scan matched yet (newest report of each), as the quarantine page lists them."""
+    return [UnmatchedRowView(accession_number=r.accession_number, sheet=r.sheet or r.run_sheets or "—",
+                             row=str(r.row) if r.row is not None else "—", title=r.title or "—", run_id=r.run_id,
+                             when=format_time(r.run_finished_at, zone))
+            for r in still_unmatched_sheet_rows(catalogue)]
+
+
+def sent_back_rows(items: list[Item], reviewer_names: dict[int, str], zone: str) -> list[SentBackRow]:
     rows = []
     for item in items:
         last = next((d for d in reversed(item.decisions) if d.decision == "send_back"), None)
         rows.append(SentBackRow(
             id=item.id, accession_number=item.accession_number, title=item.title,
             file_names=sorted({f.file_name for f in item.files}), note=last.reason if last else "",
-            reviewer=reviewer_names.get(last.reviewer_id, "") if last else "", when=format_time(item.updated_at),
+            reviewer=reviewer_names.get(last.reviewer_id, "") if last else "", when=format_time(item.updated_at, zone),
         ))
     return rows
 
 
 def next_item_to_review(catalogue: Catalogue, *, after_id: int, user_id: int) -> int | None:
     """The next item awaiting review that this reviewer can still decide on, wrapping to the start."""
-    candidates = [row for row in queue_rows(catalogue.items_awaiting_review(), user_id=user_id) if not row.approved_by_me]
+    items = catalogue.items_awaiting_review()
+    floors = catalogue.decision_floors([item.id for item in items])
+    candidates = [row for row in queue_rows(items, user_id=user_id, floors=floors) if not row.approved_by_me]
     later = [row.id for row in candidates if row.id > after_id]
     earlier = [row.id for row in candidates if row.id < after_id]
     ordered = later + earlier
@@ -296,20 +348,48 @@ def _duplicates(catalogue: Catalogue, record: ItemRecord) -> list[DuplicateView]
     return views
 
 
-def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) -> ItemPage:
+def _history(item: Item, record: ItemRecord, reopens: list[StatusTransition], *, floor: int, locale: str,
+             zone: str) -> list[HistoryRow]:
+    """Decisions and reopens, oldest first; decisions set aside by the last reopen are marked so."""
+    versions = {image.sha256: image.version for image in item.images}
+    timed = [(d.decided_at, 0, HistoryRow(
+        when=format_time(d.decided_at, zone), reviewer=d.reviewer, decision=t(f"web.decision.{d.decision}", locale),
+        reason=d.reason, version=str(versions.get(d.image_sha256 or "", "—")), set_aside=d.id <= floor))
+        for d in record.decisions]
+    timed += [(r.at, 1, HistoryRow(
+        when=format_time(r.at, zone), reviewer=r.actor, kind="reopen", reason=r.reason, version="—",
+        decision=t("web.history.reopened", locale, was=t(f"web.status.{r.from_status}", locale))))
+        for r in reopens]
+    return [row for _, _, row in sorted(timed, key=lambda x: (x[0], x[1]))]
+
+
+def _token_view(token: ItemToken | None, locale: str, zone: str) -> TokenView | None:
+    if token is None:
+        return None
+    return TokenView(batch_ref=token.batch_ref, batch_status=label("web.token.batch_status", token.batch_status or "", locale),
+                     sent_at=format_time(token.sent_at, zone), token_id=token.token_id, chain=token.chain, tx_hash=token.tx_hash,
+                     issuer_batch_ref=token.issuer_batch_ref, minted_at=format_time(token.minted_at, zone))
+
+
+def _reopen_view(catalogue: Catalogue, item: Item, locale: str) -> ReopenView | None:
+    """Only for items past a decision; awaiting review or earlier there is nothing to reopen."""
+    if item.status not in (ItemStatus.approved.value, ItemStatus.rejected.value, ItemStatus.sent_back.value,
+                           ItemStatus.batched.value, ItemStatus.minted.value):
+        return None
+    refusal = catalogue.reopen_refusal(item.id)
+    if refusal is None:
+        return ReopenView(allowed=True)
+    return ReopenView(allowed=False, refusal=t(f"web.reopen.refused.{refusal.code}", locale))
+
+
+def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str, zone: str, is_admin: bool = False) -> ItemPage:
     """``item`` as loaded by ``Catalogue.item`` (relationships included)."""
     names = catalogue.usernames()
     record = item_record(item, reviewer_names=names)
-    approvals, approvers = approvals_on_current_image(item)
-    versions = {image.sha256: image.version for image in item.images}
+    floor = catalogue.decision_floors([item.id]).get(item.id, 0)
+    approvals, approvers = approvals_on_current_image(item, floor=floor)
+    history = _history(item, record, catalogue.reopens(item.id), floor=floor, locale=locale, zone=zone)
     sheet_versions = [m.data for m in item.metadata_records if m.source == "accession_sheet"]
-    history = [
-        HistoryRow(
-            when=format_time(d.decided_at), reviewer=d.reviewer, decision=t(f"web.decision.{d.decision}", locale),
-            reason=d.reason, version=str(versions.get(d.image_sha256 or "", "—")),
-        )
-        for d in record.decisions
-    ]
     quarantine = None
     if record.quarantine is not None:
         quarantine = (record.quarantine.code, record.quarantine.message_en if locale == "en" else record.quarantine.message_zh)
@@ -332,9 +412,11 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str) ->
         no_catalogue_record=bool(catalogue_record_missing(
             sheet_record=record.record.sources.get("accession_sheet"), accession_number=record.accession_number,
             accession_number_source=record.accession_number_source)),
+        token=_token_view(item_token(catalogue, item.id), locale, zone),
+        reopen=_reopen_view(catalogue, item, locale) if is_admin else None,
         views=view_cards(record, locale),
         seen_digest=seen_digest(seen_of(item)),
-        send_back_note=send_back_note(record, format_time),
+        send_back_note=send_back_note(record, lambda value: format_time(value, zone)),
         record_changes=record_changes(record.record_version, sheet_versions, locale) if record.status == "awaiting_review" else [],
     )
 
@@ -387,8 +469,8 @@ class FixityPage:
     rows: list[FixityRow]
 
 
-def fixity_page(summary: FixitySummary, locale: str) -> FixityPage:
-    run, when = summary.last_run, format_time(summary.last_run_at)
+def fixity_page(summary: FixitySummary, locale: str, zone: str) -> FixityPage:
+    run, when = summary.last_run, format_time(summary.last_run_at, zone)
     if summary.last_run_at is None:
         last_run, failed = None, False
     elif run.get("error"):
@@ -400,6 +482,6 @@ def fixity_page(summary: FixitySummary, locale: str) -> FixityPage:
     rows = [FixityRow(outcome=p.outcome, outcome_label=t(f"web.fixity.outcome.{p.outcome}", locale),
                       explanation=t(f"web.fixity.explain.{p.outcome}", locale), key=p.key,
                       role=label("web.fixity.role", p.role, locale), item_id=p.item_id, detail=p.detail,
-                      checked=format_time(p.checked_at)) for p in summary.problems]
+                      checked=format_time(p.checked_at, zone)) for p in summary.problems]
     return FixityPage(last_run=last_run, last_run_failed=failed, counts=[c for c in counts if c[2]], total=summary.total,
-                      oldest_check=format_time(summary.oldest_check_at) or None, adopted=summary.hash_from_store, rows=rows)
+                      oldest_check=format_time(summary.oldest_check_at, zone) or None, adopted=summary.hash_from_store, rows=rows)

@@ -68,6 +68,20 @@ class StatusEntry:
     from_status: str | None = None
 
 
+# A status entry into awaiting_review from one of these is an administrator's reopen (the only way there,
+# see relicflow.catalogue.models.REOPEN_TRANSITIONS): every decision recorded before it no longer counts.
+REOPENED_FROM = ("approved", "rejected", "sent_back")
+
+
+def is_reopen(entry: StatusEntry) -> bool:
+    return entry.to_status == "awaiting_review" and entry.from_status in REOPENED_FROM
+
+
+def last_reopen(status_entries: Iterable[StatusEntry]) -> int:
+    """Audit entry id of the newest reopen (0 when there was none): decisions chained before it are set aside."""
+    return max((e.entry_id for e in status_entries if is_reopen(e)), default=0)
+
+
 def unreturned_batchings(status_entries: Iterable[StatusEntry]) -> list[int]:
     """Entries that put the item in a batch (or minted it) and were not undone by a recorded return to
     approved (issuer recovery or an operator's release): such an item must never be batched again."""
@@ -146,9 +160,12 @@ def assess(record: MintRecord, *, two_reviewer_grades: Iterable[str]) -> Eligibl
     problems = decision_record_problems(record)
     if problems:
         return hold("decision_record_mismatch", problems=problems)
-    on_image = [e for e in record.entries if decided_on(e.seen, e.image_sha256, record.seen)]
+    reopened_at = last_reopen(record.status_entries)  # decisions before an administrator's reopen no longer count
+    on_image = [e for e in record.entries if decided_on(e.seen, e.image_sha256, record.seen) and e.entry_id > reopened_at]
     approvals = [e for e in on_image if e.decision == "approve"]
     if not approvals:
+        if reopened_at and any(e.decision == "approve" and decided_on(e.seen, e.image_sha256, record.seen) for e in record.entries):
+            return hold("approvals_set_aside", reopen_entry=reopened_at)
         return hold("approvals_missing", image_sha256=record.image_sha256)
     withdrawing = [e.entry_id for e in on_image if e.decision in WITHDRAWING_DECISIONS]
     first = min(e.entry_id for e in approvals)
@@ -269,6 +286,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The item is marked approved, but no approval of its current image is recorded. It is held back and not "
         "minted. " + _WHAT_TO_DO_EN,
         "该藏品被标为“已通过”，但没有针对当前图像的审核通过记录。该藏品暂不发行。" + _WHAT_TO_DO_ZH),
+    "approvals_set_aside": (
+        "The item is marked approved, but its approvals were made before an administrator reopened its review; "
+        "they no longer count and no approval has been made since. It is held back and not minted. " + _WHAT_TO_DO_EN,
+        "该藏品被标为“已通过”，但其审核通过发生在管理员重新开启审核之前，已不再有效，之后也没有新的审核通过。该藏品暂不发行。"
+        + _WHAT_TO_DO_ZH),
     "approval_withdrawn": (
         "A later decision or status change withdrew the approval (the image was rejected or sent back, or the "
         "item left the approved state). It is held back and not minted. " + _WHAT_TO_DO_EN,

@@ -35,8 +35,14 @@ class ReviewerBrowser:
         return sorted({int(i) for i in ITEM_LINK.findall(page.text)})
 
     def decide(self, item_id: int, decision: str, reason: str = "") -> httpx.Response:
+        """Approve in one step; reject and send back through their confirmation page, as a reviewer does."""
         token = self.csrf(f"/items/{item_id}")
-        return self.http.post(f"/items/{item_id}/decision", data={"decision": decision, "reason": reason, "csrf_token": token})
+        data = {"decision": decision, "reason": reason, "csrf_token": token}
+        r = self.http.post(f"/items/{item_id}/decision", data=data)
+        if decision in ("reject", "send_back") and r.status_code == 200:  # the confirmation page: press Confirm
+            assert 'name="confirm" value="yes"' in r.text, r.text[:500]
+            r = self.http.post(f"/items/{item_id}/decision", data={**data, "confirm": "yes"})
+        return r
 
     def close(self) -> None:
         self.http.close()

@@ -49,6 +49,8 @@ def seen_on(browser: ReviewerBrowser, item_id: int) -> str:
 def decide(browser: ReviewerBrowser, item_id: int, decision: str, reason: str = "", seen: str | None = None):  # noqa: ANN201
     data = {"decision": decision, "reason": reason, "csrf_token": browser.csrf(f"/items/{item_id}"),
             "seen": seen if seen is not None else seen_on(browser, item_id)}
+    if decision in ("reject", "send_back"):  # as the confirmation page's Confirm button sends it
+        data["confirm"] = "yes"
     return browser.http.post(f"/items/{item_id}/decision", data=data)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from relicflow.catalogue.models import (
     ALLOWED_TRANSITIONS,
+    REOPEN_TRANSITIONS,
     AuditEntry,
     CatalogueIdentity,
     Image,
@@ -34,6 +35,7 @@ from relicflow.catalogue.mint_batching import MintBatchingOperations
 from relicflow.catalogue.objects import ObjectOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.record_check import RecordCheckOperations
+from relicflow.catalogue.reopening import ReopenOperations
 from relicflow.catalogue.reviews import ReviewOperations
 from relicflow.errors import CatalogueError, IllegalTransition
 
@@ -69,7 +71,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ObjectOperations, ReviewOperations, MintBatchingOperations,
-                MintOperations, FixityOperations, AccountOperations):
+                MintOperations, FixityOperations, AccountOperations, ReopenOperations):
     """The catalogue database; audit, ingest, objects, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:
@@ -135,7 +137,7 @@ class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, Object
 
     def _transition(self, session: Session, item: Item, to: ItemStatus, *, actor: str, reason: str = "", details: dict[str, Any] | None = None) -> None:
         current = ItemStatus(item.status)
-        if to not in ALLOWED_TRANSITIONS[current]:
+        if to not in ALLOWED_TRANSITIONS[current] or ((current, to) in REOPEN_TRANSITIONS and not (details or {}).get("reopen")):
             raise IllegalTransition(item.id, current.value, to.value)
         item.status = to.value
         item.updated_at = utcnow()

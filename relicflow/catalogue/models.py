@@ -72,9 +72,10 @@ ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
     ItemStatus.failed: frozenset({ItemStatus.received, ItemStatus.superseded}),
     ItemStatus.processed: frozenset({ItemStatus.awaiting_review, ItemStatus.quarantined}),
     ItemStatus.awaiting_review: frozenset({ItemStatus.approved, ItemStatus.rejected, ItemStatus.sent_back}),
-    ItemStatus.sent_back: frozenset({ItemStatus.resubmitted}),
+    # sent_back/rejected/approved → awaiting_review: only an administrator's reopen (REOPEN_TRANSITIONS).
+    ItemStatus.sent_back: frozenset({ItemStatus.resubmitted, ItemStatus.awaiting_review}),
     ItemStatus.resubmitted: frozenset({ItemStatus.awaiting_review}),
-    ItemStatus.approved: frozenset({ItemStatus.batched}),
+    ItemStatus.approved: frozenset({ItemStatus.batched, ItemStatus.awaiting_review}),
     # batched → approved/rejected: only by the mint's recovery (the issuer holds no token for the item and
     # the batch can never be minted as sent) and by an operator releasing a batch the issuer refused.
     ItemStatus.batched: frozenset({ItemStatus.minted, ItemStatus.approved, ItemStatus.rejected}),
@@ -82,9 +83,14 @@ ALLOWED_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
     # superseded: a new file arrived at the same inbox path (e.g. the complete copy of a cut-short one).
     ItemStatus.quarantined: frozenset({ItemStatus.received, ItemStatus.superseded}),
     ItemStatus.superseded: frozenset(),
-    ItemStatus.rejected: frozenset(),
+    ItemStatus.rejected: frozenset({ItemStatus.awaiting_review}),
     ItemStatus.minted: frozenset(),
 }
+
+# An administrator's reopen of a decision (relicflow/catalogue/reopening.py): the only way these moves are
+# made. ``Catalogue._transition`` refuses them unless the caller says it is a reopen.
+REOPEN_TRANSITIONS: frozenset[tuple[ItemStatus, ItemStatus]] = frozenset(
+    (start, ItemStatus.awaiting_review) for start in (ItemStatus.rejected, ItemStatus.sent_back, ItemStatus.approved))
 
 
 class Role(str, enum.Enum):

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from relicflow.catalogue.models import IngestRun, Item, ItemStatus, ReviewDecision, Role, User
 from relicflow.catalogue.objects import seen_now
 from relicflow.catalogue.record_entries import decision_details
+from relicflow.catalogue.reopening import decision_floor_in
 from tasks.object_views import decided_on, seen_digest as digest_of
 from relicflow.errors import ReviewError
 
@@ -52,7 +53,8 @@ class ReviewOperations:
                 raise ReviewError("the object changed while you were looking at it (a new photograph or record version "
                                   "arrived); look at it again before deciding")
             image_sha = seen["images"][0]["sha256"] if seen["images"] else None
-            same_seen = [d for d in s.scalars(select(ReviewDecision).where(ReviewDecision.item_id == item_id,
+            floor = decision_floor_in(s, item_id)  # decisions before an administrator's reopen no longer count
+            same_seen = [d for d in s.scalars(select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.id > floor,
                                                                           ReviewDecision.decision == "approve"))
                          if _decided_on(d, seen)]
             if decision == "approve" and any(d.reviewer_id == reviewer_id for d in same_seen):
@@ -74,13 +76,15 @@ class ReviewOperations:
             return ItemStatus(item.status)
 
     def approvals_for(self: Catalogue, item_id: int) -> list[ReviewDecision]:  # type: ignore[misc]
-        """The approvals that count for what the item now shows (its current images and record), oldest first."""
+        """The approvals that count for what the item now shows (its current images and record) since its last reopen,
+        oldest first."""
         with self.read_session() as s:
             item = s.get(Item, item_id)
             if item is None:
                 return []
             seen = seen_now(s, item)
-            q = select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve").order_by(ReviewDecision.id)
+            q = select(ReviewDecision).where(ReviewDecision.item_id == item_id, ReviewDecision.decision == "approve",
+                                             ReviewDecision.id > decision_floor_in(s, item_id)).order_by(ReviewDecision.id)
             rows = [d for d in s.scalars(q) if _decided_on(d, seen)]
             for r in rows:
                 _ = r.reviewer.username  # load while the session is open

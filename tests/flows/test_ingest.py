@@ -112,6 +112,9 @@ def test_sheet_joined_by_file_name_column_and_unmatched_rows_reported(settings: 
     assert gj.accession_number == "GJ-0003" and gj.accession_number_source == "file_name"
     assert any(w.code == "accession_number_guessed" for w in gj.warnings)
     assert summary["unmatched_sheet_rows"] == ["2021.9.9"]
+    # each unmatched row as the quarantine page lists it: sheet, row number (header is row 1), number, name
+    assert summary["unmatched_sheet_row_details"] == [
+        {"sheet": "accession_sheet.csv", "row": 4, "accession_number": "2021.9.9", "title": "失踪的玉璧"}]
 
 
 def test_near_duplicate_and_exif_orientation(settings: Settings, inbox: Path) -> None:

@@ -23,6 +23,7 @@ from relicflow.catalogue.ingested import IngestedImage
 from relicflow.catalogue.migrate import alembic_config, current_revision
 from relicflow.catalogue.models import (
     ALLOWED_TRANSITIONS,
+    REOPEN_TRANSITIONS,
     AuditEntry,
     Base,
     Item,
@@ -209,6 +210,8 @@ def test_transition_table_is_the_designed_life() -> None:
         (S.failed, S.superseded), (S.quarantined, S.superseded),
         # a scan whose photograph joined the object it shows steps aside for that object
         (S.received, S.superseded),
+        # an administrator's reopen of a mistaken decision (REOPEN_TRANSITIONS: refused unless it is one)
+        (S.rejected, S.awaiting_review), (S.sent_back, S.awaiting_review), (S.approved, S.awaiting_review),
     }
     assert set(ALLOWED_TRANSITIONS) == set(ItemStatus)
 
@@ -218,7 +221,21 @@ def _force_transition(world: World, item_id: int, start: ItemStatus, to: ItemSta
         raw.execute("UPDATE items SET status = ? WHERE id = ?", (start.value, item_id))
     raw.close()
     with world.catalogue.session() as s:
+        world.catalogue._transition(s, s.get_one(Item, item_id), to, actor="test",
+                                    details={"reopen": True} if (start, to) in REOPEN_TRANSITIONS else None)
+
+
+@pytest.mark.parametrize(("start", "to"), sorted(REOPEN_TRANSITIONS), ids=lambda s: s.value)
+def test_reopen_transitions_are_refused_unless_made_as_a_reopen(world: World, start: ItemStatus, to: ItemStatus) -> None:
+    """rejected/sent_back/approved → awaiting_review exist only for an administrator's reopen."""
+    item_id, _ = world.received()
+    with sqlite3.connect(world.db_path) as raw:
+        raw.execute("UPDATE items SET status = ? WHERE id = ?", (start.value, item_id))
+    raw.close()
+    before = world.count(AuditEntry)
+    with pytest.raises(IllegalTransition), world.catalogue.session() as s:
         world.catalogue._transition(s, s.get_one(Item, item_id), to, actor="test")
+    assert world.catalogue.item_status(item_id) is start and world.count(AuditEntry) == before
 
 
 @pytest.mark.parametrize(("start", "to"), ILLEGAL_PAIRS, ids=[f"{a.value}->{b.value}" for a, b in ILLEGAL_PAIRS])

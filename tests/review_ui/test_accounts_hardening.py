@@ -172,7 +172,7 @@ def test_the_largest_in_range_id_still_reaches_the_route(world: ReviewWorld, sig
 def test_every_id_in_a_route_path_uses_the_bounded_convertor() -> None:
     routes = [r for r in router.routes if isinstance(r, Route)]
     with_ids = [r for r in routes if any(name.endswith("_id") for name in r.param_convertors)]
-    assert len(with_ids) == 5  # the item page, its first image, any of its photographs, its decision and its retry
+    assert len(with_ids) == 6  # the item page, its first image, any of its photographs, its decision, its retry and its reopen
     for route in routes:
         for name, convertor in route.param_convertors.items():
             assert not isinstance(convertor, IntegerConvertor), f"{route.path}: use {{{name}:dbid}}"

@@ -1,5 +1,5 @@
 """The review form in a real Chromium (Debian's, driven by Playwright) against the app served by uvicorn:
-sign in, open an item, reject one with a reason, approve another, and check the catalogue."""
+sign in, open an item, reject one with a reason (through its confirmation page), approve another, and check the catalogue."""
 
 from __future__ import annotations
 
@@ -54,14 +54,24 @@ def test_reviewer_rejects_and_approves_in_a_real_browser(world: ReviewWorld, bas
             expect(page.locator("h1")).to_contain_text("待审藏品")
             thumbs = page.locator("img.thumb")
             expect(thumbs).to_have_count(2)
+            page.wait_for_load_state("load")  # images included: on a busy machine they may still be loading
             assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
 
             page.click(f"a.btn[href='/items/{first}']")
             expect(page.locator("h1")).to_contain_text("MB-0001")
             expect(page.locator(".warnings")).to_contain_text("图像不够清晰。")
+            page.wait_for_load_state("load")
             assert page.locator("img.access-image").evaluate("img => img.complete && img.naturalWidth > 0")
             page.fill("#reject-reason", "画面模糊，且纹饰细节无法辨认")
             page.click(".decide-reject button[type=submit]")
+
+            # not yet recorded: the confirmation page repeats the item, the decision and the reason as typed
+            expect(page.locator("h1")).to_contain_text("确认驳回")
+            expect(page.locator(".confirm-item")).to_contain_text("MB-0001")
+            expect(page.locator(".confirm-reason")).to_contain_text("画面模糊，且纹饰细节无法辨认")
+            assert world.catalogue.item_status(first) is ItemStatus.awaiting_review
+            page.screenshot(path=str(tmp_path / "confirm-reject.png"), full_page=True)
+            page.click("button.confirm-yes")
 
             expect(page).to_have_url(f"{base_url}/items/{second}?done=rejected&item={first}")
             expect(page.locator(".flash")).to_contain_text(f"藏品 #{first} 已驳回")

@@ -23,9 +23,12 @@ def decision_count(world: ReviewWorld) -> int:
         return s.scalar(select(func.count(ReviewDecision.id))) or 0
 
 
-def decide(client: TestClient, item_id: int, decision: str, reason: str = "", *, csrf: str | None = None) -> object:
+def decide(client: TestClient, item_id: int, decision: str, reason: str = "", *, csrf: str | None = None,
+           confirm: str = "yes") -> object:
+    """``confirm="yes"``: as sent by the confirmation page's button (reject and send back need it)."""
     token = form_token(client.get(f"/items/{item_id}").text) if csrf is None else csrf
-    return client.post(f"/items/{item_id}/decision", data={"decision": decision, "reason": reason, "csrf_token": token})
+    return client.post(f"/items/{item_id}/decision",
+                       data={"decision": decision, "reason": reason, "csrf_token": token, "confirm": confirm})
 
 
 @pytest.fixture

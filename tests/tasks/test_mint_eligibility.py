@@ -196,3 +196,42 @@ def test_a_batching_the_issuer_recovery_returned_does_not_block_a_new_batch_but_
     assert unreturned_batchings(returned) == []
     assert unreturned_batchings(returned + (StatusEntry(12, "batched", T0, "approved"),)) == [12]
     assert unreturned_batchings((StatusEntry(10, "batched", T0, "approved"), StatusEntry(11, "minted", T0, "batched"))) == [10, 11]
+
+
+def reopen(entry_id: int, was: str) -> StatusEntry:
+    return StatusEntry(entry_id=entry_id, to_status="awaiting_review", at=T0 + timedelta(seconds=entry_id), from_status=was)
+
+
+def test_approvals_before_an_administrators_reopen_no_longer_count() -> None:
+    """Approved by li and wang, reopened, then marked approved again with no approval since: held, and
+    said so (today's approval_withdrawn would blame a status change the record explains)."""
+    base = record(reviewers=(1, 2), grade="一级", required=2)
+    rec = replace(base, status_entries=(*base.status_entries, reopen(31, "approved"), status(32, "approved")))
+    verdict = assess(rec, two_reviewer_grades=["一级"])
+    assert isinstance(verdict, Hold) and verdict.code == "approvals_set_aside" and verdict.details["reopen_entry"] == 31
+    # one approval after the reopen is one, not three: the two before it are set aside
+    rows = (*base.rows, row(40, 1))
+    rec = replace(rec, rows=rows, entries=(*base.entries, entry(41, rows[-1])),
+                  status_entries=(*base.status_entries, reopen(31, "approved"), status(42, "approved")))
+    verdict = assess(rec, two_reviewer_grades=["一级"])
+    assert isinstance(verdict, Hold) and verdict.code == "approvals_insufficient" and verdict.details["have"] == 1
+
+
+@pytest.mark.parametrize("was", ["rejected", "sent_back"])
+def test_a_decision_before_a_reopen_withdraws_nothing_after_it(was: str) -> None:
+    """Rejected (or sent back) by wang on this image, reopened by an administrator, approved afresh by li."""
+    rows = (row(10, 2, "reject" if was == "rejected" else "send_back", reason="误判"), row(12, 1))
+    statuses = (status(1, "processed"), status(2, "awaiting_review"), status(21, was), reopen(22, was), status(31, "approved"))
+    rec = record(rows=rows, entries=(entry(20, rows[0]), entry(30, rows[1])), status_entries=statuses)
+    verdict = assess(rec, two_reviewer_grades=[])
+    assert isinstance(verdict, Eligible) and [(a.decision_id, a.reviewer) for a in verdict.approvals] == [(12, "li")]
+
+
+def test_a_reopen_does_not_hide_a_decision_that_disagrees_with_its_row() -> None:
+    """Set-aside decisions are still evidence: an edited one holds the item like any other."""
+    rows = (row(10, 2, "reject", reason="误判"), row(12, 1))
+    statuses = (status(1, "processed"), status(2, "awaiting_review"), status(21, "rejected"), reopen(22, "rejected"),
+                status(31, "approved"))
+    rec = record(rows=(replace(rows[0], reason="改过的原因"), rows[1]), entries=(entry(20, rows[0]), entry(30, rows[1])),
+                 status_entries=statuses)
+    assert code(assess(rec, two_reviewer_grades=[])) == "decision_record_mismatch"
