@@ -9,7 +9,7 @@ only give the reviewer a message in their own language before the catalogue woul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -186,17 +186,28 @@ def quarantine(request: Request) -> Response:
     return _quarantine_page(request, require_user(request))
 
 
+def _authorised_post(request: Request, csrf_token: str, *, action: str, item_id: int, roles: Collection[str],
+                     denied: str, login_next: str) -> ActiveSession | Response:
+    """The signed-in user of an item POST, or the response refusing it: sign-in first, then a CSRF token
+    that matches the session, then a role allowed to do ``action``."""
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse(f"/login?next={login_next}", status_code=303)
+    if not tokens_match(user.csrf_token, csrf_token):
+        log.warning("%s of item %s by %s refused: CSRF token missing or wrong", action, item_id, user.username)
+        return error_page(request, 403, "web.error.csrf")
+    if user.role not in roles:
+        return error_page(request, 403, denied)
+    return user
+
+
 @router.post("/items/{item_id:dbid}/retry")
 def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
     """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
-    user = current_user(request)
-    if user is None:
-        return RedirectResponse("/login?next=/quarantine", status_code=303)
-    if not tokens_match(user.csrf_token, csrf_token):
-        log.warning("retry of item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
-        return error_page(request, 403, "web.error.csrf")
-    if user.role not in RETRY_ROLES:
-        return error_page(request, 403, "web.retry.role_cannot_retry")
+    user = _authorised_post(request, csrf_token, action="retry", item_id=item_id, roles=RETRY_ROLES,
+                            denied="web.retry.role_cannot_retry", login_next="/quarantine")
+    if isinstance(user, Response):
+        return user
     if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
         return _quarantine_page(request, user, status_code=400, error=t("web.retry.not_possible", locale_of(request), id=item_id))
     return RedirectResponse(f"/quarantine?done=retried&item={item_id}", status_code=303)
@@ -306,14 +317,10 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
            seen: FormText = "", confirm: FormText = "") -> Response:
     """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
-    user = current_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
-    if not tokens_match(user.csrf_token, csrf_token):
-        log.warning("decision on item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
-        return error_page(request, 403, "web.error.csrf")
-    if user.role not in DECIDER_ROLES:
-        return error_page(request, 403, "web.decision.role_cannot_decide")
+    user = _authorised_post(request, csrf_token, action="decision", item_id=item_id, roles=DECIDER_ROLES,
+                            denied="web.decision.role_cannot_decide", login_next=f"/items/{item_id}")
+    if isinstance(user, Response):
+        return user
     ctx, locale = review(request), locale_of(request)
     item = ctx.catalogue.item(item_id)
     if item is None:
@@ -380,14 +387,10 @@ def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason
 def reopen(request: Request, item_id: int, reason: FormText = "", csrf_token: FormText = "", confirm: FormText = "") -> Response:
     """Administrators only: a rejected, sent-back or approved (never batched) item goes back to review.
     Two steps like reject: the first POST shows the confirmation page, ``confirm=yes`` records it."""
-    user = current_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next=/items/{item_id}", status_code=303)
-    if not tokens_match(user.csrf_token, csrf_token):
-        log.warning("reopen of item %s by %s refused: CSRF token missing or wrong", item_id, user.username)
-        return error_page(request, 403, "web.error.csrf")
-    if user.role != Role.admin.value:
-        return error_page(request, 403, "web.reopen.admin_only")
+    user = _authorised_post(request, csrf_token, action="reopen", item_id=item_id, roles=(Role.admin.value,),
+                            denied="web.reopen.admin_only", login_next=f"/items/{item_id}")
+    if isinstance(user, Response):
+        return user
     ctx, locale = review(request), locale_of(request)
     item = ctx.catalogue.item(item_id)
     if item is None:
