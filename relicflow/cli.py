@@ -224,6 +224,11 @@ def _print_ingest_summary(s: dict[str, Any], settings: Settings) -> None:
             console.print(f"  … (+{len(s['skipped_files']) - 50})")
     if s["unmatched_sheet_rows"]:
         console.print(_t("cli.ingest.unmatched", settings, numbers=", ".join(s["unmatched_sheet_rows"])))
+    if s.get("joined_objects"):
+        console.print(_t("cli.ingest.joined", settings, n=s["joined_objects"]))
+    for key in ("resubmitted", "records_updated", "additions"):
+        if s.get(key):
+            console.print(_t(f"cli.ingest.{key}", settings, items=", ".join(f"#{i}" for i in s[key])))
 
 
 @app.command()

@@ -345,6 +345,17 @@ def test_ingest_summarises_and_a_second_run_adds_nothing(data_dir: Path, scans: 
     assert ("Ingest done: 3 files, 0 new, 0 awaiting review, 0 quarantined, 0 failed, 3 already known, 0 skipped, 0 errors"
             in flat(second.output)), second.output
 
+    # the back of GJ-0001 arrives: it joins the object, and the summary says so in words
+    _jpeg(inbox / "GJ-0001_背面.jpg", (30, 160, 60))
+    third = cli(data_dir, "ingest", str(inbox), "--sheet", str(sheet))
+    assert "1 photographs joined objects already in the catalogue" in flat(third.output), third.output
+    catalogue = catalogue_of(data_dir)
+    try:
+        ding = next(i for i in catalogue.items(status="awaiting_review") if i.accession_number == "GJ-0001")
+        assert sorted(i.view or "" for i in ding.images) == ["", "back"]
+    finally:
+        catalogue.dispose()
+
 
 @pytest.mark.usefixtures("prefect_server")
 def test_ingest_leaves_files_still_being_copied_for_later_and_says_so(data_dir: Path, scans: tuple[Path, Path]) -> None:
