@@ -280,8 +280,10 @@ def items(
     catalogue.migrate()
     names = catalogue.usernames()
     tokens = token_records(catalogue, status=wanted)
-    records = [item_record(i, reviewer_names=names).model_copy(update={"token": tokens.get(i.id)})
-               for i in catalogue.items(status=wanted)]
+    listed = catalogue.items(status=wanted)
+    floors = catalogue.decision_floors([i.id for i in listed])  # decisions an administrator's reopen set aside
+    records = [item_record(i, reviewer_names=names, decision_floor=floors.get(i.id, 0)).model_copy(update={"token": tokens.get(i.id)})
+               for i in listed]
     catalogue.dispose()
     if as_json:
         sys.stdout.write(items_json(records))

@@ -79,6 +79,7 @@ class DecisionRecord(BaseModel):
     image_sha256: str | None
     seen: dict[str, Any] | None = Field(default=None, description="The image versions and record version the reviewer was shown.")
     decided_at: datetime
+    set_aside: bool = Field(default=False, description="An administrator reopened the item after it: it no longer counts.")
 
 
 class CatalogueRecord(BaseModel):

@@ -29,7 +29,7 @@ def image_record(image: Image) -> ImageRecord:
     )
 
 
-def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> ItemRecord:
+def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None, decision_floor: int = 0) -> ItemRecord:
     """``item`` must have been loaded with its relationships (``Catalogue.item``/``items`` do that)."""
     names = reviewer_names or {}
     sources: dict[str, dict[str, Any]] = {}
@@ -67,7 +67,8 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None) -> 
         mint_hold=MintHold(code=item.mint_hold_code, message_en=item.mint_hold_message_en or "", message_zh=item.mint_hold_message_zh or "",
                            since=item.mint_hold_at) if item.mint_hold_code else None,
         decisions=[DecisionRecord(id=d.id, reviewer=names.get(d.reviewer_id, str(d.reviewer_id)), decision=d.decision,  # type: ignore[arg-type]
-                                  reason=d.reason, image_sha256=d.image_sha256, seen=d.seen, decided_at=d.decided_at)
+                                  reason=d.reason, image_sha256=d.image_sha256, seen=d.seen, decided_at=d.decided_at,
+                                  set_aside=d.id <= decision_floor)
                    for d in item.decisions],
         created_at=item.created_at,
         updated_at=item.updated_at,

@@ -339,3 +339,18 @@ def test_shorten_counts_chinese_characters_as_two_cells() -> None:
     assert shorten("短句", 10) == "短句"
     assert shorten("图像疑似失焦请重新拍摄", 9) == "图像疑似…"
     assert shorten("a  b\nc", 10) == "a b c"
+
+
+def test_items_json_marks_the_decisions_an_administrators_reopen_set_aside(data_dir: Path, catalogued: dict[str, int]) -> None:
+    catalogue = catalogue_of(data_dir)
+    try:
+        reviewer = catalogue.add_user("li", "not-a-real-hash", "reviewer")
+        admin = catalogue.add_user("boss", "not-a-real-hash", "admin")
+        catalogue.record_decision(catalogued["first"], reviewer_id=reviewer, decision="reject", reason="误点")
+        catalogue.reopen_decision(catalogued["first"], admin_id=admin, reason="审核员误点驳回")
+        catalogue.record_decision(catalogued["first"], reviewer_id=reviewer, decision="approve")
+    finally:
+        catalogue.dispose()
+    listed = json.loads(cli(data_dir, "items", "--json").stdout)
+    decisions = next(i for i in listed if i["id"] == catalogued["first"])["decisions"]
+    assert [(d["decision"], d["set_aside"]) for d in decisions] == [("reject", True), ("approve", False)]
