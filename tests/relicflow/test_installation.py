@@ -18,7 +18,6 @@ import httpx
 import pytest
 from alembic import command
 from click.testing import Result
-from PIL import Image
 from typer.testing import CliRunner
 
 from relicflow.catalogue import Catalogue
@@ -26,7 +25,6 @@ from relicflow.catalogue.migrate import alembic_config
 from relicflow.cli import app, prefect_environment
 from relicflow.installation import (
     catalogue_identity,
-    catalogue_tag,
     claim_server,
     forget_server,
     own_server,
@@ -162,27 +160,3 @@ def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
-
-
-@pytest.mark.slow
-def test_a_one_off_ingest_does_not_report_to_a_strangers_server(installed: Settings) -> None:
-    stranger = _stranger_url()
-    claim_server(stranger, str(uuid.uuid4()))  # it belongs to another installation
-    mine = catalogue_identity(installed)
-    Image.new("RGB", (320, 240), "teal").save(installed.inbox / "2024.1.1_front.jpg", quality=90)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELICFLOW_", "PREFECT_"))}
-    env.update({"RELICFLOW_PREFECT_PORT": str(installed.prefect_port), "RELICFLOW_INBOX_SETTLE_S": "0",
-                "RELICFLOW_CONFIG": os.environ["RELICFLOW_CONFIG"], "RELICFLOW_LOCALE": "en",
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
-    out = subprocess.run([sys.executable, "-m", "relicflow.cli", "ingest"], cwd=installed.data_dir.parent, env=env,
-                         capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "Prefect: a temporary server" in out.stderr and f"Data dir: {installed.data_dir}" in out.stderr
-    catalogue = Catalogue.from_settings(installed)
-    run = catalogue.ingest_run(1)
-    catalogue.dispose()
-    assert run is not None and run.flow_run_id  # the run happened, under Prefect
-    runs = httpx.post(f"{stranger}/flow_runs/filter", timeout=10,
-                      json={"flow_runs": {"tags": {"all_": [catalogue_tag(mine)]}}}).json()
-    assert runs == []
-    assert httpx.get(f"{stranger}/flow_runs/{run.flow_run_id}", timeout=10).status_code == 404
