@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,8 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     rows += _report_rows(catalogue, outcomes, settings.locale)
     rows += [{"item": str(c.item_id), "file": f"{c.sheet} row {c.row_number}", "status": "record_updated",
               "warnings": "changed: " + ", ".join(sorted(c.changes))} for c in corrections]
-    summary = summarise(run_id, listing, plan, outcomes, sheet_rows, unmatched_row_details(sheets, unmatched), stopped=ctx.stop_reason)
-    summary["records_updated"] = [c.item_id for c in corrections]
-    if corrections and not summary["awaiting_review"]:  # a corrected record sends objects back to review
-        summary["awaiting_review"] = catalogue.count_by_status(ingest_run_id=run_id).get(ItemStatus.awaiting_review.value, 0)
+    summary = summarise(run_id, listing, plan, outcomes, sheet_rows, unmatched_row_details(sheets, unmatched),
+                        corrected=[c.item_id for c in corrections], stopped=ctx.stop_reason)
     catalogue.finish_ingest_run(run_id, summary, outcome="aborted" if ctx.stop_reason else "completed")
     anchor_record(catalogue, store, reason=f"ingest run {run_id}", logger=logger)
     create_table_artifact(key="ingest-report", table=rows or [{"item": "-", "file": "-", "status": "nothing new", "warnings": ""}],
@@ -276,16 +274,21 @@ def _report_rows(catalogue: Catalogue, outcomes: list[ScanOutcome], locale: str)
 
 
 def summarise(run_id: int, listing: Any, plan: IntakePlan, outcomes: list[ScanOutcome], sheet_rows: list[dict[str, str]],
-              unmatched: list[dict[str, Any]], *, stopped: IngestStopped | None) -> dict[str, Any]:
-    def count(status: ItemStatus) -> int:  # objects, not files: three views of one object are one item to review
-        return len({o.item_id for o in outcomes if o.status == status.value})
+              unmatched: list[dict[str, Any]], *, corrected: Sequence[int] = (), stopped: IngestStopped | None) -> dict[str, Any]:
+    """``corrected``: objects whose record a corrected sheet row updated; they await review in this run too."""
+    def items_in(status: ItemStatus) -> set[int]:  # objects, not files: three views of one object are one item to review
+        return {o.item_id for o in outcomes if o.status == status.value}
+
+    def count(status: ItemStatus) -> int:
+        return len(items_in(status))
 
     failed = [o for o in outcomes if o.status == ItemStatus.failed.value]
     return {
         "ingest_run_id": run_id, "outcome": "aborted" if stopped else "completed",
         "stopped_because": stopped.message_en if stopped else None,
         "files": len(listing.scans), "new": len(outcomes), "already_known": plan.known,
-        "awaiting_review": count(ItemStatus.awaiting_review), "quarantined": count(ItemStatus.quarantined),
+        "awaiting_review": len(items_in(ItemStatus.awaiting_review) | set(corrected)), "quarantined": count(ItemStatus.quarantined),
+        "records_updated": list(corrected),
         "failed": len(failed), "left_received": count(ItemStatus.received),
         "superseded": len(plan.superseded), "retried": len(plan.retried),
         "skipped": dict(sorted(plan.skipped.items())), "skipped_total": sum(plan.skipped.values()),

@@ -37,7 +37,7 @@ from review_ui.sessions import (
     tokens_match,
 )
 from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
-from tasks.object_views import seen_digest, view_rank
+from tasks.object_views import seen_digest
 
 log = logging.getLogger("relicflow.review_ui")
 
@@ -254,8 +254,8 @@ def item_image(request: Request, item_id: int, kind: str) -> Response:
     if current_user(request) is None:
         return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    current = [i for i in item.images if i.replaced_by_image_id is None] if item is not None else []
-    image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
+    current = item.current_images if item is not None else []
+    image = current[0] if current else None
     return _image_response(request, item_id, image, kind)
 
 

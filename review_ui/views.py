@@ -12,16 +12,16 @@ from typing import Any
 
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.fixity import OUTCOMES, FixitySummary
-from relicflow.catalogue.item_token import ItemToken, item_token
+from relicflow.catalogue.token_records import token_records
 from relicflow.catalogue.models import Item, ItemStatus, StatusTransition
 from relicflow.catalogue.records import item_record
 from relicflow.catalogue.unmatched_rows import still_unmatched_sheet_rows
 from relicflow.i18n import has_message, t
 from relicflow.local_time import format_local
-from schemas.catalogue import ItemRecord
+from schemas.catalogue import ItemRecord, TokenRecord
 from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
-from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_name, view_rank
+from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_name
 
 # Sheet fields shown first, in the order a museum's accession form lists them; others follow by name.
 FIELD_ORDER = (
@@ -204,7 +204,7 @@ def label(prefix: str, key: str, locale: str) -> str:
 
 def seen_of(item: Item) -> dict[str, Any]:
     """What a reviewer is shown of ``item`` now: every current image and the record version."""
-    current = [ImageVersion(i.id, i.view, i.view_label, i.version, i.sha256) for i in item.images if i.replaced_by_image_id is None]
+    current = [ImageVersion(i.id, i.view, i.view_label, i.version, i.sha256) for i in item.current_images]
     return seen_state(current, item.record_version or 1)
 
 
@@ -221,8 +221,8 @@ def queue_rows(items: list[Item], *, user_id: int, floors: dict[int, int]) -> li
     rows = []
     for item in items:
         approvals, approvers = approvals_on_current_image(item, floor=floors.get(item.id, 0))
-        current = [i for i in item.images if i.replaced_by_image_id is None]
-        image = min(current, key=lambda i: (*view_rank(i.view, i.view_label), i.id)) if current else None
+        current = item.current_images
+        image = current[0] if current else None
         rows.append(QueueRow(
             id=item.id, accession_number=item.accession_number, title=item.title,
             file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
@@ -363,7 +363,7 @@ def _history(item: Item, record: ItemRecord, reopens: list[StatusTransition], *,
     return [row for _, _, row in sorted(timed, key=lambda x: (x[0], x[1]))]
 
 
-def _token_view(token: ItemToken | None, locale: str, zone: str) -> TokenView | None:
+def _token_view(token: TokenRecord | None, locale: str, zone: str) -> TokenView | None:
     if token is None:
         return None
     return TokenView(batch_ref=token.batch_ref, batch_status=label("web.token.batch_status", token.batch_status or "", locale),
@@ -412,7 +412,7 @@ def item_page(catalogue: Catalogue, item: Item, *, user_id: int, locale: str, zo
         no_catalogue_record=bool(catalogue_record_missing(
             sheet_record=record.record.sources.get("accession_sheet"), accession_number=record.accession_number,
             accession_number_source=record.accession_number_source)),
-        token=_token_view(item_token(catalogue, item.id), locale, zone),
+        token=_token_view(token_records(catalogue, item_ids=[item.id]).get(item.id), locale, zone),
         reopen=_reopen_view(catalogue, item, locale) if is_admin else None,
         views=view_cards(record, locale),
         seen_digest=seen_digest(seen_of(item)),

@@ -102,6 +102,7 @@ class TokenRecord(BaseModel):
     issuer_batch_ref: str | None = Field(default=None, description="The issuer's batch the token was minted in.")
     batch_ref: str | None = Field(default=None, description="Our mint batch that sent the item (or that the receipt arrived for).")
     batch_status: str | None = None
+    sent_at: datetime | None = Field(default=None, description="When that batch was first sent to the issuer (UTC).")
     minted_at: datetime | None = Field(default=None, description="When the receipt was recorded (UTC).")
 
 

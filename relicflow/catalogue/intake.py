@@ -195,11 +195,14 @@ class IntakeOperations:
     def adopt_into_run(self: Catalogue, item_id: int, run_id: int) -> None:  # type: ignore[misc]
         """A later run takes over an item an earlier run left unfinished, so its review gate covers it."""
         with self.session() as s:
-            item = s.get_one(Item, item_id)
-            if item.ingest_run_id != run_id:
-                self.audit(s, actor="ingest", action="ingest:adopt", item_id=item_id,
-                           details={"from_run": item.ingest_run_id, "to_run": run_id})
-                item.ingest_run_id = run_id
+            self._adopt(s, s.get_one(Item, item_id), run_id, actor="ingest")
+
+    def _adopt(self: Catalogue, s: Any, item: Item, run_id: int | None, *, actor: str) -> None:  # type: ignore[misc]
+        """``item`` belongs to ingest run ``run_id`` from now on (audited), so that run's gate waits for it."""
+        if run_id is not None and item.ingest_run_id != run_id:
+            self.audit(s, actor=actor, action="ingest:adopt", item_id=item.id,
+                       details={"from_run": item.ingest_run_id, "to_run": run_id})
+            item.ingest_run_id = run_id
 
     # -- outcomes other than awaiting_review -----------------------------------------------------
 

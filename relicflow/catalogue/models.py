@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from tasks.object_views import view_rank
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -201,6 +203,12 @@ class Item(Base):
     duplicate_candidates: Mapped[list[DuplicateCandidate]] = relationship(
         back_populates="item", foreign_keys="DuplicateCandidate.item_id", order_by="DuplicateCandidate.distance"
     )
+
+    @property
+    def current_images(self) -> list[Image]:
+        """The object's photographs as a reviewer is shown them: no replaced versions, in view order (front first)."""
+        return sorted((i for i in self.images if i.replaced_by_image_id is None),
+                      key=lambda i: (*view_rank(i.view, i.view_label), i.id))
 
 
 class SourceFile(Base):

@@ -54,13 +54,11 @@ class Placement:
     """Where a processed scan went: ``item_id`` is the object now holding its image.
 
     ``how``: own (a new object), joined (added to an undecided object), resubmitted (answered a
-    send-back), addition (waits beside an approved or minted object, ``addition_to``)."""
+    send-back), addition (waits beside an approved or minted object)."""
 
     item_id: int
     how: str
     matches: list[tuple[int, int]] = field(default_factory=list)
-    replaced_image_sha256: str | None = None
-    addition_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ class ObjectOperations:
                 self._transition(s, scan, ItemStatus.awaiting_review, actor="ingest",
                                  details={"warnings": [w.code for w in result.warnings], "duplicates": [m[0] for m in matches],
                                           "record": record_snapshot(scan, image_sha256=result.sha256)})
-                return Placement(scan.id, "addition" if addition_to else "own", matches, addition_to=addition_to)
+                return Placement(scan.id, "addition" if addition_to else "own", matches)
             return self._join(s, scan, target, image, replaced, result, matches, rescan=rescan)
 
     # -- where the scan belongs -----------------------------------------------------------------------
@@ -217,11 +215,8 @@ class ObjectOperations:
         what = {"object": target.id, "image_sha256": image.sha256, "view": image.view, "version": image.version,
                 **({"replaces_sha256": replaced.sha256} if replaced is not None else {})}
         self._transition(s, scan, ItemStatus.superseded, actor="ingest", reason="joined_object", details=what)
-        if target.ingest_run_id != scan.ingest_run_id:  # this run's gate waits for the object now
-            self.audit(s, actor="ingest", action="ingest:adopt", item_id=target.id,
-                       details={"from_run": target.ingest_run_id, "to_run": scan.ingest_run_id})
-            target.ingest_run_id = scan.ingest_run_id
-        record_changes = self._set_record(s, target, result, actor="ingest") if result.sheet_fields is not None else None
+        self._adopt(s, target, scan.ingest_run_id, actor="ingest")  # this run's gate waits for the object now
+        record_changes = self._set_record(s, target, result, actor="ingest")
         if rescan:
             self._transition(s, target, ItemStatus.resubmitted, actor="ingest", reason="rescan",
                              details={"from_item": scan.id, "file_name": result.file_name, **what})
@@ -233,8 +228,7 @@ class ObjectOperations:
                        details={"from_item": scan.id, "file_name": result.file_name, **what})
             if record_changes:
                 self._audit_record_version(s, target, record_changes, actor="ingest", image_sha256=result.sha256)
-        return Placement(target.id, "resubmitted" if rescan else "joined", matches,
-                         replaced_image_sha256=replaced.sha256 if replaced is not None else None)
+        return Placement(target.id, "resubmitted" if rescan else "joined", matches)
 
     # -- the catalogue record and its versions --------------------------------------------------------
 
@@ -294,10 +288,7 @@ class ObjectOperations:
             changes = self._set_record(s, item, update_, actor=actor)
             if not changes:
                 return None
-            if run_id is not None and item.ingest_run_id != run_id:
-                self.audit(s, actor=actor, action="ingest:adopt", item_id=item.id,
-                           details={"from_run": item.ingest_run_id, "to_run": run_id})
-                item.ingest_run_id = run_id
+            self._adopt(s, item, run_id, actor=actor)
             sha = s.scalar(select(Image.sha256).where(Image.item_id == item.id, Image.replaced_by_image_id.is_(None))
                            .order_by(Image.id).limit(1)) or ""
             if item.status == ItemStatus.sent_back.value:

@@ -16,7 +16,6 @@ from schemas.catalogue import (
     Quarantine,
     Warning,
 )
-from tasks.object_views import view_rank
 
 
 def image_record(image: Image) -> ImageRecord:
@@ -35,7 +34,7 @@ def item_record(item: Item, *, reviewer_names: dict[int, str] | None = None, dec
     sources: dict[str, dict[str, Any]] = {}
     for rec in item.metadata_records:
         sources[rec.source] = rec.data
-    current = sorted((i for i in item.images if i.replaced_by_image_id is None), key=lambda i: (*view_rank(i.view, i.view_label), i.id))
+    current = item.current_images
     earlier = sorted((i for i in item.images if i.replaced_by_image_id is not None), key=lambda i: i.id)
     primary_technical = [rec.data for rec in item.metadata_records if rec.source == "technical" and current and rec.image_id == current[0].id]
     if primary_technical:  # the technical record beside the image it describes (the first view), not the newest scan's
