@@ -138,8 +138,15 @@ def resume_gate(flow_run_id: str) -> bool:
     return True
 
 
-def start_review_gate(catalogue: Catalogue, run_id: int, logger: Any = log) -> str | None:
-    """Start the gate run for an ingest run and record it; None where no gate deployment exists."""
+def start_review_gate(catalogue: Catalogue, run_id: int, logger: Any = log, *, replaces: str | None = None) -> str | None:
+    """Start the gate run for an ingest run and record it; None where no gate deployment exists.
+
+    Two processes may start the same gate at once (the ingest run that just ended and serve's
+    reconciler adopting it): the idempotency key, the same for both, makes Prefect hand both the same
+    flow run. A replacement for the gate run ``replaces`` (which ended badly) gets a key of its own.
+    The caller says what it replaces, as it saw it: read here, it could be the gate the other process
+    has just started, and the two starts would be two gates.
+    """
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
@@ -147,10 +154,12 @@ def start_review_gate(catalogue: Catalogue, run_id: int, logger: Any = log) -> s
     try:
         gate = run_deployment(GATE_DEPLOYMENT, parameters={"ingest_run_id": run_id, "catalogue_id": identity},
                               tags=[catalogue_tag(identity)], timeout=0, as_subflow=False,
-                              flow_run_name=f"review-gate-ingest-{run_id}")
+                              flow_run_name=f"review-gate-ingest-{run_id}",
+                              idempotency_key=f"review-gate:{identity}:{run_id}:{replaces or 'first'}")
     except ObjectNotFound:
-        logger.info("no %s deployment here (not under `relicflow serve`): reviewers decide in the review app; "
-                    "the mint flow reads approvals from the catalogue", GATE_DEPLOYMENT)
+        logger.info("no %s deployment on this Prefect server (`relicflow serve` is not running, or still starting): "
+                    "reviewers decide in the review app, the mint flow reads approvals from the catalogue, and "
+                    "serve starts this run's gate when it runs", GATE_DEPLOYMENT)
         return None
     catalogue.set_gate_flow_run(run_id, str(gate.id))
     logger.info("review gate started for ingest run %s: flow run %s waits for the reviewers", run_id, gate.id)
@@ -161,6 +170,8 @@ def reconcile_gates(catalogue: Catalogue, settings: Settings | None = None,
                     published: dict[int, str] | None = None) -> dict[str, list[int]]:
     """Bring every open gate in line with the catalogue (run by `relicflow serve` every few seconds).
 
+    A finished ingest run with items to review and no gate gets one (its own start found no gate
+    deployment: a one-off ingest while serve was starting or stopped).
     A suspended gate whose batch is decided is resumed (its resume was lost: every process restarted, or
     Prefect was down when the last decision came). A gate run that ended without completing (crashed,
     e.g. its runner stopped while the run was suspending; failed; cancelled; or unknown to Prefect) is
@@ -172,7 +183,10 @@ def reconcile_gates(catalogue: Catalogue, settings: Settings | None = None,
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
 
-    done: dict[str, list[int]] = {"resumed": [], "restarted": [], "completed": []}
+    done: dict[str, list[int]] = {"adopted": [], "resumed": [], "restarted": [], "completed": []}
+    for run in catalogue.runs_awaiting_a_gate():
+        if start_review_gate(catalogue, run.id):
+            done["adopted"].append(run.id)
     with get_client(sync_client=True) as client:
         for run in catalogue.open_gates():
             assert run.gate_flow_run_id is not None
@@ -184,7 +198,7 @@ def reconcile_gates(catalogue: Catalogue, settings: Settings | None = None,
                 catalogue.complete_gate(run.id)
                 done["completed"].append(run.id)
             elif state is None or state.type in (StateType.CRASHED, StateType.FAILED, StateType.CANCELLED):
-                if start_review_gate(catalogue, run.id):
+                if start_review_gate(catalogue, run.id, replaces=run.gate_flow_run_id):
                     done["restarted"].append(run.id)
             elif state.is_paused() and catalogue.undecided_count(run.id) == 0 and resume_gate(run.gate_flow_run_id):
                 done["resumed"].append(run.id)

@@ -85,6 +85,14 @@ class Installation:
         r.raise_for_status()
         return r.json()
 
+    def diagnosis(self, *extra: str) -> str:
+        """What to read when a wait times out on a loaded CI machine: the last lines of serve's logs."""
+        parts = list(extra)
+        for log in (self.home / "serve.out", self.data / "deployments.log"):
+            if log.exists():
+                parts.append(f"--- {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+        return "\n".join(parts)
+
     def has_flow_run(self, flow_run_id: str) -> bool:
         return httpx.get(f"{self.prefect}/flow_runs/{flow_run_id}", timeout=10).status_code == 200
 
@@ -134,9 +142,13 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
             catalogue.dispose()
             runs[name] = cli_run.id
             assert cli_run.flow_run_id and inst.has_flow_run(cli_run.flow_run_id) and not other.has_flow_run(cli_run.flow_run_id)
-            gate = wait_for(f"{name}'s gate to suspend", lambda inst=inst, cli_run=cli_run: [
-                r for r in inst.flow_runs(flows={"name": {"any_": ["review-gate"]}}) if r["name"] == f"review-gate-ingest-{cli_run.id}"
-                and r["state"]["name"] == "Suspended"], timeout_s=90)[0]
+            # a one-off ingest that ended before serve registered its deployments started no gate: serve adopts it
+            try:
+                gate = wait_for(f"{name}'s gate to suspend", lambda inst=inst, cli_run=cli_run: [
+                    r for r in inst.flow_runs(flows={"name": {"any_": ["review-gate"]}}) if r["name"] == f"review-gate-ingest-{cli_run.id}"
+                    and r["state"]["name"] == "Suspended"], timeout_s=90)[0]
+            except AssertionError as timed_out:
+                raise AssertionError(inst.diagnosis(str(timed_out), "--- one-off ingest ---", {"a": err_a, "b": err_b}[name])) from None
             assert catalogue_tag(ids[name]) in gate["tags"] and gate["parameters"]["catalogue_id"] == ids[name]
             assert other.flow_runs(flow_runs={"tags": {"all_": [catalogue_tag(ids[name])]}}) == []  # nothing of it on the other
         mark("both gates suspended", t0)

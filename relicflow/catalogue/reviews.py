@@ -100,6 +100,20 @@ class ReviewOperations:
             q = select(IngestRun).where(IngestRun.gate_flow_run_id.is_not(None), IngestRun.gate_completed_at.is_(None))
             return list(s.scalars(q.order_by(IngestRun.id)))
 
+    def runs_awaiting_a_gate(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
+        """Finished ingest runs with items a reviewer can decide and no gate ever started.
+
+        The ingest run starts its own gate when it ends; these are the runs whose start found no gate
+        deployment (a one-off `relicflow ingest` while serve was starting or down). Serve adopts them.
+        A run whose gate completed is never listed, even if one of its items was reopened since.
+        """
+        waiting = select(Item.id).where(Item.ingest_run_id == IngestRun.id,
+                                        Item.status.in_((ItemStatus.awaiting_review.value, ItemStatus.resubmitted.value)))
+        with self.read_session() as s:
+            q = select(IngestRun).where(IngestRun.finished_at.is_not(None), IngestRun.gate_flow_run_id.is_(None),
+                                        IngestRun.gate_completed_at.is_(None), waiting.exists())
+            return list(s.scalars(q.order_by(IngestRun.id)))
+
     def gates_ready_to_resume(self: Catalogue) -> list[IngestRun]:  # type: ignore[misc]
         """Open gates whose every item has been decided: their gate run should finish now."""
         return [run for run in self.open_gates() if self.undecided_count(run.id) == 0]
