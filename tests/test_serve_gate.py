@@ -69,6 +69,9 @@ class Deployment:
         self.proc = subprocess.Popen([sys.executable, "-m", "relicflow.cli", *args], env=self.env, text=True,
                                      stdout=open(self.data / f"test-{args[0]}.out", "a"), stderr=subprocess.STDOUT)
         wait_for(f"{args[0]} to answer", lambda: self._healthy(health))
+        if args[0] == "serve":  # and its deployments registered: a one-off ingest before that starts no gate
+            wait_for("serve's deployments", lambda: httpx.get(f"{self.prefect}/deployments/name/review-gate/review-gate",
+                                                              timeout=5).status_code == 200)
 
     def _healthy(self, url: str) -> bool:
         assert self.proc is not None and self.proc.poll() is None, (self.data / "test-serve.out").read_text(errors="replace")

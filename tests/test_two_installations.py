@@ -61,7 +61,8 @@ class Installation:
     def ready(self) -> bool:
         assert self.serve is not None and self.serve.poll() is None, (self.home / "serve.out").read_text(errors="replace")
         try:
-            return httpx.get(f"{self.review}/healthz", timeout=2).status_code == 200 and server_record_path(self.settings).exists()
+            return (httpx.get(f"{self.review}/healthz", timeout=2).status_code == 200 and server_record_path(self.settings).exists()
+                    and httpx.get(f"{self.prefect}/deployments/name/review-gate/review-gate", timeout=2).status_code == 200)
         except httpx.HTTPError:
             return False
 
@@ -142,7 +143,6 @@ def test_two_installations_each_one_off_ingest_reports_home_and_each_gate_acts_o
             catalogue.dispose()
             runs[name] = cli_run.id
             assert cli_run.flow_run_id and inst.has_flow_run(cli_run.flow_run_id) and not other.has_flow_run(cli_run.flow_run_id)
-            # a one-off ingest that ended before serve registered its deployments started no gate: serve adopts it
             try:
                 gate = wait_for(f"{name}'s gate to suspend", lambda inst=inst, cli_run=cli_run: [
                     r for r in inst.flow_runs(flows={"name": {"any_": ["review-gate"]}}) if r["name"] == f"review-gate-ingest-{cli_run.id}"
