@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     stale_temporary_age_s: int = Field(default=86_400, gt=0, description="Temporary files of interrupted writes older than this are removed (sooner when their writer is known to have ended).")
     gate_reconcile_interval_s: float = Field(default=20.0, description="How often `serve` resumes review gates whose batch is fully decided.")
     inbox_settle_s: float = Field(default=10.0, description="Scheduled runs skip files modified this recently (still being copied).")
+    bulk_approve_max: int = Field(default=200, ge=1, le=5000, description="Most items one bulk approval may list on its confirmation page.")
     two_reviewer_grades: list[str] = Field(default=["一级"], description="Relic grades (级别) whose approval needs two distinct reviewers.")
     view_labels: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_VIEW_LABELS.items()},

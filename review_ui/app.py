@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
 from review_ui.record_watch import RecordWatch
+from review_ui.bulk_routes import router as bulk_router
 from review_ui.routes import router
 from review_ui.sessions import SessionStore
 from review_ui.sign_in_limits import SignInLimits
@@ -62,6 +63,7 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    app.include_router(bulk_router)
     return app
 
 

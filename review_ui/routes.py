@@ -142,6 +142,11 @@ def logout(request: Request, csrf_token: FormText = "") -> Response:
 def _flash(request: Request) -> str | None:
     """The message after a decision, chosen by code; the query string never supplies the text."""
     code, item = request.query_params.get("done", ""), request.query_params.get("item", "")
+    if code == "bulk":
+        approved, refused = request.query_params.get("approved", ""), request.query_params.get("refused", "")
+        if approved.isdigit() and refused.isdigit() and len(approved) < 6 and len(refused) < 6:
+            return t("web.flash.bulk" if int(refused) else "web.flash.bulk_all", locale_of(request), approved=int(approved), refused=int(refused))
+        return None
     if code in FLASH_CODES and item.isdigit() and len(item) < 12:
         return t(f"web.flash.{code}", locale_of(request), id=int(item))
     return None
@@ -156,7 +161,8 @@ def queue(request: Request) -> Response:
     counts = views.status_counts(catalogue)
     quarantined = dict(counts).get(ItemStatus.quarantined.value, 0)
     return render(request, "queue.html", nav="queue", rows=rows, counts=counts, total=sum(n for _, n in counts),
-                  quarantined=quarantined, flash=_flash(request))
+                  quarantined=quarantined, flash=_flash(request), bulk_runs=catalogue.awaiting_by_run(),
+                  can_decide=user.role in DECIDER_ROLES)
 
 
 RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
