@@ -16,7 +16,8 @@ from starlette.responses import RedirectResponse, Response
 
 from relicflow.catalogue.bulk_approval import BulkPlan
 from relicflow.i18n import t
-from review_ui.routes import CONFIRM_YES, DECIDER_ROLES, FormText, _authorised_post, _notify_batch_decided
+from review_ui.deciding import notify_batch_decided
+from review_ui.routes import CONFIRM_YES, DECIDER_ROLES, FormText, _authorised_post
 from review_ui.web import locale_of, render, review
 
 router = APIRouter()
@@ -54,7 +55,7 @@ def bulk_approve(request: Request, csrf_token: FormText = "", item: FormList = [
         background = None
         if finished and ctx.on_batch_decided is not None:
             callback = ctx.on_batch_decided
-            background = BackgroundTask(lambda: [_notify_batch_decided(callback, run) for run in finished])
+            background = BackgroundTask(lambda: [notify_batch_decided(callback, run) for run in finished])
         return RedirectResponse(f"/?done=bulk&approved={len(result.approved)}&refused={len(result.refused)}",
                                 status_code=303, background=background)
 

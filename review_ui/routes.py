@@ -9,21 +9,19 @@ only give the reviewer a message in their own language before the catalogue woul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from starlette.background import BackgroundTask
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from relicflow.catalogue.models import ItemStatus, Role
-from relicflow.catalogue.reviews import DECISIONS
 from relicflow.errors import ReopenRefused, ReviewError, StorageError
 from relicflow.i18n import has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
-from review_ui import views
+from review_ui import deciding, views
 from review_ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -37,14 +35,13 @@ from review_ui.sessions import (
     tokens_match,
 )
 from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
-from tasks.object_views import seen_digest
 
 log = logging.getLogger("relicflow.review_ui")
 
 router = APIRouter()
 
 DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
-MAX_REASON_CHARS = 2000
+MAX_REASON_CHARS = deciding.MAX_REASON_CHARS
 IMAGE_KINDS = ("access", "thumbnail")
 FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back", "reopened")
 CONFIRMED_DECISIONS = ("reject", "send_back")  # take effect only from their confirmation page's POST
@@ -294,31 +291,6 @@ def _image_response(request: Request, item_id: int, image: Any, kind: str) -> Re
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
 
 
-def _validate_decision(page_status: str, decision: str, reason: str, *, approved_by_me: bool, locale: str) -> str | None:
-    """The reviewer-facing message for a decision the catalogue would refuse, or None."""
-    if decision not in DECISIONS:
-        return t("web.decision.unknown", locale)
-    if decision == "reject" and not reason:
-        return t("web.decision.reason_required", locale)
-    if decision == "send_back" and not reason:
-        return t("web.decision.note_required", locale)
-    if len(reason) > MAX_REASON_CHARS:
-        return t("web.decision.too_long", locale, max=MAX_REASON_CHARS)
-    if page_status != ItemStatus.awaiting_review.value:
-        return t("web.decision.not_awaiting", locale, status=t(f"web.status.{page_status}", locale))
-    if decision == "approve" and approved_by_me:
-        return t("web.decision.already_approved", locale)
-    return None
-
-
-def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
-    """Call ``on_batch_decided``; its failure is logged, never shown: the decisions stand regardless."""
-    try:
-        callback(run_id)
-    except Exception:
-        log.exception("on_batch_decided(%s) failed; the decisions are committed, the gate can be resumed later", run_id)
-
-
 @router.post("/items/{item_id:dbid}/decision")
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
            seen: FormText = "", confirm: FormText = "") -> Response:
@@ -332,34 +304,20 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     if item is None:
         return error_page(request, 404, "web.error.not_found")
     reason = reason.strip()
-    _, approvers = views.approvals_on_current_image(item, floor=ctx.catalogue.decision_floors([item_id]).get(item_id, 0))
-    problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
-    if problem is None and seen and seen != seen_digest(views.seen_of(item)):
-        problem = t("web.decision.object_changed", locale)  # a rescan or corrected record arrived since the page was shown
-    if problem is not None:
-        return _item_page(request, item_id, user, status_code=400, error=problem, form_decision=decision, form_reason=reason)
+    floor = ctx.catalogue.decision_floors([item_id]).get(item_id, 0)
+    found = deciding.decision_problem(item, decision, reason, user_id=user.user_id, seen=seen, floor=floor)
+    if found is not None:
+        return _item_page(request, item_id, user, status_code=400, error=found.message(locale),
+                          form_decision=decision, form_reason=reason)
     if decision in CONFIRMED_DECISIONS and confirm == CONFIRM_EDIT:  # back from the confirmation page, text kept
         return _item_page(request, item_id, user, form_decision=decision, form_reason=reason)
     if decision in CONFIRMED_DECISIONS and confirm != CONFIRM_YES:
         return _confirm_page(request, item, action=f"/items/{item_id}/decision", kind=decision, reason=reason, seen=seen)
-
-    run_id, remaining = item.ingest_run_id, None
-    with ctx.decision_lock:
-        try:
-            new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason,
-                                                       seen_digest=seen or None)
-        except ReviewError as exc:
-            return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
-                              error=t("web.decision.not_recorded", locale, message=str(exc)))
-        # Committed. Nothing below may turn it into an error page for the reviewer.
-        if run_id is not None:
-            try:
-                remaining = ctx.catalogue.undecided_count(run_id)
-            except Exception:
-                log.exception("could not count undecided items of ingest run %s after deciding item %s", run_id, item_id)
-    background = None
-    if run_id is not None and remaining == 0 and ctx.on_batch_decided is not None:
-        background = BackgroundTask(_notify_batch_decided, ctx.on_batch_decided, run_id)
+    try:
+        new_status, background = deciding.record(ctx, item, user_id=user.user_id, decision=decision, reason=reason, seen=seen)
+    except ReviewError as exc:
+        return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
+                          error=t("web.decision.not_recorded", locale, message=str(exc)))
 
     if decision == "approve":
         code = "approved" if new_status is ItemStatus.approved else "approval_recorded"

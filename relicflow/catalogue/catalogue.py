@@ -35,6 +35,7 @@ from relicflow.catalogue.mint_batching import MintBatchingOperations
 from relicflow.catalogue.objects import ObjectOperations
 from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.record_check import RecordCheckOperations
+from relicflow.catalogue.api_tokens import ApiTokenOperations
 from relicflow.catalogue.bulk_approval import BulkApprovalOperations
 from relicflow.catalogue.reopening import ReopenOperations
 from relicflow.catalogue.reviews import ReviewOperations
@@ -72,7 +73,8 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ObjectOperations, ReviewOperations, MintBatchingOperations,
-                MintOperations, FixityOperations, AccountOperations, ReopenOperations, BulkApprovalOperations):
+                MintOperations, FixityOperations, AccountOperations, ReopenOperations, BulkApprovalOperations,
+                ApiTokenOperations):
     """The catalogue database; audit, ingest, objects, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:
