@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from relicflow.cli_audit import audit_app
 from relicflow.cli_help import LocalisedGroup
 from relicflow.cli_time import shown_time
+from relicflow.cli_tokens import tokens_app
 from relicflow.cli_users import operator, users_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
@@ -31,6 +32,7 @@ app = typer.Typer(help="relicflow: museum relic scans → review gate → regula
                   pretty_exceptions_enable=False, cls=LocalisedGroup)  # help in the chosen language (cli_help.py)
 app.add_typer(users_app, name="users")  # list, disable, enable, reset-password, end-sessions (relicflow/cli_users.py); add below
 app.add_typer(audit_app, name="audit")
+app.add_typer(tokens_app, name="tokens")  # API tokens (relicflow/cli_tokens.py)
 console = Console(soft_wrap=True)  # long paths stay whole, so they can be copied
 
 

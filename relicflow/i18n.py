@@ -410,6 +410,10 @@ _REVIEW_STEPS: dict[str, dict[str, str]] = {
     "web.flash.bulk": {"zh-CN": "批量通过：{approved} 件已通过，{refused} 件未通过（确认后发生了变化，请逐件查看）。",
                        "en": "Bulk approval: {approved} approved, {refused} not approved (they changed after confirmation; look at them one by one)."},
     "web.flash.bulk_all": {"zh-CN": "批量通过：{approved} 件已通过。", "en": "Bulk approval: {approved} approved."},
+    # the JSON API (review_ui/api.py)
+    "web.api.unauthorised": {"zh-CN": "需要登录会话或有效的 API 令牌（Authorization: Bearer …）。令牌可用 relicflow tokens create 创建。",
+                             "en": "A signed-in session or a valid API token (Authorization: Bearer …) is needed. Make a token with relicflow tokens create."},
+    "web.api.invalid_request": {"zh-CN": "请求内容不符合 API 文档（/api/v1/openapi.json）。", "en": "The request does not match the API's description (/api/v1/openapi.json)."},
     "web.flash.reopened": {"zh-CN": "藏品 #{id} 已重新开启审核，回到待审队列。", "en": "Item #{id} is reopened and back in the review queue."},
     # confirmation page
     "web.confirm.title.reject": {"zh-CN": "确认驳回", "en": "Confirm rejection"},

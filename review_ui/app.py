@@ -21,6 +21,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
 from review_ui.record_watch import RecordWatch
+from review_ui.api import ApiRefused, api_refused
+from review_ui.api import router as api_router
 from review_ui.bulk_routes import router as bulk_router
 from review_ui.routes import router
 from review_ui.sessions import SessionStore
@@ -48,8 +50,9 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     schedule, and show administrators a banner while it does not hold.
     """
     watch = RecordWatch(catalogue, store, interval_s=settings.audit_verify_interval_s) if watch_record else None
-    app = FastAPI(title="relicflow review", docs_url=None, redoc_url=None, openapi_url=None,
-                  exception_handlers=EXCEPTION_HANDLERS)
+    # OpenAPI documents the JSON API only (the pages are left out of it); no docs UI: it would need a CDN's scripts
+    app = FastAPI(title="relicflow review API", version="1", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json",
+                  exception_handlers={**EXCEPTION_HANDLERS, ApiRefused: api_refused})
     app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
                                      sessions=SessionStore(catalogue), templates=make_templates(),
                                      sign_in_limits=SignInLimits.for_app(settings, catalogue),
@@ -64,6 +67,7 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(bulk_router)
+    app.include_router(api_router)
     return app
 
 

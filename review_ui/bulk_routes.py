@@ -11,16 +11,15 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response
 
 from relicflow.catalogue.bulk_approval import BulkPlan
 from relicflow.i18n import t
-from review_ui.deciding import notify_batch_decided
+from review_ui.deciding import notify_runs_decided
 from review_ui.routes import CONFIRM_YES, DECIDER_ROLES, FormText, _authorised_post
 from review_ui.web import locale_of, render, review
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages: the OpenAPI document is the JSON API's
 
 FormList = Annotated[list[str], Form()]
 _CONFIRMED = re.compile(r"(\d{1,10}):([0-9a-f]{32})")
@@ -52,10 +51,7 @@ def bulk_approve(request: Request, csrf_token: FormText = "", item: FormList = [
         with ctx.decision_lock:
             result = ctx.catalogue.bulk_approve(chosen, reviewer_id=user.user_id)
             finished = [run for run in sorted(runs) if ctx.catalogue.undecided_count(run) == 0]
-        background = None
-        if finished and ctx.on_batch_decided is not None:
-            callback = ctx.on_batch_decided
-            background = BackgroundTask(lambda: [notify_batch_decided(callback, run) for run in finished])
+        background = notify_runs_decided(ctx, finished)
         return RedirectResponse(f"/?done=bulk&approved={len(result.approved)}&refused={len(result.refused)}",
                                 status_code=303, background=background)
 

@@ -85,3 +85,11 @@ def record(ctx: ReviewContext, item: Item, *, user_id: int, decision: str, reaso
     if run_id is not None and remaining == 0 and ctx.on_batch_decided is not None:
         return new_status, BackgroundTask(notify_batch_decided, ctx.on_batch_decided, run_id)
     return new_status, None
+
+
+def notify_runs_decided(ctx: ReviewContext, runs: list[int]) -> BackgroundTask | None:
+    """The background task telling the review gate that each of ``runs`` is fully decided (bulk approval)."""
+    callback = ctx.on_batch_decided
+    if not runs or callback is None:
+        return None
+    return BackgroundTask(lambda: [notify_batch_decided(callback, run) for run in runs])

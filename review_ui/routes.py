@@ -34,11 +34,11 @@ from review_ui.sessions import (
     set_session_cookie,
     tokens_match,
 )
-from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
+from review_ui.web import current_user, error_page, locale_of, may_see_images, render, require_user, review, safe_next
 
 log = logging.getLogger("relicflow.review_ui")
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages: the OpenAPI document is the JSON API's
 
 DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
 MAX_REASON_CHARS = deciding.MAX_REASON_CHARS
@@ -254,7 +254,7 @@ def item(request: Request, item_id: int) -> Response:
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
-    if current_user(request) is None:
+    if not may_see_images(request):
         return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     current = item.current_images if item is not None else []
@@ -265,7 +265,7 @@ def item_image(request: Request, item_id: int, kind: str) -> Response:
 @router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
 def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
     """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
-    if current_user(request) is None:
+    if not may_see_images(request):
         return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     image = next((i for i in item.images if i.id == image_id), None) if item is not None else None

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relicflow.catalogue import Catalogue
@@ -144,6 +144,15 @@ def current_user(request: Request) -> ActiveSession | None:
     return request.state.user  # type: ignore[no-any-return]
 
 
+def may_see_images(request: Request) -> bool:
+    """Photographs are for anyone signed in, in a browser (session cookie) or through the JSON API (a live
+    bearer token): the API's item answer links them."""
+    if current_user(request) is not None:
+        return True
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and review(request).catalogue.api_principal(token.strip()) is not None
+
+
 def require_user(request: Request) -> ActiveSession:
     user = current_user(request)
     if user is None:
@@ -236,14 +245,25 @@ _STATUS_MESSAGES = {400: "web.error.bad_request", 403: "web.error.forbidden", 40
                     405: "web.error.method"}
 
 
+def api_error(status_code: int, code: str, message_key: str) -> JSONResponse:
+    """A refusal of the JSON API (/api/): a stable code and the message in both languages, never a page."""
+    return JSONResponse({"code": code, "message_en": t(message_key, "en"), "message_zh": t(message_key, "zh-CN")},
+                        status_code=status_code)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith("/api/"):
+        return api_error(exc.status_code, {404: "not_found", 405: "method"}.get(exc.status_code, "bad_request"),
+                         _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))
     if request.url.path.startswith("/static/") or "/image/" in request.url.path:
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
     return error_page(request, exc.status_code, _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/api/"):
+        return api_error(422, "invalid_request", "web.api.invalid_request")
     return error_page(request, 400, "web.error.bad_request")
 
 
@@ -256,7 +276,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
     """Last resort; runs outside the middleware stack, so it sets the security headers itself."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     try:
-        response = error_page(request, 500, "web.error.server")
+        response = api_error(500, "server_error", "web.error.server") if request.url.path.startswith("/api/") else \
+            error_page(request, 500, "web.error.server")
     except Exception:  # the page itself failed (e.g. the catalogue is down): plain text then
         response = PlainTextResponse(t("web.error.server", "zh-CN") + "\n" + t("web.error.server", "en"), status_code=500)
     for name, value in security_headers(request.url.scheme).items():
