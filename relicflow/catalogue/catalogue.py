@@ -37,6 +37,7 @@ from relicflow.catalogue.minting import MintOperations
 from relicflow.catalogue.record_check import RecordCheckOperations
 from relicflow.catalogue.reopening import ReopenOperations
 from relicflow.catalogue.reviews import ReviewOperations
+from relicflow.catalogue.review_queue import ReviewQueueOperations
 from relicflow.errors import CatalogueError, IllegalTransition
 
 log = logging.getLogger("relicflow.catalogue")
@@ -71,7 +72,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ObjectOperations, ReviewOperations, MintBatchingOperations,
-                MintOperations, FixityOperations, AccountOperations, ReopenOperations):
+                MintOperations, FixityOperations, AccountOperations, ReopenOperations, ReviewQueueOperations):
     """The catalogue database; audit, ingest, objects, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:

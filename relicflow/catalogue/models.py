@@ -169,6 +169,10 @@ class IngestRun(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    # the review queue's pages, filters and neighbours (relicflow/catalogue/review_queue.py), in id order per status
+    __table_args__ = (Index("ix_items_status_id", "status", "id"),
+                      Index("ix_items_status_ingest_run_id", "status", "ingest_run_id", "id"),
+                      Index("ix_items_status_grade", "status", "grade", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -314,6 +318,9 @@ class DuplicateCandidate(Base):
 
 class ReviewDecision(Base):
     __tablename__ = "review_decisions"
+    # the queue's "decided by me" and "waiting for a second approver" filters start from the approvals
+    __table_args__ = (Index("ix_review_decisions_decision_item_id", "decision", "item_id"),
+                      Index("ix_review_decisions_reviewer_id_decision", "reviewer_id", "decision", "item_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
