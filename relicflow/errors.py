@@ -156,7 +156,8 @@ class ReopenRefused(ReviewError):
 
 class QueueQueryInvalid(ReviewError):
     """A review-queue filter, sort or page cursor the queue does not know; ``code`` says which
-    (``status``, ``run``, ``grade``, ``compliance``, ``approval``, ``search``, ``sort``, ``cursor``, ``limit``)."""
+    (``status``, ``run``, ``grade``, ``warnings``, ``duplicates``, ``compliance``, ``approval``, ``search``, ``sort``,
+    ``cursor``, ``limit``)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -354,7 +354,7 @@ class ReviewQueueOperations:
 
     def queue_counts(self: Catalogue, *, user_id: int) -> dict[str, int]:  # type: ignore[misc]
         """How many items each filter chip would show (every chip within the items awaiting review, except
-        ``undecided``): one COUNT per chip, no rows loaded."""
+        ``undecided``), and ``quarantined``: one COUNT each, no rows loaded."""
         chips: dict[str, QueueFilter] = {
             "awaiting_review": QueueFilter(), "resubmitted": QueueFilter(status="resubmitted"),
             "undecided": QueueFilter(status="undecided"), "warnings": QueueFilter(has_warnings=True),
@@ -363,8 +363,11 @@ class ReviewQueueOperations:
             **{kind: QueueFilter(approval=kind) for kind in APPROVAL_FILTERS},
         }
         with self.read_session() as s:
-            return {name: s.scalar(select(func.count()).select_from(Item).where(*_conditions(f, user_id))) or 0
-                    for name, f in chips.items()}
+            counts = {name: s.scalar(select(func.count()).select_from(Item).where(*_conditions(f, user_id))) or 0
+                      for name, f in chips.items()}
+            counts["quarantined"] = s.scalar(select(func.count()).select_from(Item)
+                                             .where(Item.status == ItemStatus.quarantined.value)) or 0
+            return counts
 
     def queue_runs(self: Catalogue) -> list[int]:  # type: ignore[misc]
         """Ingest runs with items awaiting review, newest first (for the run filter)."""

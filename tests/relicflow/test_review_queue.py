@@ -27,7 +27,7 @@ WARN = WarningNote(code="low_resolution", message_en="The scan is small.", messa
 
 @pytest.fixture
 def qworld(tmp_path: Path, settings: Settings, password_hash: str) -> Iterator[ReviewWorld]:
-    catalogue = Catalogue(settings.database_url)
+    catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     user_ids = {name: catalogue.add_user(name, password_hash, role) for name, role in USERS.items()}
     yield ReviewWorld(settings=settings, catalogue=catalogue, store=LocalStore(tmp_path / "objects"), user_ids=user_ids)
@@ -150,7 +150,7 @@ def test_keyset_pages_of_the_accession_sort(qworld: ReviewWorld) -> None:
 def test_counts_match_the_filters(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
     counts = qworld.catalogue.queue_counts(user_id=qworld.user_ids["alice"])
     assert counts == {"awaiting_review": 8, "resubmitted": 0, "undecided": 8, "warnings": 1, "duplicates": 2,
-                      "two_approvals": 1, "record_incomplete": 1, "mine": 0, "second": 0}
+                      "two_approvals": 1, "record_incomplete": 1, "mine": 0, "second": 0, "quarantined": 0}
     qworld.catalogue.record_decision(mixed["graded"], reviewer_id=qworld.user_ids["alice"], decision="approve")
     assert qworld.catalogue.queue_counts(user_id=qworld.user_ids["alice"])["mine"] == 1
     bobs = qworld.catalogue.queue_counts(user_id=qworld.user_ids["bob"])
