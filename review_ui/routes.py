@@ -175,10 +175,13 @@ def queue(request: Request) -> Response:
                                            before=state.before, limit=ctx.settings.review_page_size)
     except QueueQueryInvalid as exc:
         return error_page(request, 400, f"web.queue.invalid.{exc.code}")
-    counts = catalogue.queue_counts(user_id=user.user_id)
+    cached = ctx.queue_counts
+    counts = cached.counts(user.user_id) if cached is not None else catalogue.queue_counts(user_id=user.user_id)
+    runs = cached.runs() if cached is not None else catalogue.queue_runs()
     locale = locale_of(request)
-    return render(request, "queue.html", nav="queue", rows=views.queue_rows(page.rows), total=page.total, state=state,
-                  chips=views.queue_chips(state, counts, locale), runs=catalogue.queue_runs(), grades=GRADES, sorts=SORTS,
+    return render(request, "queue.html", nav="queue", rows=views.queue_rows(page.rows), total=page.total,
+                  total_capped=page.total_capped, state=state,
+                  chips=views.queue_chips(state, counts, locale), runs=runs, grades=GRADES, sorts=SORTS,
                   next_href=QueueState(state.queue_filter, state.sort, after=page.next_cursor).href("/") if page.next_cursor else None,
                   prev_href=QueueState(state.queue_filter, state.sort, before=page.prev_cursor).href("/") if page.prev_cursor else None,
                   quarantined=counts.get("quarantined", 0), flash=_flash(request))

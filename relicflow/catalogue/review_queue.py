@@ -21,9 +21,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Text, and_, cast, exists, func, not_, or_, select, tuple_
+from sqlalchemy import Integer, Select, Text, and_, bindparam, cast, exists, func, not_, or_, select, tuple_
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -113,12 +114,14 @@ class QueueEntry:
 
 @dataclass(frozen=True)
 class QueuePage:
-    """``next_cursor``/``prev_cursor``: pass as ``after``/``before`` for the next/previous page (None: none)."""
+    """``next_cursor``/``prev_cursor``: pass as ``after``/``before`` for the next/previous page (None: none).
+    ``total``: how many items match, counted up to the page's ``count_limit``."""
 
     rows: list[QueueEntry]
     next_cursor: str | None
     prev_cursor: str | None
     total: int
+    total_capped: bool = False  # more than ``total`` match: counting stops there, so a page's cost stays bounded
 
 
 # -- SQL building blocks, correlated to Item ---------------------------------------------------------
@@ -155,7 +158,7 @@ def approval_counts_now(decision: Any, item: Any) -> ColumnElement[bool]:
     return and_(decision.decision == "approve", or_(on_seen, legacy_ok), ~reopened_after)
 
 
-def _approvals(user_id: int | None = None) -> Any:
+def _approvals(user_id: Any = None) -> Any:
     """Distinct reviewers whose approval counts, for the outer statement's item (a correlated scalar)."""
     d = aliased(ReviewDecision)
     q = select(func.count(func.distinct(d.reviewer_id))).where(d.item_id == Item.id, approval_counts_now(d, Item))
@@ -164,7 +167,7 @@ def _approvals(user_id: int | None = None) -> Any:
     return q.scalar_subquery()
 
 
-def _items_approved(user_id: int | None = None) -> ColumnElement[bool]:
+def _items_approved(user_id: Any = None) -> ColumnElement[bool]:
     """Item.id among the items with an approval that counts (by ``user_id``, or by anyone): a set computed
     once from the approval rows, not per item."""
     d, it = aliased(ReviewDecision), aliased(Item)
@@ -174,7 +177,7 @@ def _items_approved(user_id: int | None = None) -> ColumnElement[bool]:
     return Item.id.in_(q)
 
 
-def _approved_by(user_id: int) -> ColumnElement[bool]:
+def _approved_by(user_id: Any) -> ColumnElement[bool]:
     return _items_approved(user_id)
 
 
@@ -183,25 +186,31 @@ def _any_approval() -> ColumnElement[bool]:
 
 
 def _warning_is_current(warning: Any) -> ColumnElement[bool]:
-    """A warning about a replaced image version is not the reviewer's concern any more."""
+    """A warning about a replaced image version is not the reviewer's concern any more. Most objects never had
+    an image replaced: for them one index probe answers, without reading the warning's JSON."""
     sha = warning.details["image_sha256"].as_string()
-    current = aliased(Image)
-    return or_(sha.is_(None), exists().where(current.item_id == warning.item_id, current.replaced_by_image_id.is_(None),
-                                             current.sha256 == sha))
+    current, replaced = aliased(Image), aliased(Image)
+    return or_(~exists().where(replaced.item_id == warning.item_id, replaced.replaced_by_image_id.is_not(None)),
+               sha.is_(None),
+               exists().where(current.item_id == warning.item_id, current.replaced_by_image_id.is_(None), current.sha256 == sha))
 
 
 def _resubmitted() -> ColumnElement[bool]:
-    replaced = aliased(Image)
-    return or_(Item.record_version > 1, exists().where(replaced.item_id == Item.id, replaced.replaced_by_image_id.is_not(None)))
+    """Back after a send-back or a record correction: a replaced image, or a record version above 1. Both sets
+    are small and indexed, so the filter starts from them."""
+    came_back = select(Image.item_id).where(Image.replaced_by_image_id.is_not(None)).union(
+        select(Item.id).where(Item.record_version > 1))
+    return Item.id.in_(came_back)
 
 
 def _record_incomplete() -> ColumnElement[bool]:
-    sheet = exists().where(MetadataRecord.item_id == Item.id, MetadataRecord.source == "accession_sheet")
+    """What the mint's catalogue-record rule needs (tasks/mint_eligibility.catalogue_record_missing), as the
+    item's own columns show it: an accession number read from the sheet, and a name."""
     return or_(Item.accession_number.is_(None), Item.accession_number_source.is_distinct_from("sheet"),
-               func.coalesce(func.trim(Item.title), "") == "", ~sheet)
+               func.coalesce(func.trim(Item.title), "") == "")
 
 
-def _conditions(f: QueueFilter, user_id: int) -> list[ColumnElement[bool]]:
+def _conditions(f: QueueFilter, user_id: Any) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f.status == "undecided":
         where.append(Item.status.in_(UNDECIDED_STATUSES))
@@ -213,10 +222,11 @@ def _conditions(f: QueueFilter, user_id: int) -> list[ColumnElement[bool]]:
         where.append(Item.ingest_run_id == f.run_id)
     if f.grade is not None:
         where.append(Item.grade == f.grade)
+    # correlated EXISTS: a page walks the items in its order and stops when it is full
     if f.has_warnings:
-        where.append(Item.id.in_(select(ItemWarning.item_id).where(_warning_is_current(ItemWarning))))
+        where.append(exists().where(ItemWarning.item_id == Item.id, _warning_is_current(ItemWarning)))
     if f.has_duplicates:
-        where.append(Item.id.in_(select(DuplicateCandidate.item_id)))
+        where.append(exists().where(DuplicateCandidate.item_id == Item.id))
     if f.compliance == "two_approvals":
         where.append(Item.required_approvals > 1)
     elif f.compliance == "record_incomplete":
@@ -228,7 +238,7 @@ def _conditions(f: QueueFilter, user_id: int) -> list[ColumnElement[bool]]:
     text = f.search.strip()
     if text:
         where.append(or_(Item.accession_number.icontains(text, autoescape=True), Item.title.icontains(text, autoescape=True),
-                         Item.id.in_(select(SourceFile.item_id).where(SourceFile.file_name.icontains(text, autoescape=True)))))
+                         exists().where(SourceFile.item_id == Item.id, SourceFile.file_name.icontains(text, autoescape=True))))
     return where
 
 
@@ -283,7 +293,7 @@ def decode_cursor(token: str, sort: str) -> list[Any]:
     return values
 
 
-def _row_columns(user_id: int) -> list[Any]:
+def _row_columns(user_id: Any) -> list[Any]:
     current = aliased(Image)
     warning = aliased(ItemWarning)
     return [
@@ -297,28 +307,83 @@ def _row_columns(user_id: int) -> list[Any]:
         select(func.count(current.id)).where(current.item_id == Item.id, current.replaced_by_image_id.is_(None))
         .scalar_subquery().label("views"),
         exists().where(_current_images(Item.id), Image.thumbnail_key.is_not(None)).label("thumbnail"),
-        _resubmitted().label("resubmitted"),
+        or_(Item.record_version > 1, exists().where(Image.item_id == Item.id, Image.replaced_by_image_id.is_not(None)))
+        .label("resubmitted"),
     ]
+
+
+USER = bindparam("user_id", type_=Integer)  # statements are built once per shape and cached; values are bound
+
+
+def _key_params(values: Sequence[Any]) -> list[Any]:
+    return [bindparam(f"key{i}") for i in range(len(values))]
+
+
+def _bound(values: Sequence[Any] | None, user_id: int) -> dict[str, Any]:
+    return {"user_id": user_id, **{f"key{i}": v for i, v in enumerate(values or ())}}
+
+
+@lru_cache(maxsize=256)
+def _page_statement(f: QueueFilter, sort: str, forward: bool, anchored: bool, limit: int) -> Select[Any]:
+    columns, descending = _sort_columns(sort)
+    where = _conditions(f, USER)
+    if anchored:
+        where.append(_beyond(columns, _key_params(columns), forward=forward, descending=descending))
+    return (select(*_row_columns(USER), *columns[:-1]).where(*where)
+            .order_by(*_ordering(columns, forward=forward, descending=descending)).limit(limit + 1))
+
+
+@lru_cache(maxsize=256)
+def _first_beyond_statement(f: QueueFilter, sort: str, forward: bool, *, next_to_review: bool = False) -> Select[Any]:
+    """The first item after (``forward``) or before a sort key, in the filtered order; ``next_to_review``: only
+    items the user can still decide, other than the one the key is of (``key_item``)."""
+    columns, descending = _sort_columns(sort)
+    where = [*_conditions(f, USER), _beyond(columns, _key_params(columns), forward=forward, descending=descending)]
+    if next_to_review:
+        where += [Item.status == AWAITING, ~_approved_by(USER)]
+    return select(Item.id).where(*where).order_by(*_ordering(columns, forward=forward, descending=descending)).limit(1)
+
+
+@lru_cache(maxsize=64)
+def _first_to_review_statement(f: QueueFilter, sort: str) -> Select[Any]:
+    columns, descending = _sort_columns(sort)
+    where = [*_conditions(f, USER), Item.status == AWAITING, ~_approved_by(USER), Item.id != bindparam("key_item")]
+    return select(Item.id).where(*where).order_by(*_ordering(columns, forward=True, descending=descending)).limit(1)
+
+
+@lru_cache(maxsize=256)
+def _count_statement(f: QueueFilter, count_limit: int | None) -> Select[Any]:
+    if count_limit is None:
+        return select(func.count()).select_from(Item).where(*_conditions(f, USER))
+    return select(func.count()).select_from(select(Item.id).where(*_conditions(f, USER)).limit(count_limit + 1).subquery())
+
+
+CHIPS: dict[str, QueueFilter] = {
+    "awaiting_review": QueueFilter(), "resubmitted": QueueFilter(status="resubmitted"),
+    "undecided": QueueFilter(status="undecided"), "warnings": QueueFilter(has_warnings=True),
+    "duplicates": QueueFilter(has_duplicates=True),
+    **{flag: QueueFilter(compliance=flag) for flag in COMPLIANCE_FLAGS},
+    **{kind: QueueFilter(approval=kind) for kind in APPROVAL_FILTERS},
+}
+PERSONAL_CHIPS = APPROVAL_FILTERS  # their counts depend on who asks
 
 
 class ReviewQueueOperations:
     """Mixed into :class:`~relicflow.catalogue.Catalogue`."""
 
     def review_queue_page(self: Catalogue, queue_filter: QueueFilter = QueueFilter(), sort: str = "oldest", *,  # type: ignore[misc]
-                          user_id: int, after: str | None = None, before: str | None = None, limit: int = 50) -> QueuePage:
+                          user_id: int, after: str | None = None, before: str | None = None, limit: int = 50,
+                          count_limit: int = 1000) -> QueuePage:
         """One page of the filtered queue in ``sort`` order: after the ``after`` cursor, before the ``before``
-        one, or the first page. A fixed number of statements, whatever the catalogue holds."""
+        one, or the first page. A fixed number of statements, whatever the catalogue holds; the matching items
+        are counted up to ``count_limit`` (a first page that is not full is its own count)."""
         if not 0 < limit <= MAX_PAGE_SIZE:
             raise QueueQueryInvalid("limit", f"page size {limit} is not between 1 and {MAX_PAGE_SIZE}")
-        columns, descending = _sort_columns(sort)
-        where = _conditions(queue_filter, user_id)
+        columns, _ = _sort_columns(sort)
         forward = before is None
         anchor = decode_cursor(after if forward else before, sort) if (after or before) else None  # type: ignore[arg-type]
-        page_where = [*where, _beyond(columns, anchor, forward=forward, descending=descending)] if anchor else where
-        q = (select(*_row_columns(user_id), *columns[:-1]).where(*page_where)
-             .order_by(*_ordering(columns, forward=forward, descending=descending)).limit(limit + 1))
         with self.read_session() as s:
-            fetched = list(s.execute(q))
+            fetched = list(s.execute(_page_statement(queue_filter, sort, forward, anchor is not None, limit), _bound(anchor, user_id)))
             more = len(fetched) > limit
             fetched = fetched[:limit]
             if not forward:
@@ -332,8 +397,7 @@ class ReviewQueueOperations:
                         names[item_id].append(name)
 
             def rows_beyond(values: list[Any], forward_: bool) -> bool:
-                q_ = select(Item.id).where(*where, _beyond(columns, values, forward=forward_, descending=descending)).limit(1)
-                return s.scalar(q_) is not None
+                return s.scalar(_first_beyond_statement(queue_filter, sort, forward_), _bound(values, user_id)) is not None
 
             if forward:
                 has_next = more
@@ -341,7 +405,11 @@ class ReviewQueueOperations:
             else:
                 has_prev = more
                 has_next = bool(keys) and rows_beyond(keys[-1], True)
-            total = s.scalar(select(func.count()).select_from(Item).where(*where)) or 0
+            if anchor is None and not more:
+                total, capped = len(fetched), False
+            else:
+                total = s.scalar(_count_statement(queue_filter, count_limit), _bound(None, user_id)) or 0
+                total, capped = min(total, count_limit), total > count_limit
         rows = [QueueEntry(
             id=r.id, status=r.status, accession_number=r.accession_number, title=r.title, grade=r.grade,
             ingest_run_id=r.ingest_run_id, created_at=r.created_at, required_approvals=r.required_approvals,
@@ -350,24 +418,22 @@ class ReviewQueueOperations:
             resubmitted=bool(r.resubmitted), file_names=tuple(names.get(r.id, ())),
         ) for r in fetched]
         return QueuePage(rows=rows, next_cursor=encode_cursor(keys[-1]) if has_next and keys else None,
-                         prev_cursor=encode_cursor(keys[0]) if has_prev and keys else None, total=total)
+                         prev_cursor=encode_cursor(keys[0]) if has_prev and keys else None, total=total, total_capped=capped)
 
-    def queue_counts(self: Catalogue, *, user_id: int) -> dict[str, int]:  # type: ignore[misc]
+    def queue_counts(self: Catalogue, *, user_id: int, chips: Sequence[str] | None = None) -> dict[str, int]:  # type: ignore[misc]
         """How many items each filter chip would show (every chip within the items awaiting review, except
-        ``undecided``), and ``quarantined``: one COUNT each, no rows loaded."""
-        chips: dict[str, QueueFilter] = {
-            "awaiting_review": QueueFilter(), "resubmitted": QueueFilter(status="resubmitted"),
-            "undecided": QueueFilter(status="undecided"), "warnings": QueueFilter(has_warnings=True),
-            "duplicates": QueueFilter(has_duplicates=True),
-            **{flag: QueueFilter(compliance=flag) for flag in COMPLIANCE_FLAGS},
-            **{kind: QueueFilter(approval=kind) for kind in APPROVAL_FILTERS},
-        }
+        ``undecided``), and ``quarantined``: one COUNT each, no rows loaded. ``chips``: only these (names of
+        CHIPS, or "quarantined")."""
+        wanted = list(CHIPS) + ["quarantined"] if chips is None else list(chips)
+        counts: dict[str, int] = {}
         with self.read_session() as s:
-            counts = {name: s.scalar(select(func.count()).select_from(Item).where(*_conditions(f, user_id))) or 0
-                      for name, f in chips.items()}
-            counts["quarantined"] = s.scalar(select(func.count()).select_from(Item)
-                                             .where(Item.status == ItemStatus.quarantined.value)) or 0
-            return counts
+            for name in wanted:
+                if name == "quarantined":
+                    q: Any = select(func.count()).select_from(Item).where(Item.status == ItemStatus.quarantined.value)
+                    counts[name] = s.scalar(q) or 0
+                else:
+                    counts[name] = s.scalar(_count_statement(CHIPS[name], None), _bound(None, user_id)) or 0
+        return counts
 
     def queue_runs(self: Catalogue) -> list[int]:  # type: ignore[misc]
         """Ingest runs with items awaiting review, newest first (for the run filter)."""
@@ -385,31 +451,22 @@ class ReviewQueueOperations:
                          sort: str = "oldest", *, user_id: int) -> tuple[int | None, int | None]:
         """(previous id, next id) around ``item_id`` in the filtered order; the item itself need not match the
         filter any more (e.g. just decided). One indexed statement each."""
-        columns, descending = _sort_columns(sort)
-        where = _conditions(queue_filter, user_id)
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
             if key is None:
                 return None, None
-            found = []
-            for forward in (False, True):
-                q = (select(Item.id).where(*where, _beyond(columns, key, forward=forward, descending=descending))
-                     .order_by(*_ordering(columns, forward=forward, descending=descending)).limit(1))
-                found.append(s.scalar(q))
-        return found[0], found[1]
+            before = s.scalar(_first_beyond_statement(queue_filter, sort, False), _bound(key, user_id))
+            after = s.scalar(_first_beyond_statement(queue_filter, sort, True), _bound(key, user_id))
+        return before, after
 
     def next_to_review(self: Catalogue, item_id: int, queue_filter: QueueFilter = QueueFilter(),  # type: ignore[misc]
                        sort: str = "oldest", *, user_id: int) -> int | None:
         """After deciding ``item_id``: the next item in the filtered order that awaits review and this reviewer
         has not approved, wrapping to the start of the order; None when there is none."""
-        columns, descending = _sort_columns(sort)
-        where = [*_conditions(queue_filter, user_id), Item.status == AWAITING, ~_approved_by(user_id), Item.id != item_id]
-        order = _ordering(columns, forward=True, descending=descending)
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
-            following: Select[Any] = select(Item.id).where(*where).order_by(*order).limit(1)
             if key is not None:
-                found = s.scalar(following.where(_beyond(columns, key, forward=True, descending=descending)))
+                found = s.scalar(_first_beyond_statement(queue_filter, sort, True, next_to_review=True), _bound(key, user_id))
                 if found is not None:
                     return found
-            return s.scalar(following)
+            return s.scalar(_first_to_review_statement(queue_filter, sort), {**_bound(None, user_id), "key_item": item_id})

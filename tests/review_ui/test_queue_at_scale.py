@@ -157,3 +157,17 @@ def test_a_damaged_queue_link_never_costs_a_decision(world: ReviewWorld, signed_
     token = form_token(client.get(f"/items/{item_id}").text)
     r = client.post(f"/items/{item_id}/decision?sort=bogus", data={"decision": "approve", "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == f"/items/{two_runs['first'][1]}?done=approved&item={item_id}"
+
+
+def test_chip_counts_are_kept_for_their_max_age(world: ReviewWorld) -> None:
+    from review_ui.queue_counts import QueueCounts
+
+    run = world.new_run()
+    world.add_item(run)
+    alice = world.user_ids["alice"]
+    kept = QueueCounts(world.catalogue, max_age_s=3600)
+    assert kept.counts(alice)["awaiting_review"] == 1 and kept.runs() == [run]
+    world.add_item(world.new_run())
+    assert kept.counts(alice)["awaiting_review"] == 1 and kept.runs() == [run]  # not recounted yet
+    fresh = QueueCounts(world.catalogue, max_age_s=0)
+    assert fresh.counts(alice)["awaiting_review"] == 2 and len(fresh.runs()) == 2

@@ -24,6 +24,9 @@ INDEXES = (
     ('ix_items_status_grade', 'items', ['status', 'grade', 'id']),
     ('ix_review_decisions_decision_item_id', 'review_decisions', ['decision', 'item_id']),
     ('ix_review_decisions_reviewer_id_decision', 'review_decisions', ['reviewer_id', 'decision', 'item_id']),
+    # "resubmitted": the few items with a replaced image or a corrected record
+    ('ix_images_replaced_by_image_id', 'images', ['replaced_by_image_id']),
+    ('ix_items_record_version', 'items', ['record_version']),
 )
 
 
