@@ -19,12 +19,12 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Select, Text, and_, bindparam, cast, exists, func, not_, or_, select, tuple_
+from sqlalchemy import Integer, Select, String, Text, and_, bindparam, cast, exists, func, not_, or_, select, tuple_
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -210,7 +210,7 @@ def _record_incomplete() -> ColumnElement[bool]:
                func.coalesce(func.trim(Item.title), "") == "")
 
 
-def _conditions(f: QueueFilter, user_id: Any) -> list[ColumnElement[bool]]:
+def _conditions(f: QueueFilter, user_id: Any, dialect: str) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f.status == "undecided":
         where.append(Item.status.in_(UNDECIDED_STATUSES))
@@ -235,11 +235,23 @@ def _conditions(f: QueueFilter, user_id: Any) -> list[ColumnElement[bool]]:
         where.append(_approved_by(user_id))
     elif f.approval == "second":
         where += [Item.required_approvals > 1, _any_approval(), ~_approved_by(user_id)]
-    text = f.search.strip()
-    if text:
-        where.append(or_(Item.accession_number.icontains(text, autoescape=True), Item.title.icontains(text, autoescape=True),
-                         exists().where(SourceFile.item_id == Item.id, SourceFile.file_name.icontains(text, autoescape=True))))
+    if f.search.strip():
+        # the file names as one set: a search that matches nothing then costs one pass over them, not a probe per item
+        where.append(or_(_matches(Item.accession_number, dialect), _matches(Item.title, dialect),
+                         Item.id.in_(select(SourceFile.item_id).where(_matches(SourceFile.file_name, dialect)))))
     return where
+
+
+def _matches(column: Any, dialect: str) -> ColumnElement[bool]:
+    """``column`` contains the bound search text, case-insensitively. SQLite's LIKE already ignores (ASCII) case,
+    as its lower() only folds ASCII: plain LIKE is the same test without a lower() per row."""
+    pattern = bindparam("search", type_=String)
+    return column.like(pattern, escape="/") if dialect == "sqlite" else column.ilike(pattern, escape="/")
+
+
+def search_pattern(text: str) -> str:
+    """The LIKE pattern for "contains ``text``": %, _ and the escape character taken literally."""
+    return "%" + text.strip().replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
 # -- sort keys and cursors ---------------------------------------------------------------------------
@@ -319,14 +331,20 @@ def _key_params(values: Sequence[Any]) -> list[Any]:
     return [bindparam(f"key{i}") for i in range(len(values))]
 
 
-def _bound(values: Sequence[Any] | None, user_id: int) -> dict[str, Any]:
-    return {"user_id": user_id, **{f"key{i}": v for i, v in enumerate(values or ())}}
+def _bound(values: Sequence[Any] | None, user_id: int, f: QueueFilter | None = None) -> dict[str, Any]:
+    search = {"search": search_pattern(f.search)} if f is not None and f.search.strip() else {}
+    return {"user_id": user_id, **search, **{f"key{i}": v for i, v in enumerate(values or ())}}
+
+
+def _shape(f: QueueFilter) -> QueueFilter:
+    """The filter as a statement's cache key: the search text is bound, not built in."""
+    return replace(f, search="?") if f.search.strip() else f
 
 
 @lru_cache(maxsize=256)
-def _page_statement(f: QueueFilter, sort: str, forward: bool, anchored: bool, limit: int) -> Select[Any]:
+def _page_statement(f: QueueFilter, sort: str, forward: bool, anchored: bool, limit: int, dialect: str) -> Select[Any]:
     columns, descending = _sort_columns(sort)
-    where = _conditions(f, USER)
+    where = _conditions(f, USER, dialect)
     if anchored:
         where.append(_beyond(columns, _key_params(columns), forward=forward, descending=descending))
     return (select(*_row_columns(USER), *columns[:-1]).where(*where)
@@ -334,28 +352,28 @@ def _page_statement(f: QueueFilter, sort: str, forward: bool, anchored: bool, li
 
 
 @lru_cache(maxsize=256)
-def _first_beyond_statement(f: QueueFilter, sort: str, forward: bool, *, next_to_review: bool = False) -> Select[Any]:
+def _first_beyond_statement(f: QueueFilter, sort: str, forward: bool, dialect: str, *, next_to_review: bool = False) -> Select[Any]:
     """The first item after (``forward``) or before a sort key, in the filtered order; ``next_to_review``: only
     items the user can still decide, other than the one the key is of (``key_item``)."""
     columns, descending = _sort_columns(sort)
-    where = [*_conditions(f, USER), _beyond(columns, _key_params(columns), forward=forward, descending=descending)]
+    where = [*_conditions(f, USER, dialect), _beyond(columns, _key_params(columns), forward=forward, descending=descending)]
     if next_to_review:
         where += [Item.status == AWAITING, ~_approved_by(USER)]
     return select(Item.id).where(*where).order_by(*_ordering(columns, forward=forward, descending=descending)).limit(1)
 
 
 @lru_cache(maxsize=64)
-def _first_to_review_statement(f: QueueFilter, sort: str) -> Select[Any]:
+def _first_to_review_statement(f: QueueFilter, sort: str, dialect: str) -> Select[Any]:
     columns, descending = _sort_columns(sort)
-    where = [*_conditions(f, USER), Item.status == AWAITING, ~_approved_by(USER), Item.id != bindparam("key_item")]
+    where = [*_conditions(f, USER, dialect), Item.status == AWAITING, ~_approved_by(USER), Item.id != bindparam("key_item")]
     return select(Item.id).where(*where).order_by(*_ordering(columns, forward=True, descending=descending)).limit(1)
 
 
 @lru_cache(maxsize=256)
-def _count_statement(f: QueueFilter, count_limit: int | None) -> Select[Any]:
+def _count_statement(f: QueueFilter, count_limit: int | None, dialect: str) -> Select[Any]:
     if count_limit is None:
-        return select(func.count()).select_from(Item).where(*_conditions(f, USER))
-    return select(func.count()).select_from(select(Item.id).where(*_conditions(f, USER)).limit(count_limit + 1).subquery())
+        return select(func.count()).select_from(Item).where(*_conditions(f, USER, dialect))
+    return select(func.count()).select_from(select(Item.id).where(*_conditions(f, USER, dialect)).limit(count_limit + 1).subquery())
 
 
 CHIPS: dict[str, QueueFilter] = {
@@ -380,10 +398,11 @@ class ReviewQueueOperations:
         if not 0 < limit <= MAX_PAGE_SIZE:
             raise QueueQueryInvalid("limit", f"page size {limit} is not between 1 and {MAX_PAGE_SIZE}")
         columns, _ = _sort_columns(sort)
+        shape, dialect = _shape(queue_filter), self.engine.dialect.name
         forward = before is None
         anchor = decode_cursor(after if forward else before, sort) if (after or before) else None  # type: ignore[arg-type]
         with self.read_session() as s:
-            fetched = list(s.execute(_page_statement(queue_filter, sort, forward, anchor is not None, limit), _bound(anchor, user_id)))
+            fetched = list(s.execute(_page_statement(shape, sort, forward, anchor is not None, limit, dialect), _bound(anchor, user_id, queue_filter)))
             more = len(fetched) > limit
             fetched = fetched[:limit]
             if not forward:
@@ -397,7 +416,7 @@ class ReviewQueueOperations:
                         names[item_id].append(name)
 
             def rows_beyond(values: list[Any], forward_: bool) -> bool:
-                return s.scalar(_first_beyond_statement(queue_filter, sort, forward_), _bound(values, user_id)) is not None
+                return s.scalar(_first_beyond_statement(shape, sort, forward_, dialect), _bound(values, user_id, queue_filter)) is not None
 
             if forward:
                 has_next = more
@@ -408,7 +427,7 @@ class ReviewQueueOperations:
             if anchor is None and not more:
                 total, capped = len(fetched), False
             else:
-                total = s.scalar(_count_statement(queue_filter, count_limit), _bound(None, user_id)) or 0
+                total = s.scalar(_count_statement(shape, count_limit, dialect), _bound(None, user_id, queue_filter)) or 0
                 total, capped = min(total, count_limit), total > count_limit
         rows = [QueueEntry(
             id=r.id, status=r.status, accession_number=r.accession_number, title=r.title, grade=r.grade,
@@ -432,7 +451,7 @@ class ReviewQueueOperations:
                     q: Any = select(func.count()).select_from(Item).where(Item.status == ItemStatus.quarantined.value)
                     counts[name] = s.scalar(q) or 0
                 else:
-                    counts[name] = s.scalar(_count_statement(CHIPS[name], None), _bound(None, user_id)) or 0
+                    counts[name] = s.scalar(_count_statement(CHIPS[name], None, self.engine.dialect.name), _bound(None, user_id)) or 0
         return counts
 
     def queue_runs(self: Catalogue) -> list[int]:  # type: ignore[misc]
@@ -451,22 +470,25 @@ class ReviewQueueOperations:
                          sort: str = "oldest", *, user_id: int) -> tuple[int | None, int | None]:
         """(previous id, next id) around ``item_id`` in the filtered order; the item itself need not match the
         filter any more (e.g. just decided). One indexed statement each."""
+        shape, dialect = _shape(queue_filter), self.engine.dialect.name
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
             if key is None:
                 return None, None
-            before = s.scalar(_first_beyond_statement(queue_filter, sort, False), _bound(key, user_id))
-            after = s.scalar(_first_beyond_statement(queue_filter, sort, True), _bound(key, user_id))
+            before = s.scalar(_first_beyond_statement(shape, sort, False, dialect), _bound(key, user_id, queue_filter))
+            after = s.scalar(_first_beyond_statement(shape, sort, True, dialect), _bound(key, user_id, queue_filter))
         return before, after
 
     def next_to_review(self: Catalogue, item_id: int, queue_filter: QueueFilter = QueueFilter(),  # type: ignore[misc]
                        sort: str = "oldest", *, user_id: int) -> int | None:
         """After deciding ``item_id``: the next item in the filtered order that awaits review and this reviewer
         has not approved, wrapping to the start of the order; None when there is none."""
+        shape, dialect = _shape(queue_filter), self.engine.dialect.name
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
             if key is not None:
-                found = s.scalar(_first_beyond_statement(queue_filter, sort, True, next_to_review=True), _bound(key, user_id))
+                found = s.scalar(_first_beyond_statement(shape, sort, True, dialect, next_to_review=True),
+                                  _bound(key, user_id, queue_filter))
                 if found is not None:
                     return found
-            return s.scalar(_first_to_review_statement(queue_filter, sort), {**_bound(None, user_id), "key_item": item_id})
+            return s.scalar(_first_to_review_statement(shape, sort, dialect), {**_bound(None, user_id, queue_filter), "key_item": item_id})
