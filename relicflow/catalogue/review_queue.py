@@ -394,7 +394,8 @@ class ReviewQueueOperations:
                           count_limit: int = 1000) -> QueuePage:
         """One page of the filtered queue in ``sort`` order: after the ``after`` cursor, before the ``before``
         one, or the first page. A fixed number of statements, whatever the catalogue holds; the matching items
-        are counted up to ``count_limit`` (a first page that is not full is its own count)."""
+        are counted up to ``count_limit`` (a first page that is not full is its own count; a search's matches
+        beyond its first page are not counted: ``total_capped`` then says "at least")."""
         if not 0 < limit <= MAX_PAGE_SIZE:
             raise QueueQueryInvalid("limit", f"page size {limit} is not between 1 and {MAX_PAGE_SIZE}")
         columns, _ = _sort_columns(sort)
@@ -426,6 +427,8 @@ class ReviewQueueOperations:
                 has_next = bool(keys) and rows_beyond(keys[-1], True)
             if anchor is None and not more:
                 total, capped = len(fetched), False
+            elif queue_filter.search.strip():  # counting a search's matches is another pass over every item: not done
+                total, capped = len(fetched), True
             else:
                 total = s.scalar(_count_statement(shape, count_limit, dialect), _bound(None, user_id, queue_filter)) or 0
                 total, capped = min(total, count_limit), total > count_limit

@@ -259,3 +259,18 @@ def test_first_page_and_neighbours_use_the_indexes(qworld: ReviewWorld, mixed: d
     assert "ix_items_status_ingest_run_id" in run_plans[0]
     neighbour_plans = _plans(c, lambda: c.queue_neighbours(mixed["graded"], user_id=alice))
     assert len(neighbour_plans) == 3 and not any("SCAN items" in p or "TEMP B-TREE" in p for p in neighbour_plans), neighbour_plans
+
+
+def test_totals_are_counted_up_to_a_limit_and_a_search_is_not_counted_past_its_page(qworld: ReviewWorld) -> None:
+    run = qworld.new_run()
+    for _ in range(12):
+        qworld.add_item(run, title="青铜爵")
+    c, alice = qworld.catalogue, qworld.user_ids["alice"]
+    exact = c.review_queue_page(user_id=alice, limit=5, count_limit=20)
+    assert (exact.total, exact.total_capped) == (12, False)
+    capped = c.review_queue_page(user_id=alice, limit=5, count_limit=10)
+    assert (capped.total, capped.total_capped) == (10, True)
+    searched = c.review_queue_page(QueueFilter(search="青铜"), user_id=alice, limit=5)
+    assert (searched.total, searched.total_capped) == (5, True)
+    whole = c.review_queue_page(QueueFilter(search="青铜"), user_id=alice, limit=50)
+    assert (whole.total, whole.total_capped) == (12, False)
