@@ -17,12 +17,18 @@ from relicflow.catalogue import Catalogue
 from relicflow.catalogue.ingested import WarningNote
 from relicflow.catalogue.review_queue import QueueFilter, decode_cursor, encode_cursor
 from relicflow.errors import QueueQueryInvalid
+from relicflow.passwords import hash_password
 from relicflow.settings import Settings
 from relicflow.storage import LocalStore
 from review_ui.views import approvals_on_current_image
-from review_world import USERS, ReviewWorld, password_hash  # noqa: F401 - password_hash is a fixture
+from review_world import PASSWORD, USERS, ReviewWorld
 
 WARN = WarningNote(code="low_resolution", message_en="The scan is small.", message_zh="扫描分辨率低。", details={})
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # argon2 is slow on purpose: once for the module's users
 
 
 @pytest.fixture
