@@ -64,6 +64,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_isolated.py
+	$(BIN)/python bench/review_queue.py
 
 clean-demo:
 	rm -rf relicflow-data
