@@ -49,7 +49,7 @@ demo: $(VENV)/.installed
 # The whole suite on SQLite and, at the same time (the machine has two cores; each pass waits on servers
 # much of the time), the flows, end-to-end and CLI tests on a throwaway PostgreSQL. The PostgreSQL pass
 # keeps its own temporary folder and prints its log after the SQLite pass; either failing fails the target.
-PG_TESTS = tests/flows tests/test_end_to_end.py tests/relicflow/test_cli.py
+PG_TESTS = tests/flows tests/test_end_to_end.py tests/relicflow/test_cli.py tests/relicflow/test_review_queue.py
 test: test-install
 	@rm -f .postgres-tests.log
 	@.ci/with-postgres $(BIN)/python -m pytest -p no:cacheprovider --basetemp=$(CURDIR)/.postgres-tests.tmp $(PG_TESTS) \
@@ -64,6 +64,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_isolated.py
+	$(BIN)/python bench/review_queue.py
 
 clean-demo:
 	rm -rf relicflow-data

@@ -154,6 +154,16 @@ class ReopenRefused(ReviewError):
         self.code = code
 
 
+class QueueQueryInvalid(ReviewError):
+    """A review-queue filter, sort or page cursor the queue does not know; ``code`` says which
+    (``status``, ``run``, ``grade``, ``warnings``, ``duplicates``, ``compliance``, ``approval``, ``search``, ``sort``,
+    ``cursor``, ``limit``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class IssuerError(RelicflowError):
     """The issuer refused a mint request or could not be reached after every retry.
 

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default=[], description="IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
                                 "the review app believes; empty: the connecting address is the client, those headers are ignored.")
+    review_counts_max_age_s: float = Field(default=10.0, ge=0, le=300, description="How old the review queue's filter counts may be: they are recounted at most this often, not on every page.")
+    review_page_size: int = Field(default=50, ge=5, le=500, description="Items per page of the review queue; pages cost the same however long the queue is.")
     locale: str = Field(default="zh-CN", description="zh-CN or en: language of the CLI and the review app.")
     time_zone: str = Field(default="Asia/Shanghai", description="Time zone (tz database name) times are shown in, with the zone; the catalogue keeps UTC.")
     mint_recipient: str = "museum-treasury"

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
+from review_ui.queue_counts import QueueCounts
 from review_ui.record_watch import RecordWatch
 from review_ui.api import ApiRefused, api_refused
 from review_ui.api import router as api_router
@@ -56,7 +57,8 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
                                      sessions=SessionStore(catalogue), templates=make_templates(),
                                      sign_in_limits=SignInLimits.for_app(settings, catalogue),
-                                     on_batch_decided=on_batch_decided, record_watch=watch)
+                                     on_batch_decided=on_batch_decided, record_watch=watch,
+                                     queue_counts=QueueCounts(catalogue, max_age_s=settings.review_counts_max_age_s))
     if watch is not None:
         app.router.on_startup.append(watch.start)
         app.router.on_shutdown.append(watch.stop)

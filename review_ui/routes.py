@@ -18,10 +18,12 @@ from sqlalchemy import text
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from relicflow.catalogue.models import ItemStatus, Role
-from relicflow.errors import ReopenRefused, ReviewError, StorageError
+from relicflow.catalogue.review_queue import GRADES, SORTS
+from relicflow.errors import QueueQueryInvalid, ReopenRefused, ReviewError, StorageError
 from relicflow.i18n import has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
 from review_ui import deciding, views
+from review_ui.queue_state import QueueState, lenient_queue_state, parse_queue_state
 from review_ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -149,17 +151,42 @@ def _flash(request: Request) -> str | None:
     return None
 
 
+def _queue_state(request: Request) -> QueueState | Response:
+    """The queue state of a page's query string, or the 400 page naming what is wrong with it."""
+    try:
+        state = parse_queue_state(request.query_params)
+    except QueueQueryInvalid as exc:
+        log.info("queue query refused (%s): %s", exc.code, exc)
+        return error_page(request, 400, f"web.queue.invalid.{exc.code}")
+    run_id = state.queue_filter.run_id
+    if run_id is not None and review(request).catalogue.ingest_run(run_id) is None:
+        return error_page(request, 400, "web.queue.invalid.run")
+    return state
+
+
 @router.get("/")
 def queue(request: Request) -> Response:
     user = require_user(request)
-    catalogue = review(request).catalogue
-    items = catalogue.items_awaiting_review()
-    rows = views.queue_rows(items, user_id=user.user_id, floors=catalogue.decision_floors([item.id for item in items]))
-    counts = views.status_counts(catalogue)
-    quarantined = dict(counts).get(ItemStatus.quarantined.value, 0)
-    return render(request, "queue.html", nav="queue", rows=rows, counts=counts, total=sum(n for _, n in counts),
-                  quarantined=quarantined, flash=_flash(request), bulk_runs=catalogue.awaiting_by_run(),
-                  can_decide=user.role in DECIDER_ROLES)
+    state = _queue_state(request)
+    if isinstance(state, Response):
+        return state
+    ctx = review(request)
+    catalogue = ctx.catalogue
+    try:
+        page = catalogue.review_queue_page(state.queue_filter, state.sort, user_id=user.user_id, after=state.after,
+                                           before=state.before, limit=ctx.settings.review_page_size)
+    except QueueQueryInvalid as exc:
+        return error_page(request, 400, f"web.queue.invalid.{exc.code}")
+    cached = ctx.queue_counts
+    counts = cached.counts(user.user_id) if cached is not None else catalogue.queue_counts(user_id=user.user_id)
+    runs = cached.runs() if cached is not None else catalogue.queue_runs()
+    locale = locale_of(request)
+    return render(request, "queue.html", nav="queue", rows=views.queue_rows(page.rows), total=page.total,
+                  total_capped=page.total_capped, state=state,
+                  chips=views.queue_chips(state, counts, locale), runs=runs, grades=GRADES, sorts=SORTS,
+                  next_href=QueueState(state.queue_filter, state.sort, after=page.next_cursor).href("/") if page.next_cursor else None,
+                  prev_href=QueueState(state.queue_filter, state.sort, before=page.prev_cursor).href("/") if page.prev_cursor else None,
+                  quarantined=counts.get("quarantined", 0), flash=_flash(request), can_decide=user.role in DECIDER_ROLES)
 
 
 RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
@@ -231,24 +258,36 @@ def admin_fixity(request: Request) -> Response:
 
 
 def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_code: int = 200, error: str | None = None,
-               form_decision: str = "", form_reason: str = "", reopen_error: str | None = None, reopen_reason: str = "") -> Response:
+               form_decision: str = "", form_reason: str = "", reopen_error: str | None = None, reopen_reason: str = "",
+               state: QueueState | None = None) -> Response:
+    """``state``: the reviewer's place in the queue, carried by every link and form of the page (default: the
+    request's, leniently: a POST's page is never refused for its queue link)."""
     ctx = review(request)
     item = ctx.catalogue.item(item_id)
     if item is None:
         return error_page(request, 404, "web.error.not_found")
+    state = state if state is not None else lenient_queue_state(request.query_params)
     page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request), zone=ctx.settings.time_zone,
                            is_admin=user.role == Role.admin.value)
+    previous_id, next_id = ctx.catalogue.queue_neighbours(item_id, state.queue_filter, state.sort, user_id=user.user_id)
     return render(
         request, "item.html", status_code=status_code, page_path=f"/items/{item_id}", page=page, error=error,
         flash=_flash(request), form_decision=form_decision, form_reason=form_reason, max_reason=MAX_REASON_CHARS,
         can_decide=user.role in DECIDER_ROLES and page.status == ItemStatus.awaiting_review.value,
         role_can_decide=user.role in DECIDER_ROLES, reopen_error=reopen_error, reopen_reason=reopen_reason,
+        queue_href=state.href("/"), decision_action=state.href(f"/items/{item_id}/decision"),
+        previous_href=state.href(f"/items/{previous_id}") if previous_id is not None else None,
+        next_href=state.href(f"/items/{next_id}") if next_id is not None else None,
     )
 
 
 @router.get("/items/{item_id:dbid}")
 def item(request: Request, item_id: int) -> Response:
-    return _item_page(request, item_id, require_user(request))
+    user = require_user(request)
+    state = _queue_state(request)
+    if isinstance(state, Response):
+        return state
+    return _item_page(request, item_id, user, state=state)
 
 
 @router.get("/items/{item_id:dbid}/image/{kind}")
@@ -311,8 +350,10 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
                           form_decision=decision, form_reason=reason)
     if decision in CONFIRMED_DECISIONS and confirm == CONFIRM_EDIT:  # back from the confirmation page, text kept
         return _item_page(request, item_id, user, form_decision=decision, form_reason=reason)
+    state = lenient_queue_state(request.query_params)
     if decision in CONFIRMED_DECISIONS and confirm != CONFIRM_YES:
-        return _confirm_page(request, item, action=f"/items/{item_id}/decision", kind=decision, reason=reason, seen=seen)
+        return _confirm_page(request, item, action=state.href(f"/items/{item_id}/decision"), kind=decision, reason=reason, seen=seen,
+                             back=state.href(f"/items/{item_id}"))
     try:
         new_status, background = deciding.record(ctx, item, user_id=user.user_id, decision=decision, reason=reason, seen=seen)
     except ReviewError as exc:
@@ -323,24 +364,24 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
         code = "approved" if new_status is ItemStatus.approved else "approval_recorded"
     else:
         code = "rejected" if decision == "reject" else "sent_back"
-    try:
-        next_id = views.next_item_to_review(ctx.catalogue, after_id=item_id, user_id=user.user_id)
+    try:  # the next item in the reviewer's filtered order, which they can still decide
+        next_id = ctx.catalogue.next_to_review(item_id, state.queue_filter, state.sort, user_id=user.user_id)
     except Exception:
         log.exception("could not find the next item after deciding item %s", item_id)
         next_id = None
     target = f"/items/{next_id}" if next_id is not None else "/"
-    return RedirectResponse(f"{target}?done={code}&item={item_id}", status_code=303, background=background)
+    return RedirectResponse(state.href(target, done=code, item=str(item_id)), status_code=303, background=background)
 
 
 def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason: str, seen: str = "", status_code: int = 200,
-                  error: str | None = None) -> Response:
+                  error: str | None = None, back: str | None = None) -> Response:
     """'Is this what you mean?': the decision or reopen as typed, a Confirm button that carries it (and the
     CSRF token) to ``action``, and ways back. Plain forms: works without JavaScript."""
     locale = locale_of(request)
     # a decision carries what the reviewer saw (``seen``), so a rescan arriving meanwhile still refuses it
     fields = {"reason": reason} if kind == "reopen" else {"decision": kind, "reason": reason, "seen": seen}
     return render(request, "confirm.html", status_code=status_code, page_path=f"/items/{item.id}", item=item, kind=kind,
-                  action=action, fields=fields, reason=reason, error=error,
+                  action=action, fields=fields, reason=reason, error=error, back_href=back or f"/items/{item.id}",
                   status_label=t(f"web.status.{item.status}", locale))
 
 

@@ -15,10 +15,12 @@ from relicflow.catalogue.fixity import OUTCOMES, FixitySummary
 from relicflow.catalogue.token_records import token_records
 from relicflow.catalogue.models import Item, ItemStatus, StatusTransition
 from relicflow.catalogue.records import item_record
+from relicflow.catalogue.review_queue import APPROVAL_FILTERS, COMPLIANCE_FLAGS, QUEUE_STATUSES, QueueEntry, QueueFilter
 from relicflow.catalogue.unmatched_rows import still_unmatched_sheet_rows
 from relicflow.i18n import has_message, t
 from relicflow.local_time import format_local
 from schemas.catalogue import ItemRecord, TokenRecord
+from review_ui.queue_state import QueueState
 from review_ui.photographs import Change, SendBackNote, ViewCard, record_changes, send_back_note, view_cards
 from tasks.mint_eligibility import catalogue_record_missing
 from tasks.object_views import ImageVersion, decided_on, seen_digest, seen_state, view_name
@@ -217,22 +219,44 @@ def approvals_on_current_image(item: Item, *, floor: int = 0) -> tuple[int, set[
     return len(reviewers), reviewers
 
 
-def queue_rows(items: list[Item], *, user_id: int, floors: dict[int, int]) -> list[QueueRow]:
-    rows = []
-    for item in items:
-        approvals, approvers = approvals_on_current_image(item, floor=floors.get(item.id, 0))
-        current = item.current_images
-        image = current[0] if current else None
-        rows.append(QueueRow(
-            id=item.id, accession_number=item.accession_number, title=item.title,
-            file_names=sorted({f.file_name for f in item.files}), has_thumbnail=bool(image and image.thumbnail_key),
-            warning_count=len({w.code for w in item.warnings
-                               if (w.details or {}).get("image_sha256") in (None, *(i.sha256 for i in current))}),
-            duplicate_count=len(item.duplicate_candidates), approvals=approvals,
-            required_approvals=item.required_approvals, approved_by_me=user_id in approvers, view_count=len(current),
-            resubmitted=any(i.replaced_by_image_id is not None for i in item.images) or (item.record_version or 1) > 1,
-        ))
-    return rows
+def queue_rows(entries: list[QueueEntry]) -> list[QueueRow]:
+    """The queue table's rows from one page of the catalogue's queue (relicflow/catalogue/review_queue.py)."""
+    return [QueueRow(
+        id=e.id, accession_number=e.accession_number, title=e.title, file_names=list(e.file_names), has_thumbnail=e.has_thumbnail,
+        warning_count=e.warning_count, duplicate_count=e.duplicate_count, approvals=e.approvals,
+        required_approvals=e.required_approvals, approved_by_me=e.approved_by_me, view_count=e.view_count,
+        resubmitted=e.resubmitted,
+    ) for e in entries]
+
+
+@dataclass(frozen=True)
+class QueueChip:
+    """A filter button with how many items it would show; a second click on an active chip clears it."""
+
+    key: str
+    label: str
+    count: int
+    href: str
+    active: bool
+
+
+def queue_chips(state: QueueState, counts: dict[str, int], locale: str) -> list[QueueChip]:
+    f = state.queue_filter
+    chips: list[QueueChip] = []
+
+    def chip(key: str, active: bool, on: QueueState, off: QueueState) -> None:
+        chips.append(QueueChip(key=key, label=t(f"web.queue.chip.{key}", locale), count=counts.get(key, 0),
+                               href=(off if active else on).href("/"), active=active))
+
+    for status in QUEUE_STATUSES:
+        chip(status, f.status == status, state.with_filter(status=status), state.with_filter(status=QueueFilter.status))
+    chip("warnings", f.has_warnings, state.with_filter(has_warnings=True), state.with_filter(has_warnings=False))
+    chip("duplicates", f.has_duplicates, state.with_filter(has_duplicates=True), state.with_filter(has_duplicates=False))
+    for flag in COMPLIANCE_FLAGS:
+        chip(flag, f.compliance == flag, state.with_filter(compliance=flag), state.with_filter(compliance=None))
+    for kind in APPROVAL_FILTERS:
+        chip(kind, f.approval == kind, state.with_filter(approval=kind), state.with_filter(approval=None))
+    return chips
 
 
 def quarantine_rows(items: list[Item], locale: str, zone: str) -> list[QuarantineRow]:
@@ -283,17 +307,6 @@ def sent_back_rows(items: list[Item], reviewer_names: dict[int, str], zone: str)
             reviewer=reviewer_names.get(last.reviewer_id, "") if last else "", when=format_time(item.updated_at, zone),
         ))
     return rows
-
-
-def next_item_to_review(catalogue: Catalogue, *, after_id: int, user_id: int) -> int | None:
-    """The next item awaiting review that this reviewer can still decide on, wrapping to the start."""
-    items = catalogue.items_awaiting_review()
-    floors = catalogue.decision_floors([item.id for item in items])
-    candidates = [row for row in queue_rows(items, user_id=user_id, floors=floors) if not row.approved_by_me]
-    later = [row.id for row in candidates if row.id > after_id]
-    earlier = [row.id for row in candidates if row.id < after_id]
-    ordered = later + earlier
-    return ordered[0] if ordered else None
 
 
 def _field_rows(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
@@ -436,12 +449,6 @@ def current_warnings(record: ItemRecord, locale: str) -> list[tuple[str, str]]:
             names.append(views[sha])
     return [(code, f"{message} ({', '.join(sorted(names, key=order.get))})" if names else message)
             for (code, message), names in grouped.items()]
-
-
-def status_counts(catalogue: Catalogue) -> list[tuple[str, int]]:
-    """(status, count) in the order of the item's life, statuses with no items left out."""
-    counts = catalogue.count_by_status()
-    return [(status.value, counts[status.value]) for status in ItemStatus if counts.get(status.value)]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relicflow.catalogue import Catalogue
 from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, normalise_locale, t
 from relicflow.settings import Settings
+from review_ui.queue_counts import QueueCounts
 from review_ui.record_watch import RecordWatch
 from review_ui.sessions import SESSION_COOKIE, ActiveSession, SessionStore
 from review_ui.sign_in_limits import SignInLimits
@@ -103,6 +104,7 @@ class ReviewContext:
     sign_in_limits: SignInLimits
     on_batch_decided: Callable[[int], None] | None = None
     record_watch: RecordWatch | None = None
+    queue_counts: QueueCounts | None = None  # the queue page's chip counts, kept a few seconds
     # Serialises "record a decision, then count what is left of its run" inside this process, so two
     # reviewers finishing a run at the same moment cannot both see zero and fire the callback twice.
     decision_lock: threading.Lock = field(default_factory=threading.Lock)

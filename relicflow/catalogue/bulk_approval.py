@@ -79,15 +79,6 @@ class BulkApprovalOperations:
             return s.scalar(select(func.count(Item.id)).where(Item.ingest_run_id == ingest_run_id,
                                                               Item.status == ItemStatus.awaiting_review.value)) or 0
 
-    def awaiting_by_run(self: Catalogue) -> list[tuple[int, int]]:  # type: ignore[misc]
-        """(ingest run id, items awaiting review) for every run with any, newest run first: the queue's
-        choice of a whole run to approve. One grouped count, whatever the size of the queue."""
-        with self.read_session() as s:
-            q = (select(Item.ingest_run_id, func.count(Item.id)).where(Item.status == ItemStatus.awaiting_review.value,
-                                                                      Item.ingest_run_id.is_not(None))
-                 .group_by(Item.ingest_run_id).order_by(Item.ingest_run_id.desc()))
-            return [(run, n) for run, n in s.execute(q)]
-
     def bulk_approval_plan(self: Catalogue, *, item_ids: Sequence[int] = (),  # type: ignore[misc]
                            ingest_run_id: int | None = None) -> BulkPlan:
         """What a bulk approval of ``item_ids``, or of the items of ``ingest_run_id`` awaiting review, would do.

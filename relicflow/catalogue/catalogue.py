@@ -39,6 +39,7 @@ from relicflow.catalogue.api_tokens import ApiTokenOperations
 from relicflow.catalogue.bulk_approval import BulkApprovalOperations
 from relicflow.catalogue.reopening import ReopenOperations
 from relicflow.catalogue.reviews import ReviewOperations
+from relicflow.catalogue.review_queue import ReviewQueueOperations
 from relicflow.errors import CatalogueError, IllegalTransition
 
 log = logging.getLogger("relicflow.catalogue")
@@ -73,8 +74,8 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 class Catalogue(AuditOperations, RecordCheckOperations, IntakeOperations, ObjectOperations, ReviewOperations, MintBatchingOperations,
-                MintOperations, FixityOperations, AccountOperations, ReopenOperations, BulkApprovalOperations,
-                ApiTokenOperations):
+                MintOperations, FixityOperations, AccountOperations, ReopenOperations, ReviewQueueOperations,
+                BulkApprovalOperations, ApiTokenOperations):
     """The catalogue database; audit, ingest, objects, review, mint, fixity and account operations live in their own modules as mixins."""
 
     def __init__(self, database_url: str, *, echo: bool = False, audit_key: AuditKey | None = None) -> None:

@@ -184,6 +184,10 @@ class IngestRun(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    # the review queue's pages, filters and neighbours (relicflow/catalogue/review_queue.py), in id order per status
+    __table_args__ = (Index("ix_items_status_id", "status", "id"),
+                      Index("ix_items_status_ingest_run_id", "status", "ingest_run_id", "id"),
+                      Index("ix_items_status_grade", "status", "grade", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -204,7 +208,7 @@ class Item(Base):
     mint_hold_message_zh: Mapped[str | None] = mapped_column(Text)
     mint_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the catalogue record's version: 1 as first read from the sheet, +1 for each correction (audited)
-    record_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    record_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", index=True)  # the queue's "resubmitted"
     # views that arrived after the object (this id) was approved or minted wait here, decided on their own
     addition_to_item_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -269,7 +273,7 @@ class Image(Base):
     view: Mapped[str | None] = mapped_column(String(32))  # canonical view code (front, back, detail...); None: not said
     view_label: Mapped[str | None] = mapped_column(String(64))  # the label as written (正面, _back, the sheet's 视图)
     file_name: Mapped[str | None] = mapped_column(Text)  # the file it came from, for "same file name" rescans
-    replaced_by_image_id: Mapped[int | None] = mapped_column(Integer)
+    replaced_by_image_id: Mapped[int | None] = mapped_column(Integer, index=True)  # indexed: the queue's "resubmitted"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     item: Mapped[Item] = relationship(back_populates="images")
     hashes: Mapped[list[ImageHash]] = relationship(back_populates="image", order_by="ImageHash.algorithm")
@@ -329,6 +333,9 @@ class DuplicateCandidate(Base):
 
 class ReviewDecision(Base):
     __tablename__ = "review_decisions"
+    # the queue's "decided by me" and "waiting for a second approver" filters start from the approvals
+    __table_args__ = (Index("ix_review_decisions_decision_item_id", "decision", "item_id"),
+                      Index("ix_review_decisions_reviewer_id_decision", "reviewer_id", "decision", "item_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     image_sha256: Mapped[str | None] = mapped_column(String(64))

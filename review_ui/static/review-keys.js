@@ -56,7 +56,7 @@
     "k": function () { return moveRow(-1); },
     "n": function () { return follow("a[rel='next']"); },
     "p": function () { return follow("a[rel='prev']"); },
-    "/": function () { return focusOn("#queue-search"); },
+    "/": function () { return focusOn("#queue-q"); },
     "?": toggleLegend
   } : page === "item" ? {
     "j": function () { return follow("a[rel='next']"); },
