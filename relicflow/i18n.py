@@ -468,6 +468,7 @@ _REVIEW_STEPS: dict[str, dict[str, str]] = {
     # the JSON API (review_ui/api.py)
     "web.api.unauthorised": {"zh-CN": "需要登录会话或有效的 API 令牌（Authorization: Bearer …）。令牌可用 relicflow tokens create 创建。",
                              "en": "A signed-in session or a valid API token (Authorization: Bearer …) is needed. Make a token with relicflow tokens create."},
+    "web.api.limit": {"zh-CN": "limit 须为 1 到 200 之间的整数。", "en": "limit must be a whole number from 1 to 200."},
     "web.api.invalid_request": {"zh-CN": "请求内容不符合 API 文档（/api/v1/openapi.json）。", "en": "The request does not match the API's description (/api/v1/openapi.json)."},
     "web.flash.reopened": {"zh-CN": "藏品 #{id} 已重新开启审核，回到待审队列。", "en": "Item #{id} is reopened and back in the review queue."},
     # confirmation page

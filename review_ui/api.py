@@ -19,9 +19,10 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 from pydantic import BaseModel, Field
 
 from relicflow.catalogue.models import Item, Role
-from relicflow.errors import ReviewError
+from relicflow.errors import QueueQueryInvalid, ReviewError
 from relicflow.i18n import t
 from review_ui import deciding, views
+from review_ui.queue_state import QueueState, parse_queue_state
 from review_ui.sessions import SESSION_COOKIE, tokens_match
 from review_ui.web import review
 from tasks.object_views import seen_digest, view_name
@@ -232,6 +233,63 @@ def _item_view(request: Request, item: Item, user_id: int) -> ItemView:
 @router.get("/me", response_model=Me, summary="Who this call acts as")
 def me(who: Annotated[Caller, Depends(caller)]) -> Me:
     return Me(username=who.username, role=who.role, via=who.via)
+
+
+class QueueRowOut(BaseModel):
+    id: int
+    status: str
+    accession_number: str | None
+    title: str | None
+    grade: str | None
+    ingest_run_id: int | None
+    created_at: str
+    required_approvals: int
+    approvals: int
+    approved_by_me: bool
+    warning_count: int
+    duplicate_count: int
+    view_count: int
+    resubmitted: bool
+    file_names: list[str]
+    thumbnail_url: str | None
+
+
+class QueueOut(BaseModel):
+    items: list[QueueRowOut]
+    total: int
+    total_capped: bool = Field(description="More than `total` match: counting stops there, so a page's cost stays bounded.")
+    next: str | None = Field(description="Query string of the next page (pass it as is), or null.")
+    previous: str | None = Field(description="Query string of the previous page, or null.")
+
+
+@router.get("/queue", response_model=QueueOut, summary="One page of the review queue, filtered, searched and sorted")
+def queue(request: Request, who: Annotated[Caller, Depends(caller)]) -> QueueOut:
+    """The queue page's own query parameters: status, run, grade, warnings=1, duplicates=1, compliance,
+    approval, q (search), sort, and after/before (cursors from ``next``/``previous``); ``limit`` (1-200)."""
+    ctx = review(request)
+    limit_text = request.query_params.get("limit", str(ctx.settings.review_page_size))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
+        raise ApiRefused(400, "limit", "web.api.limit")
+    try:
+        state = parse_queue_state({k: v for k, v in request.query_params.items() if k != "limit"})
+        page = ctx.catalogue.review_queue_page(state.queue_filter, state.sort, user_id=who.user_id, after=state.after,
+                                               before=state.before, limit=int(limit_text))
+    except QueueQueryInvalid as exc:
+        raise ApiRefused(400, f"invalid_{exc.code}", f"web.queue.invalid.{exc.code}") from exc
+
+    def link(**cursor: str | None) -> str | None:
+        if not any(cursor.values()):
+            return None
+        return QueueState(state.queue_filter, state.sort, **cursor).href("")
+    return QueueOut(
+        items=[QueueRowOut(id=r.id, status=r.status, accession_number=r.accession_number, title=r.title, grade=r.grade,
+                           ingest_run_id=r.ingest_run_id, created_at=r.created_at.isoformat(), required_approvals=r.required_approvals,
+                           approvals=r.approvals, approved_by_me=r.approved_by_me, warning_count=r.warning_count,
+                           duplicate_count=r.duplicate_count, view_count=r.view_count, resubmitted=r.resubmitted,
+                           file_names=list(r.file_names), thumbnail_url=f"/items/{r.id}/image/thumbnail" if r.has_thumbnail else None)
+               for r in page.rows],
+        total=page.total, total_capped=page.total_capped,
+        next=link(after=page.next_cursor), previous=link(before=page.prev_cursor))
 
 
 @router.get("/items/{item_id}", response_model=ItemView, summary="One item as the review page shows it")

@@ -138,7 +138,28 @@ def test_bulk_approval_by_api_plans_then_approves_what_was_accepted(world: Revie
 
 def test_the_openapi_document_describes_the_api_and_nothing_else(world: ReviewWorld) -> None:
     doc = world.client().get("/api/v1/openapi.json").json()
-    assert set(doc["paths"]) == {"/api/v1/me", "/api/v1/items/{item_id}", "/api/v1/items/{item_id}/decision",
+    assert set(doc["paths"]) == {"/api/v1/me", "/api/v1/queue", "/api/v1/items/{item_id}", "/api/v1/items/{item_id}/decision",
                                  "/api/v1/bulk/plan", "/api/v1/bulk/approve"}
     assert {"HTTPBearer", "APIKeyCookie", "APIKeyHeader"} <= set(doc["components"]["securitySchemes"])
     assert doc["paths"]["/api/v1/items/{item_id}/decision"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Refusal")
+
+
+def test_the_queue_by_api_pages_filters_and_searches_like_the_page(world: ReviewWorld) -> None:
+    run = world.new_run()
+    plain = [world.add_item(run, accession=f"Q-{n}") for n in range(3)]
+    warned = world.add_item(run, accession="Q-W", title="白玉璧", warnings=[SOFT])
+    client, headers = world.client(), bearer(token_for(world, "alice"))
+
+    seen, query = [], "?limit=2"
+    while query:
+        page = client.get(f"/api/v1/queue{query}", headers=headers).json()
+        assert len(page["items"]) <= 2 and page["total"] == 4
+        seen += [row["id"] for row in page["items"]]
+        query = page["next"]
+    assert seen == [*plain, warned]  # oldest first, each once
+    only_warned = client.get("/api/v1/queue?warnings=1", headers=headers).json()
+    assert [(r["id"], r["warning_count"]) for r in only_warned["items"]] == [(warned, 1)]
+    assert [r["id"] for r in client.get("/api/v1/queue", params={"q": "白玉"}, headers=headers).json()["items"]] == [warned]
+    for bad, code in (("?sort=sideways", "invalid_sort"), ("?warnings=yes", "invalid_warnings"), ("?limit=0", "limit")):
+        r = client.get(f"/api/v1/queue{bad}", headers=headers)
+        assert (r.status_code, r.json()["code"]) == (400, code), (bad, r.text)

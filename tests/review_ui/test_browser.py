@@ -54,8 +54,8 @@ def test_reviewer_rejects_and_approves_in_a_real_browser(world: ReviewWorld, bas
             expect(page.locator("h1")).to_contain_text("待审藏品")
             thumbs = page.locator("img.thumb")
             expect(thumbs).to_have_count(2)
-            page.wait_for_load_state("load")  # images included: on a busy machine they may still be loading
-            assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
+            # lazy thumbnails load after the page's load event: wait for them to be decoded, whatever the machine's pace
+            page.wait_for_function("() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)")
 
             page.click(f"a.btn[href='/items/{first}']")
             expect(page.locator("h1")).to_contain_text("MB-0001")

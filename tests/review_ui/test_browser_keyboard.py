@@ -58,6 +58,12 @@ def test_three_items_reviewed_with_the_keyboard_alone(world: ReviewWorld, base_u
             page.keyboard.press("Enter")
             expect(page).to_have_url(f"{base_url}/items/{first}")
 
+            # j and k follow the item page's next and previous in the queue's order; u goes back to the queue
+            page.keyboard.press("j")
+            expect(page.locator("h1")).to_contain_text("KB-0002")
+            page.keyboard.press("k")
+            expect(page.locator("h1")).to_contain_text("KB-0001")
+
             # z zooms the photograph to its own size and back; a selects Approve, which Enter presses
             page.keyboard.press("z")
             expect(page.locator(".views")).to_have_class("views zoomed")
