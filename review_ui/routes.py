@@ -9,7 +9,7 @@ only give the reviewer a message in their own language before the catalogue woul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -18,11 +18,12 @@ from sqlalchemy import text
 from starlette.background import BackgroundTask
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from relicflow.catalogue.models import ItemStatus, Role
+from relicflow.catalogue.models import ItemStatus
 from relicflow.catalogue.reviews import DECISIONS
-from relicflow.errors import ReopenRefused, ReviewError, StorageError
+from relicflow.errors import OwnItemRefused, ReopenRefused, ReviewError, SecondApprovalRefused, StorageError
 from relicflow.i18n import has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
+from relicflow.roles import Action, allowed
 from review_ui import views
 from review_ui.sessions import (
     LOGIN_CSRF_COOKIE,
@@ -43,7 +44,6 @@ log = logging.getLogger("relicflow.review_ui")
 
 router = APIRouter()
 
-DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
 MAX_REASON_CHARS = 2000
 IMAGE_KINDS = ("access", "thumbnail")
 FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back", "reopened")
@@ -71,10 +71,14 @@ def _login_page(request: Request, *, status_code: int = 200, error: str | None =
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/", logged_out: str = "") -> Response:
+def login_form(request: Request, next: str = "/", logged_out: str = "", expired: str = "") -> Response:
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    info = t("web.login.logged_out", locale_of(request)) if logged_out else None
+    info = None
+    if logged_out:
+        info = t("web.login.logged_out", locale_of(request))
+    elif expired:
+        info = t("web.login.expired", locale_of(request))
     return _login_page(request, info=info, next_path=safe_next(next))
 
 
@@ -117,7 +121,7 @@ def login(request: Request, username: FormText = "", password: FormText = "", cs
         return _login_page(request, status_code=400, error=t("web.login.failed", locale), username=username,
                            next_path=next_path)
     response = RedirectResponse(next_path, status_code=303)
-    set_session_cookie(response, token, secure=is_https(request))
+    set_session_cookie(response, token, secure=is_https(request), max_age_s=ctx.settings.session_max_age_s)
     clear_login_csrf_cookie(response, secure=is_https(request))
     return response
 
@@ -159,9 +163,6 @@ def queue(request: Request) -> Response:
                   quarantined=quarantined, flash=_flash(request))
 
 
-RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
-
-
 def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int = 200, error: str | None = None) -> Response:
     ctx = review(request)
     catalogue, locale, zone = ctx.catalogue, locale_of(request), ctx.settings.time_zone
@@ -171,7 +172,7 @@ def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int 
                   failed=views.failed_rows(catalogue.items(status=ItemStatus.failed.value), max_attempts=ctx.settings.ingest_max_attempts,
                                            zone=zone),
                   max_attempts=ctx.settings.ingest_max_attempts, last_run=views.last_run_notes(catalogue, zone),
-                  sent_back=sent_back, can_retry=user.role in RETRY_ROLES, unmatched=views.unmatched_rows(catalogue, zone))
+                  sent_back=sent_back, can_retry=allowed(user.role, Action.item_retry), unmatched=views.unmatched_rows(catalogue, zone))
 
 
 def _retry_flash(request: Request) -> str | None:
@@ -186,26 +187,20 @@ def quarantine(request: Request) -> Response:
     return _quarantine_page(request, require_user(request))
 
 
-def _authorised_post(request: Request, csrf_token: str, *, action: str, item_id: int, roles: Collection[str],
-                     denied: str, login_next: str) -> ActiveSession | Response:
-    """The signed-in user of an item POST, or the response refusing it: sign-in first, then a CSRF token
-    that matches the session, then a role allowed to do ``action``."""
-    user = current_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next={login_next}", status_code=303)
+def _csrf_checked(request: Request, csrf_token: str, *, action: str, item_id: int) -> ActiveSession | Response:
+    """The signed-in user of an item POST (the route's role was checked by review_ui.access before it
+    ran), or the 403 refusing a CSRF token that does not match the session."""
+    user = require_user(request)
     if not tokens_match(user.csrf_token, csrf_token):
         log.warning("%s of item %s by %s refused: CSRF token missing or wrong", action, item_id, user.username)
         return error_page(request, 403, "web.error.csrf")
-    if user.role not in roles:
-        return error_page(request, 403, denied)
     return user
 
 
 @router.post("/items/{item_id:dbid}/retry")
 def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
     """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
-    user = _authorised_post(request, csrf_token, action="retry", item_id=item_id, roles=RETRY_ROLES,
-                            denied="web.retry.role_cannot_retry", login_next="/quarantine")
+    user = _csrf_checked(request, csrf_token, action="retry", item_id=item_id)
     if isinstance(user, Response):
         return user
     if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
@@ -215,10 +210,7 @@ def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response
 
 @router.get("/admin/fixity")
 def admin_fixity(request: Request) -> Response:
-    """Administrators only: what the scheduled fixity checks found in the object store."""
-    user = require_user(request)
-    if user.role != Role.admin.value:
-        return error_page(request, 403, "web.error.forbidden")
+    """Administrators and auditors: what the scheduled fixity checks found in the object store."""
     ctx = review(request)
     summary = ctx.catalogue.fixity_summary()
     return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request), ctx.settings.time_zone))
@@ -234,12 +226,12 @@ def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_co
     if item is None:
         return error_page(request, 404, "web.error.not_found")
     page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request), zone=ctx.settings.time_zone,
-                           is_admin=user.role == Role.admin.value)
+                           is_admin=allowed(user.role, Action.item_reopen))
     return render(
         request, "item.html", status_code=status_code, page_path=f"/items/{item_id}", page=page, error=error,
         flash=_flash(request), form_decision=form_decision, form_reason=form_reason, max_reason=MAX_REASON_CHARS,
-        can_decide=user.role in DECIDER_ROLES and page.status == ItemStatus.awaiting_review.value,
-        role_can_decide=user.role in DECIDER_ROLES, reopen_error=reopen_error, reopen_reason=reopen_reason,
+        can_decide=allowed(user.role, Action.item_decide) and page.status == ItemStatus.awaiting_review.value,
+        role_can_decide=allowed(user.role, Action.item_decide), reopen_error=reopen_error, reopen_reason=reopen_reason,
     )
 
 
@@ -251,8 +243,6 @@ def item(request: Request, item_id: int) -> Response:
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
-    if current_user(request) is None:
-        return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     current = item.current_images if item is not None else []
     image = current[0] if current else None
@@ -262,8 +252,6 @@ def item_image(request: Request, item_id: int, kind: str) -> Response:
 @router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
 def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
     """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
-    if current_user(request) is None:
-        return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
     return _image_response(request, item_id, image, kind)
@@ -305,6 +293,16 @@ def _validate_decision(page_status: str, decision: str, reason: str, *, approved
     return None
 
 
+def _approval_refusal(catalogue: Any, item: Any, user: ActiveSession, approvers: set[int], locale: str) -> str | None:
+    """The message for an approval the role matrix or the own-item rule refuses (the catalogue refuses it too)."""
+    if item.required_approvals >= 2 and approvers - {user.user_id} and not allowed(user.role, Action.item_second_approval):
+        return t("web.decision.needs_senior", locale, n=item.required_approvals)
+    own_runs = catalogue.item_handlers(item.id).get(user.username)
+    if own_runs:
+        return t("web.decision.own_item", locale, runs=", ".join(f"#{r}" for r in own_runs))
+    return None
+
+
 def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
     """Call ``on_batch_decided``; its failure is logged, never shown: the decisions stand regardless."""
     try:
@@ -317,8 +315,7 @@ def _notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
            seen: FormText = "", confirm: FormText = "") -> Response:
     """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
-    user = _authorised_post(request, csrf_token, action="decision", item_id=item_id, roles=DECIDER_ROLES,
-                            denied="web.decision.role_cannot_decide", login_next=f"/items/{item_id}")
+    user = _csrf_checked(request, csrf_token, action="decision", item_id=item_id)
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)
@@ -328,6 +325,8 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
     reason = reason.strip()
     _, approvers = views.approvals_on_current_image(item, floor=ctx.catalogue.decision_floors([item_id]).get(item_id, 0))
     problem = _validate_decision(item.status, decision, reason, approved_by_me=user.user_id in approvers, locale=locale)
+    if problem is None and decision == "approve":
+        problem = _approval_refusal(ctx.catalogue, item, user, approvers, locale)
     if problem is None and seen and seen != seen_digest(views.seen_of(item)):
         problem = t("web.decision.object_changed", locale)  # a rescan or corrected record arrived since the page was shown
     if problem is not None:
@@ -342,6 +341,12 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
         try:
             new_status = ctx.catalogue.record_decision(item_id, reviewer_id=user.user_id, decision=decision, reason=reason,
                                                        seen_digest=seen or None)
+        except SecondApprovalRefused:  # another approval arrived since the checks above
+            return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
+                              error=t("web.decision.needs_senior", locale, n=item.required_approvals))
+        except OwnItemRefused as exc:
+            return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
+                              error=t("web.decision.own_item", locale, runs=", ".join(f"#{r}" for r in exc.runs)))
         except ReviewError as exc:
             return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
                               error=t("web.decision.not_recorded", locale, message=str(exc)))
@@ -387,8 +392,7 @@ def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason
 def reopen(request: Request, item_id: int, reason: FormText = "", csrf_token: FormText = "", confirm: FormText = "") -> Response:
     """Administrators only: a rejected, sent-back or approved (never batched) item goes back to review.
     Two steps like reject: the first POST shows the confirmation page, ``confirm=yes`` records it."""
-    user = _authorised_post(request, csrf_token, action="reopen", item_id=item_id, roles=(Role.admin.value,),
-                            denied="web.reopen.admin_only", login_next=f"/items/{item_id}")
+    user = _csrf_checked(request, csrf_token, action="reopen", item_id=item_id)
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)

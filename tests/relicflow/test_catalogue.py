@@ -35,7 +35,7 @@ from relicflow.catalogue.models import (
 )
 from relicflow.errors import CatalogueError, IllegalTransition, ReviewError
 
-HEAD = "0010"
+HEAD = "0012"
 
 
 # -- a small world: a migrated catalogue, users, and an item builder ---------------------------------

@@ -78,7 +78,7 @@ def test_a_catalogue_from_before_identities_gets_one_on_its_first_migrate(tmp_pa
         assert catalogue.identity() == identities[-1]
         catalogue.dispose()
     assert identities[0] != identities[1]
-    assert HEAD == "0010"
+    assert HEAD == "0012"
 
 
 @pytest.mark.parametrize("command_line", [["items"], ["items", "--json"], ["ingest"], ["mint"], ["fixity", "--json"],
