@@ -3,8 +3,10 @@ a senior reviewer's, and nobody approves an item that an ingest run they started
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from review_world import ReviewWorld, password_hash, world  # noqa: F401 - fixtures
+from review_world import ReviewWorld
 from sqlalchemy import select, text
 
 from relicflow.catalogue import ItemStatus
@@ -91,7 +93,7 @@ def test_a_correction_or_a_rescan_by_someone_makes_the_item_theirs_too(world: Re
     assert approve(world, other, "alice") is ItemStatus.approved
 
 
-def test_migration_0012_adds_its_columns_to_a_0010_catalogue_and_keeps_its_rows(tmp_path, password_hash: str) -> None:  # noqa: F811
+def test_migration_0012_adds_its_columns_to_a_0010_catalogue_and_keeps_its_rows(tmp_path: Path, password_hash: str) -> None:
     from alembic import command
 
     from relicflow.catalogue import Catalogue
