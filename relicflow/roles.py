@@ -37,8 +37,6 @@ MATRIX: dict[Role, frozenset[Action]] = {
     Role.auditor: _READ | {Action.fixity_read, Action.audit_read, Action.audit_export},
 }
 
-ROLE_NAMES: tuple[str, ...] = tuple(r.value for r in Role)
-
 
 def allowed(role: str | Role | None, action: str | Action) -> bool:
     """Whether ``role`` may do ``action``; an unknown role or action may do nothing."""
@@ -47,7 +45,3 @@ def allowed(role: str | Role | None, action: str | Action) -> bool:
     except (ValueError, KeyError):
         return False
 
-
-def roles_allowed(action: str | Action) -> tuple[Role, ...]:
-    """The roles that may do ``action`` (for messages and documentation)."""
-    return tuple(role for role in Role if allowed(role, action))

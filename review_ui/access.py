@@ -106,12 +106,6 @@ def _login_next(request: Request, rule: RouteRule | None) -> str | None:
     return rule.login_next.format(**{k: quote(str(v), safe="") for k, v in request.path_params.items()})
 
 
-def may(request: Request, action: Action) -> bool:
-    """Whether the signed-in user may do ``action`` (for showing or hiding a form or a link)."""
-    user = current_user(request)
-    return user is not None and allowed(user.role, action)
-
-
 async def access_denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AccessDenied)
     user = current_user(request)
