@@ -52,10 +52,11 @@ def ingest_scan_task(ctx: IngestContext, work: ScanWork) -> ScanOutcome:
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: float | None = None,
                 start_gate: bool = True, settings: Settings | None = None, label: str | None = None,
-                catalogue_id: str | None = None) -> dict[str, Any]:
+                catalogue_id: str | None = None, operator: str | None = None) -> dict[str, Any]:
     """Ingest every new scan in the inbox; returns the run's summary (counts by outcome).
 
-    ``catalogue_id``: the catalogue this run is for; a run that finds another one refuses (CatalogueMismatch)."""
+    ``catalogue_id``: the catalogue this run is for; a run that finds another one refuses (CatalogueMismatch).
+    ``operator``: who started the run (recorded; they may not approve what it brings in); None: scheduled."""
     logger = get_run_logger()
     settings = settings or load_settings()
     apply_decoder_limits(settings.max_image_pixels)
@@ -65,7 +66,7 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
     try:
         catalogue.migrate()
         check_catalogue(catalogue, catalogue_id, settings)
-        return _ingest(catalogue, settings, inbox_path, sheet, settle_s, start_gate, label, logger)
+        return _ingest(catalogue, settings, inbox_path, sheet, settle_s, start_gate, label, logger, operator=operator)
     except Exception as exc:
         stopping = run_stopping_problem(exc, settings)
         if stopping is not None and stopping is not exc:
@@ -76,7 +77,8 @@ def ingest_flow(inbox: str | None = None, sheet: str | None = None, settle_s: fl
 
 
 def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: str | None, settle_s: float | None,
-            start_gate: bool, label: str | None, logger: logging.Logger | logging.LoggerAdapter[Any]) -> dict[str, Any]:
+            start_gate: bool, label: str | None, logger: logging.Logger | logging.LoggerAdapter[Any], *,
+            operator: str | None = None) -> dict[str, Any]:
     catalogue.migrate()
     store = open_store(settings)
     for run_id in catalogue.close_interrupted_ingest_runs(silent_for=timedelta(seconds=6 * settings.ingest_heartbeat_s)):
@@ -93,7 +95,8 @@ def _ingest(catalogue: Catalogue, settings: Settings, inbox_path: Path, sheet: s
     sheets = read_accession_sheets(sheet_paths, root=inbox_path)
     sheet_rows, sheet_warnings = sheet_report(sheets, logger)
     run_id = catalogue.start_ingest_run(inbox=str(inbox_path), sheet=", ".join(sheets.sheet_names) or None,
-                                        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None, label=label)
+                                        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None, label=label,
+                                        operator=operator)
     with heartbeat(catalogue, run_id, settings.ingest_heartbeat_s):
         plan = plan_intake(catalogue, listing, run_id=run_id, max_attempts=settings.ingest_max_attempts, logger=logger)
         logger.info("ingest run %s: %d files in %s, %d to process, %d already known, %d skipped, sheets: %s", run_id,

@@ -24,7 +24,7 @@ from relicflow.cli_audit import audit_app
 from relicflow.cli_help import LocalisedGroup
 from relicflow.cli_time import shown_time
 from relicflow.cli_tokens import tokens_app
-from relicflow.cli_users import operator, users_app
+from relicflow.cli_users import operator, operator_name, users_app
 from relicflow.errors import IngestStopped, RelicflowError
 from relicflow.settings import Settings, load_settings
 
@@ -151,6 +151,8 @@ def ingest(
     ctx: typer.Context,
     path: Optional[Path] = typer.Argument(None, help="Folder of scans (default: the configured inbox)."),
     sheet: Optional[Path] = typer.Option(None, "--sheet", help="Accession sheet (CSV) exported from the collection system."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who is running it, as their review-app user name (default: your "
+                                     "login name); they may not approve what this run brings in."),
 ) -> None:
     """Run the ingest flow once over a folder of scans, with a progress bar and a summary.
 
@@ -181,7 +183,7 @@ def ingest(
         try:
             with tags(catalogue_tag(identity)):
                 result["summary"] = ingest_flow(inbox=str(inbox), sheet=str(sheet) if sheet else None, settings=settings,
-                                                label=label, catalogue_id=identity)
+                                                label=label, catalogue_id=identity, operator=operator_name(by))
         except BaseException as exc:  # reported below, in the main thread
             result["error"] = exc
 
@@ -302,7 +304,7 @@ def items(
 def users_add(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="User name."),
-    role: str = typer.Option(..., "--role", help="admin, reviewer or digitiser."),
+    role: str = typer.Option(..., "--role", help="digitiser, reviewer, senior_reviewer, admin or auditor."),
     display_name: str = typer.Option("", "--display-name", help="Name shown in the review app."),
 ) -> None:
     """Add a user; prints a generated password once."""

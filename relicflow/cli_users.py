@@ -34,14 +34,19 @@ MIN_PASSWORD_CHARS = 10
 ACTOR_HELP = "Who is making the change, for the audit log (default: your login name)."
 
 
-def operator(actor: str | None = None) -> str:
-    """The audit log's name for the person running the CLI."""
+def operator_name(actor: str | None = None) -> str:
+    """The person running the CLI: ``actor`` as given, else the login name ("unknown" when there is none)."""
     if not actor:
         try:
             actor = getpass.getuser()
         except Exception:  # no USER/LOGNAME and no passwd entry (some containers)
             actor = "unknown"
-    return f"cli:{actor}"
+    return actor
+
+
+def operator(actor: str | None = None) -> str:
+    """The audit log's name for the person running the CLI."""
+    return f"cli:{operator_name(actor)}"
 
 
 def _say(settings: Settings, key: str, **kwargs: Any) -> None:

@@ -145,6 +145,22 @@ class ReviewError(RelicflowError):
     """A review decision is not allowed (wrong role, item not awaiting review, missing reason)."""
 
 
+class SecondApprovalRefused(ReviewError):
+    """A further approval of an item needing two or more, by a role that may not give it (relicflow/roles.py)."""
+
+    code = "needs_senior_reviewer"
+
+
+class OwnItemRefused(ReviewError):
+    """An approval by the person whose ingest run brought the item into the catalogue or changed it."""
+
+    code = "own_item"
+
+    def __init__(self, message: str, runs: list[int]) -> None:
+        super().__init__(message)
+        self.runs = runs
+
+
 class ReopenRefused(ReviewError):
     """An administrator's reopen is not allowed for this item; ``code`` says why (``not_decided``,
     ``batched``, ``minted``, ``was_batched``, ``reason_required``, ``not_admin``)."""

@@ -456,6 +456,7 @@ _REVIEW_STEPS: dict[str, dict[str, str]] = {
     "web.bulk.refused.not_awaiting_review": {"zh-CN": "不在待审状态。", "en": "Not awaiting review."},
     "web.bulk.refused.needs_second_approver": {"zh-CN": "定级文物，需两位审核员分别在藏品页审核通过。",
                                                "en": "A graded relic: two reviewers must each approve it on its own page."},
+    "web.bulk.refused.own_item": {"zh-CN": "由您本人的入库批次带入或修改，不能由您审核通过。", "en": "Your own ingest run brought it in or changed it: you may not approve it."},
     "web.bulk.refused.unresolved_warnings": {"zh-CN": "有未处理的质量警告，请在藏品页查看。", "en": "It has quality warnings; look at them on its page."},
     "web.bulk.refused.duplicate_candidates": {"zh-CN": "有近似重复候选，请在藏品页比对。", "en": "It has near-duplicate candidates; compare them on its page."},
     "web.bulk.refused.object_changed": {"zh-CN": "确认页显示之后，此藏品有了新的图像、著录或警告，未通过。",
@@ -469,6 +470,7 @@ _REVIEW_STEPS: dict[str, dict[str, str]] = {
     "web.api.unauthorised": {"zh-CN": "需要登录会话或有效的 API 令牌（Authorization: Bearer …）。令牌可用 relicflow tokens create 创建。",
                              "en": "A signed-in session or a valid API token (Authorization: Bearer …) is needed. Make a token with relicflow tokens create."},
     "web.api.limit": {"zh-CN": "limit 须为 1 到 200 之间的整数。", "en": "limit must be a whole number from 1 to 200."},
+    "web.api.audit_paging": {"zh-CN": "limit 须为 1 到 500 之间的整数，before 须为审计条目编号。", "en": "limit must be from 1 to 500, and before an audit entry's number."},
     "web.api.invalid_request": {"zh-CN": "请求内容不符合 API 文档（/api/v1/openapi.json）。", "en": "The request does not match the API's description (/api/v1/openapi.json)."},
     "web.flash.reopened": {"zh-CN": "藏品 #{id} 已重新开启审核，回到待审队列。", "en": "Item #{id} is reopened and back in the review queue."},
     # confirmation page
@@ -555,9 +557,58 @@ _REVIEW_STEPS: dict[str, dict[str, str]] = {
     "web.unmatched.run": {"zh-CN": "入库运行 #{id}（{when}）", "en": "ingest run #{id} ({when})"},
 }
 
+# Roles, the access matrix's refusals, the audit-log page and session expiry (relicflow/roles.py, review_ui/access.py,
+# review_ui/audit_log.py, review_ui/sessions.py).
+_ACCESS: dict[str, dict[str, str]] = {
+    "web.role.senior_reviewer": {"zh-CN": "资深审核员", "en": "senior reviewer"},
+    "web.role.auditor": {"zh-CN": "审计员", "en": "auditor"},
+    "web.access.denied": {
+        "zh-CN": "您没有权限执行此操作。您的角色（{role}）不能{action}；如确需此权限，请联系管理员。",
+        "en": "You are not allowed to do this. Your role ({role}) may not {action}; ask an administrator if you need to.",
+    },
+    "web.action.queue.read": {"zh-CN": "查看待审队列", "en": "see the review queue"},
+    "web.action.item.read": {"zh-CN": "查看藏品", "en": "see items"},
+    "web.action.quarantine.read": {"zh-CN": "查看隔离文件", "en": "see the quarantine"},
+    "web.action.item.decide": {"zh-CN": "审核藏品（通过、驳回或退回）", "en": "decide on items (approve, reject or send back)"},
+    "web.action.item.second_approval": {"zh-CN": "对定级文物作第二次通过", "en": "give a graded relic its second approval"},
+    "web.action.item.reopen": {"zh-CN": "重新开启审核决定", "en": "reopen decisions"},
+    "web.action.item.retry": {"zh-CN": "重新处理文件", "en": "retry files"},
+    "web.action.fixity.read": {"zh-CN": "查看存储完整性检查", "en": "see the storage fixity checks"},
+    "web.action.audit.read": {"zh-CN": "查看审计日志", "en": "read the audit log"},
+    "web.action.audit.export": {"zh-CN": "导出审计日志", "en": "export the audit log"},
+    "web.action.undeclared": {"zh-CN": "使用此页面（此页面尚未登记权限）", "en": "use this page (it has no declared permission)"},
+    "web.decision.needs_senior": {
+        "zh-CN": "此藏品为定级文物，需 {n} 位审核员通过；第一次之后的通过只能由资深审核员作出。您的通过未记录，请交由资深审核员审核。",
+        "en": "This graded relic needs {n} approvals, and only a senior reviewer may give any after the first. Your approval "
+              "was not recorded; a senior reviewer must approve it.",
+    },
+    "web.decision.own_item": {
+        "zh-CN": "您不能通过自己导入或修改过的藏品（导入批次 {runs} 由您运行）。您的通过未记录，请交由另一位审核员审核。",
+        "en": "You cannot approve an item you brought into the catalogue or changed (you ran ingest run {runs}). Your "
+              "approval was not recorded; another reviewer must approve it.",
+    },
+    "web.login.expired": {"zh-CN": "您的登录已超时，请重新登录；登录后将回到刚才的页面。",
+                          "en": "Your session expired. Please sign in again; you will be taken back to the page you were on."},
+    "web.nav.audit": {"zh-CN": "审计日志", "en": "Audit log"},
+    "web.audit.title": {"zh-CN": "审计日志", "en": "Audit log"},
+    "web.audit.intro": {"zh-CN": "所有操作的记录，最新的在前；共 {total} 条。只读。",
+                        "en": "The record of every action, newest first; {total} entries. Read-only."},
+    "web.audit.export": {"zh-CN": "导出全部（CSV）", "en": "Export all (CSV)"},
+    "web.audit.col.at": {"zh-CN": "时间", "en": "Time"},
+    "web.audit.col.actor": {"zh-CN": "操作人", "en": "Actor"},
+    "web.audit.col.action": {"zh-CN": "操作", "en": "Action"},
+    "web.audit.col.item": {"zh-CN": "藏品", "en": "Item"},
+    "web.audit.col.details": {"zh-CN": "详情", "en": "Details"},
+    "web.audit.empty": {"zh-CN": "没有更多记录。", "en": "No more entries."},
+    "web.audit.pages": {"zh-CN": "翻页", "en": "Pages"},
+    "web.audit.newest": {"zh-CN": "最新记录", "en": "Newest entries"},
+    "web.audit.older": {"zh-CN": "更早的记录", "en": "Older entries"},
+}
+
 MESSAGES: dict[str, dict[str, str]] = {
     **_WEB,
     **_FIXITY,
+    **_ACCESS,
     **_REVIEW_STEPS,
     **CLI_MESSAGES,
     **USERS_CLI_MESSAGES,

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     ingest_heartbeat_s: float = Field(default=10.0, description="How often a running ingest run says it is alive; silent for 6x this, it counts as interrupted.")
     login_max_failures: int = Field(default=8, description="Failed sign-ins per account (or per address, x3) before sign-in pauses.")
     login_failure_window_s: int = Field(default=900, description="The window those failures are counted in, and how long the pause lasts.")
+    session_idle_timeout_s: int = Field(default=1800, gt=0, description="A review-app session with no request for this long ends (sign in again).")
+    session_max_age_s: int = Field(default=12 * 3600, gt=0, description="A review-app session ends this long after sign-in, however busy.")
     trusted_proxies: list[str] = Field(
         default=[], description="IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
                                 "the review app believes; empty: the connecting address is the client, those headers are ignored.")

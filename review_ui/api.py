@@ -15,13 +15,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from relicflow.catalogue.models import Item, Role
+from relicflow.catalogue.models import Item
+from relicflow.roles import allowed
 from relicflow.errors import QueueQueryInvalid, ReviewError
 from relicflow.i18n import t
-from review_ui import deciding, views
+from review_ui import audit_log, deciding, views
+from review_ui.access import denial_message, rule_for
 from review_ui.queue_state import QueueState, parse_queue_state
 from review_ui.sessions import SESSION_COOKIE, tokens_match
 from review_ui.web import review
@@ -29,7 +32,6 @@ from tasks.object_views import seen_digest, view_name
 
 log = logging.getLogger("relicflow.review_ui")
 
-DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _bearer = HTTPBearer(auto_error=False, description="A personal API token from `relicflow tokens create`.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The review app's session (signed in with the form).")
@@ -73,25 +75,27 @@ class Caller:
 
 def caller(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
            cookie: Annotated[str | None, Depends(_cookie)], csrf: Annotated[str | None, Depends(_csrf)]) -> Caller:
-    """Who is calling: a bearer token, else the session cookie (with its CSRF token on anything but a read)."""
+    """Who is calling (a bearer token, else the session cookie with its CSRF token on anything but a read),
+    and whether their role may do this route's action: the app's one matrix (review_ui.access.ROUTES)."""
     ctx = review(request)
     if request.headers.get("authorization"):
         principal = ctx.catalogue.api_principal(bearer.credentials if bearer else None)
         if principal is None:
             raise ApiRefused(401, "unauthorised", "web.api.unauthorised")
-        return Caller(principal.user_id, principal.username, principal.role, "token")
-    session = ctx.sessions.find(cookie) if cookie else None
-    if session is None:
-        raise ApiRefused(401, "unauthorised", "web.api.unauthorised")
-    if request.method not in SAFE_METHODS and not tokens_match(session.csrf_token, csrf):
-        log.warning("API %s %s by %s refused: CSRF token missing or wrong", request.method, request.url.path, session.username)
-        raise ApiRefused(403, "csrf", "web.error.csrf")
-    return Caller(session.user_id, session.username, session.role, "session")
-
-
-def decider(who: Annotated[Caller, Depends(caller)]) -> Caller:
-    if who.role not in DECIDER_ROLES:
-        raise ApiRefused(403, "role_cannot_decide", "web.decision.role_cannot_decide")
+        who = Caller(principal.user_id, principal.username, principal.role, "token")
+    else:
+        session = ctx.sessions.find(cookie) if cookie else None
+        if session is None:
+            raise ApiRefused(401, "unauthorised", "web.api.unauthorised")
+        if request.method not in SAFE_METHODS and not tokens_match(session.csrf_token, csrf):
+            log.warning("API %s %s by %s refused: CSRF token missing or wrong", request.method, request.url.path, session.username)
+            raise ApiRefused(403, "csrf", "web.error.csrf")
+        who = Caller(session.user_id, session.username, session.role, "session")
+    rule = rule_for(request.method, getattr(request.scope.get("route"), "path", ""))
+    action = rule.action if rule is not None else None
+    if action is None or not allowed(who.role, action):
+        log.warning("API %s %s refused: role %s may not %s (%s)", request.method, request.url.path, who.role, action, who.username)
+        raise ApiRefused(403, "forbidden", messages=(denial_message(who.role, action, "en"), denial_message(who.role, action, "zh-CN")))
     return who
 
 
@@ -298,21 +302,22 @@ def item(request: Request, item_id: int, who: Annotated[Caller, Depends(caller)]
 
 
 @router.post("/items/{item_id}/decision", response_model=DecisionOut, summary="Approve, reject or send back one item")
-def decide(request: Request, item_id: int, body: DecisionIn, who: Annotated[Caller, Depends(decider)]) -> JSONResponse:
+def decide(request: Request, item_id: int, body: DecisionIn, who: Annotated[Caller, Depends(caller)]) -> JSONResponse:
     """Reject and send back need a reason. Unlike the form there is no confirmation step: the call is the
     confirmation. Send ``seen_digest`` from GET /items/{id} so a rescan arriving meanwhile refuses it."""
     ctx = review(request)
     target = _item_or_404(request, item_id)
     reason = body.reason.strip()
     floor = ctx.catalogue.decision_floors([item_id]).get(item_id, 0)
-    found = deciding.decision_problem(target, body.decision, reason, user_id=who.user_id, seen=body.seen_digest, floor=floor)
+    found = deciding.decision_problem(ctx.catalogue, target, body.decision, reason, user_id=who.user_id, username=who.username,
+                                      role=who.role, seen=body.seen_digest, floor=floor)
     if found is not None:
         raise ApiRefused.of(found)
     try:
         new_status, background = deciding.record(ctx, target, user_id=who.user_id, decision=body.decision, reason=reason,
                                                  seen=body.seen_digest)
-    except ReviewError as exc:
-        raise ApiRefused(400, "not_recorded", "web.decision.not_recorded", message=str(exc)) from exc
+    except ReviewError as exc:  # e.g. another approval arrived since the checks above
+        raise ApiRefused.of(deciding.problem_of(exc, target)) from exc
     return JSONResponse(DecisionOut(item_id=item_id, status=new_status.value).model_dump(), background=background)
 
 
@@ -322,7 +327,7 @@ def _entry(e: Any) -> BulkEntryOut:
 
 
 @router.post("/bulk/plan", response_model=BulkPlanOut, summary="What a bulk approval would approve and refuse")
-def bulk_plan(request: Request, body: BulkPlanIn, who: Annotated[Caller, Depends(decider)]) -> BulkPlanOut:
+def bulk_plan(request: Request, body: BulkPlanIn, who: Annotated[Caller, Depends(caller)]) -> BulkPlanOut:
     ctx = review(request)
     count = len(set(body.item_ids)) if body.item_ids else (
         ctx.catalogue.awaiting_count(ingest_run_id=body.ingest_run_id) if body.ingest_run_id is not None else 0)
@@ -330,12 +335,13 @@ def bulk_plan(request: Request, body: BulkPlanIn, who: Annotated[Caller, Depends
         raise ApiRefused(400, "nothing_selected", "web.bulk.nothing_selected")
     if count > ctx.settings.bulk_approve_max:
         raise ApiRefused(400, "too_many", "web.bulk.too_many", n=count, max=ctx.settings.bulk_approve_max)
-    plan = ctx.catalogue.bulk_approval_plan(item_ids=body.item_ids, ingest_run_id=None if body.item_ids else body.ingest_run_id)
+    plan = ctx.catalogue.bulk_approval_plan(item_ids=body.item_ids, ingest_run_id=None if body.item_ids else body.ingest_run_id,
+                                            reviewer=who.username)
     return BulkPlanOut(accepted=[_entry(e) for e in plan.accepted], refused=[_entry(e) for e in plan.refused])
 
 
 @router.post("/bulk/approve", response_model=BulkApproveOut, summary="Approve what a bulk plan accepted")
-def bulk_approve(request: Request, body: BulkApproveIn, who: Annotated[Caller, Depends(decider)]) -> JSONResponse:
+def bulk_approve(request: Request, body: BulkApproveIn, who: Annotated[Caller, Depends(caller)]) -> JSONResponse:
     """Send back the ``accepted`` entries of /bulk/plan (item id and seen digest): each is one decision; an
     item that changed since the plan is refused and the others go on."""
     ctx = review(request)
@@ -346,10 +352,42 @@ def bulk_approve(request: Request, body: BulkApproveIn, who: Annotated[Caller, D
     chosen = {c.item_id: c.seen_digest for c in body.confirmed}
     runs = {i.ingest_run_id for i in ctx.catalogue.items(ids=list(chosen)) if i.ingest_run_id is not None}
     with ctx.decision_lock:
-        result = ctx.catalogue.bulk_approve(chosen, reviewer_id=who.user_id)
+        result = ctx.catalogue.bulk_approve(chosen, reviewer_id=who.user_id, reviewer=who.username)
         finished = [run for run in sorted(runs) if ctx.catalogue.undecided_count(run) == 0]
     background = deciding.notify_runs_decided(ctx, finished)
     refused = [BulkEntryOut(item_id=i, accession_number=None, title=None, seen_digest=chosen[i], refusal=_bulk_refusal(code))
                for i, code in sorted(result.refused.items())]
     return JSONResponse(BulkApproveOut(approved=result.approved, refused=refused).model_dump(), background=background)
 
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    item_id: int | None
+    details: dict[str, Any]
+    entry_hash: str
+
+
+class AuditPageOut(BaseModel):
+    entries: list[AuditEntryOut]
+    older: str | None = Field(description="Query string of the next older page, or null.")
+
+
+@router.get("/audit", response_model=AuditPageOut, summary="One page of the audit log, newest first (auditors, administrators)")
+def audit(request: Request, who: Annotated[Caller, Depends(caller)], before: int | None = None, limit: int = 50) -> AuditPageOut:
+    if not 1 <= limit <= 500 or (before is not None and not 0 < before < 2**31):
+        raise ApiRefused(400, "limit", "web.api.audit_paging")
+    entries = review(request).catalogue.audit_page(before_id=before, limit=limit + 1)
+    more, entries = len(entries) > limit, entries[:limit]
+    return AuditPageOut(entries=[AuditEntryOut(id=e.id, at=e.at.isoformat(), actor=e.actor, action=e.action, item_id=e.item_id,
+                                               details=e.details or {}, entry_hash=e.entry_hash) for e in entries],
+                        older=f"?before={entries[-1].id}&limit={limit}" if more and entries else None)
+
+
+@router.get("/audit/export.csv", summary="The whole audit log as CSV, oldest first (auditors, administrators)",
+            response_class=audit_log.StreamingResponse)
+def audit_export(request: Request, who: Annotated[Caller, Depends(caller)]) -> Response:
+    return audit_log.audit_export(request)

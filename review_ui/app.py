@@ -14,13 +14,17 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from datetime import timedelta
+
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relicflow.catalogue import Catalogue
 from relicflow.settings import Settings
 from review_ui.queue_counts import QueueCounts
+from review_ui import audit_log
+from review_ui.access import ACCESS_HANDLERS, check_access
 from review_ui.record_watch import RecordWatch
 from review_ui.api import ApiRefused, api_refused
 from review_ui.api import router as api_router
@@ -41,21 +45,30 @@ SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False
 
 
 def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectStore, *,
-                      on_batch_decided: Callable[[int], None] | None = None, watch_record: bool = False) -> FastAPI:
+                      on_batch_decided: Callable[[int], None] | None = None, watch_record: bool = False,
+                      sessions: SessionStore | None = None) -> FastAPI:
     """The review app over an already migrated catalogue.
 
     ``on_batch_decided(ingest_run_id)`` is called after a decision leaves no undecided item in its
     ingest run (e.g. to resume the run's review-gate flow). It runs after the reviewer's response; if it
     raises, the error is logged and the decisions stand (``Catalogue.gates_ready_to_resume`` finds runs
     whose gate still waits). ``watch_record``: verify the review record now and on the settings'
-    schedule, and show administrators a banner while it does not hold.
+    schedule, and show administrators a banner while it does not hold. ``sessions``: the session store
+    (default: the settings' idle timeout and lifetime on the real clock; tests pass one with their own clock).
+
+    Every route's action is checked against the role matrix by ``review_ui.access.check_access``, an app-wide
+    dependency: a route it does not know is refused for everyone.
     """
     watch = RecordWatch(catalogue, store, interval_s=settings.audit_verify_interval_s) if watch_record else None
     # OpenAPI documents the JSON API only (the pages are left out of it); no docs UI: it would need a CDN's scripts
     app = FastAPI(title="relicflow review API", version="1", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json",
-                  exception_handlers={**EXCEPTION_HANDLERS, ApiRefused: api_refused})
+                  exception_handlers={**EXCEPTION_HANDLERS, **ACCESS_HANDLERS, ApiRefused: api_refused},
+                  dependencies=[Depends(check_access)])
+    if sessions is None:
+        sessions = SessionStore(catalogue, max_age=timedelta(seconds=settings.session_max_age_s),
+                                idle_timeout=timedelta(seconds=settings.session_idle_timeout_s))
     app.state.review = ReviewContext(settings=settings, catalogue=catalogue, store=store,
-                                     sessions=SessionStore(catalogue), templates=make_templates(),
+                                     sessions=sessions, templates=make_templates(),
                                      sign_in_limits=SignInLimits.for_app(settings, catalogue),
                                      on_batch_decided=on_batch_decided, record_watch=watch,
                                      queue_counts=QueueCounts(catalogue, max_age_s=settings.review_counts_max_age_s))
@@ -70,6 +83,7 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     app.include_router(router)
     app.include_router(bulk_router)
     app.include_router(api_router)
+    app.include_router(audit_log.router)
     return app
 
 

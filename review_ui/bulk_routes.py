@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from relicflow.catalogue.bulk_approval import BulkPlan
 from relicflow.i18n import t
 from review_ui.deciding import notify_runs_decided
-from review_ui.routes import CONFIRM_YES, DECIDER_ROLES, FormText, _authorised_post
+from review_ui.routes import CONFIRM_YES, FormText, _csrf_checked
 from review_ui.web import locale_of, render, review
 
 router = APIRouter(include_in_schema=False)  # pages: the OpenAPI document is the JSON API's
@@ -36,8 +36,7 @@ def _page(request: Request, plan: BulkPlan | None, *, ingest_run: str, status_co
 def bulk_approve(request: Request, csrf_token: FormText = "", item: FormList = [], ingest_run: FormText = "",  # noqa: B006 - FastAPI copies defaults
                  confirmed: FormList = [], confirm: FormText = "") -> Response:  # noqa: B006
     """First POST: the confirmation page. ``confirm=yes`` with ``confirmed`` ("id:seen digest" per item): record."""
-    user = _authorised_post(request, csrf_token, action="bulk approval", item_id=0, roles=DECIDER_ROLES,
-                            denied="web.decision.role_cannot_decide", login_next="/")
+    user = _csrf_checked(request, csrf_token, action="bulk approval", item_id=0)  # the role: review_ui.access
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)
@@ -49,7 +48,7 @@ def bulk_approve(request: Request, csrf_token: FormText = "", item: FormList = [
         chosen = {int(m.group(1)): m.group(2) for m in matches if m is not None}
         runs = {i.ingest_run_id for i in ctx.catalogue.items(ids=list(chosen)) if i.ingest_run_id is not None}
         with ctx.decision_lock:
-            result = ctx.catalogue.bulk_approve(chosen, reviewer_id=user.user_id)
+            result = ctx.catalogue.bulk_approve(chosen, reviewer_id=user.user_id, reviewer=user.username)
             finished = [run for run in sorted(runs) if ctx.catalogue.undecided_count(run) == 0]
         background = notify_runs_decided(ctx, finished)
         return RedirectResponse(f"/?done=bulk&approved={len(result.approved)}&refused={len(result.refused)}",
@@ -64,5 +63,5 @@ def bulk_approve(request: Request, csrf_token: FormText = "", item: FormList = [
         return _page(request, None, ingest_run=ingest_run, status_code=400, error=t("web.bulk.run_empty", locale, run=run_id))
     if count > limit:
         return _page(request, None, ingest_run=ingest_run, status_code=400, error=t("web.bulk.too_many", locale, n=count, max=limit))
-    plan = ctx.catalogue.bulk_approval_plan(item_ids=ids, ingest_run_id=run_id if not ids else None)
+    plan = ctx.catalogue.bulk_approval_plan(item_ids=ids, ingest_run_id=run_id if not ids else None, reviewer=user.username)
     return _page(request, plan, ingest_run=ingest_run)

@@ -10,9 +10,12 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 
+from relicflow.catalogue import Catalogue
 from relicflow.catalogue.models import Item, ItemStatus
+from relicflow.errors import OwnItemRefused, ReviewError, SecondApprovalRefused
 from relicflow.catalogue.reviews import DECISIONS
 from relicflow.i18n import t
+from relicflow.roles import Action, allowed
 from review_ui import views
 from review_ui.web import ReviewContext
 from tasks.object_views import seen_digest
@@ -40,7 +43,8 @@ class Problem:
         return t(self.key, locale, **kwargs)
 
 
-def decision_problem(item: Item, decision: str, reason: str, *, user_id: int, seen: str, floor: int) -> Problem | None:
+def decision_problem(catalogue: Catalogue, item: Item, decision: str, reason: str, *, user_id: int, username: str, role: str,
+                     seen: str, floor: int) -> Problem | None:
     """The problem the catalogue would refuse this decision for, or None. ``seen``: the digest of what the
     reviewer's page showed ('' when the caller has none)."""
     if decision not in DECISIONS:
@@ -56,9 +60,25 @@ def decision_problem(item: Item, decision: str, reason: str, *, user_id: int, se
     _, approvers = views.approvals_on_current_image(item, floor=floor)
     if decision == "approve" and user_id in approvers:
         return Problem("web.decision.already_approved", {})
+    if decision == "approve" and item.required_approvals >= 2 and approvers - {user_id} and not allowed(role, Action.item_second_approval):
+        return Problem("web.decision.needs_senior", {"n": item.required_approvals})
+    if decision == "approve":
+        own_runs = catalogue.item_handlers(item.id).get(username)
+        if own_runs:
+            return Problem("web.decision.own_item", {"runs": ", ".join(f"#{r}" for r in own_runs)})
     if seen and seen != seen_digest(views.seen_of(item)):
         return Problem("web.decision.object_changed", {})  # a rescan or corrected record arrived since the page was shown
     return None
+
+
+def problem_of(exc: ReviewError, item: Item) -> Problem:
+    """What to tell the reviewer when the catalogue refused a decision the checks above let through (e.g. an
+    approval arrived from someone else meanwhile)."""
+    if isinstance(exc, SecondApprovalRefused):
+        return Problem("web.decision.needs_senior", {"n": item.required_approvals})
+    if isinstance(exc, OwnItemRefused):
+        return Problem("web.decision.own_item", {"runs": ", ".join(f"#{r}" for r in exc.runs)})
+    return Problem("web.decision.not_recorded", {"message": str(exc)})
 
 
 def notify_batch_decided(callback: Callable[[int], None], run_id: int) -> None:

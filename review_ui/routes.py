@@ -9,7 +9,6 @@ only give the reviewer a message in their own language before the catalogue woul
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -17,11 +16,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from relicflow.catalogue.models import ItemStatus, Role
+from relicflow.catalogue.models import ItemStatus
 from relicflow.catalogue.review_queue import GRADES, SORTS
 from relicflow.errors import QueueQueryInvalid, ReopenRefused, ReviewError, StorageError
 from relicflow.i18n import has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
+from relicflow.roles import Action, allowed
 from review_ui import deciding, views
 from review_ui.queue_state import QueueState, lenient_queue_state, parse_queue_state
 from review_ui.sessions import (
@@ -36,13 +36,12 @@ from review_ui.sessions import (
     set_session_cookie,
     tokens_match,
 )
-from review_ui.web import current_user, error_page, locale_of, may_see_images, render, require_user, review, safe_next
+from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
 
 log = logging.getLogger("relicflow.review_ui")
 
 router = APIRouter(include_in_schema=False)  # pages: the OpenAPI document is the JSON API's
 
-DECIDER_ROLES = (Role.reviewer.value, Role.admin.value)
 MAX_REASON_CHARS = deciding.MAX_REASON_CHARS
 IMAGE_KINDS = ("access", "thumbnail")
 FLASH_CODES = ("approved", "approval_recorded", "rejected", "sent_back", "reopened")
@@ -70,10 +69,14 @@ def _login_page(request: Request, *, status_code: int = 200, error: str | None =
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/", logged_out: str = "") -> Response:
+def login_form(request: Request, next: str = "/", logged_out: str = "", expired: str = "") -> Response:
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    info = t("web.login.logged_out", locale_of(request)) if logged_out else None
+    info = None
+    if logged_out:
+        info = t("web.login.logged_out", locale_of(request))
+    elif expired:
+        info = t("web.login.expired", locale_of(request))
     return _login_page(request, info=info, next_path=safe_next(next))
 
 
@@ -116,7 +119,7 @@ def login(request: Request, username: FormText = "", password: FormText = "", cs
         return _login_page(request, status_code=400, error=t("web.login.failed", locale), username=username,
                            next_path=next_path)
     response = RedirectResponse(next_path, status_code=303)
-    set_session_cookie(response, token, secure=is_https(request))
+    set_session_cookie(response, token, secure=is_https(request), max_age_s=ctx.settings.session_max_age_s)
     clear_login_csrf_cookie(response, secure=is_https(request))
     return response
 
@@ -186,10 +189,7 @@ def queue(request: Request) -> Response:
                   chips=views.queue_chips(state, counts, locale), runs=runs, grades=GRADES, sorts=SORTS,
                   next_href=QueueState(state.queue_filter, state.sort, after=page.next_cursor).href("/") if page.next_cursor else None,
                   prev_href=QueueState(state.queue_filter, state.sort, before=page.prev_cursor).href("/") if page.prev_cursor else None,
-                  quarantined=counts.get("quarantined", 0), flash=_flash(request), can_decide=user.role in DECIDER_ROLES)
-
-
-RETRY_ROLES = (Role.admin.value, Role.digitiser.value)
+                  quarantined=counts.get("quarantined", 0), flash=_flash(request), can_decide=allowed(user.role, Action.item_decide))
 
 
 def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int = 200, error: str | None = None) -> Response:
@@ -201,7 +201,7 @@ def _quarantine_page(request: Request, user: ActiveSession, *, status_code: int 
                   failed=views.failed_rows(catalogue.items(status=ItemStatus.failed.value), max_attempts=ctx.settings.ingest_max_attempts,
                                            zone=zone),
                   max_attempts=ctx.settings.ingest_max_attempts, last_run=views.last_run_notes(catalogue, zone),
-                  sent_back=sent_back, can_retry=user.role in RETRY_ROLES, unmatched=views.unmatched_rows(catalogue, zone))
+                  sent_back=sent_back, can_retry=allowed(user.role, Action.item_retry), unmatched=views.unmatched_rows(catalogue, zone))
 
 
 def _retry_flash(request: Request) -> str | None:
@@ -216,26 +216,20 @@ def quarantine(request: Request) -> Response:
     return _quarantine_page(request, require_user(request))
 
 
-def _authorised_post(request: Request, csrf_token: str, *, action: str, item_id: int, roles: Collection[str],
-                     denied: str, login_next: str) -> ActiveSession | Response:
-    """The signed-in user of an item POST, or the response refusing it: sign-in first, then a CSRF token
-    that matches the session, then a role allowed to do ``action``."""
-    user = current_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next={login_next}", status_code=303)
+def _csrf_checked(request: Request, csrf_token: str, *, action: str, item_id: int) -> ActiveSession | Response:
+    """The signed-in user of an item POST (the route's role was checked by review_ui.access before it
+    ran), or the 403 refusing a CSRF token that does not match the session."""
+    user = require_user(request)
     if not tokens_match(user.csrf_token, csrf_token):
         log.warning("%s of item %s by %s refused: CSRF token missing or wrong", action, item_id, user.username)
         return error_page(request, 403, "web.error.csrf")
-    if user.role not in roles:
-        return error_page(request, 403, denied)
     return user
 
 
 @router.post("/items/{item_id:dbid}/retry")
 def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
     """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
-    user = _authorised_post(request, csrf_token, action="retry", item_id=item_id, roles=RETRY_ROLES,
-                            denied="web.retry.role_cannot_retry", login_next="/quarantine")
+    user = _csrf_checked(request, csrf_token, action="retry", item_id=item_id)
     if isinstance(user, Response):
         return user
     if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
@@ -245,10 +239,7 @@ def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response
 
 @router.get("/admin/fixity")
 def admin_fixity(request: Request) -> Response:
-    """Administrators only: what the scheduled fixity checks found in the object store."""
-    user = require_user(request)
-    if user.role != Role.admin.value:
-        return error_page(request, 403, "web.error.forbidden")
+    """Administrators and auditors: what the scheduled fixity checks found in the object store."""
     ctx = review(request)
     summary = ctx.catalogue.fixity_summary()
     return render(request, "fixity.html", nav="fixity", page=views.fixity_page(summary, locale_of(request), ctx.settings.time_zone))
@@ -268,13 +259,13 @@ def _item_page(request: Request, item_id: int, user: ActiveSession, *, status_co
         return error_page(request, 404, "web.error.not_found")
     state = state if state is not None else lenient_queue_state(request.query_params)
     page = views.item_page(ctx.catalogue, item, user_id=user.user_id, locale=locale_of(request), zone=ctx.settings.time_zone,
-                           is_admin=user.role == Role.admin.value)
+                           is_admin=allowed(user.role, Action.item_reopen))
     previous_id, next_id = ctx.catalogue.queue_neighbours(item_id, state.queue_filter, state.sort, user_id=user.user_id)
     return render(
         request, "item.html", status_code=status_code, page_path=f"/items/{item_id}", page=page, error=error,
         flash=_flash(request), form_decision=form_decision, form_reason=form_reason, max_reason=MAX_REASON_CHARS,
-        can_decide=user.role in DECIDER_ROLES and page.status == ItemStatus.awaiting_review.value,
-        role_can_decide=user.role in DECIDER_ROLES, reopen_error=reopen_error, reopen_reason=reopen_reason,
+        can_decide=allowed(user.role, Action.item_decide) and page.status == ItemStatus.awaiting_review.value,
+        role_can_decide=allowed(user.role, Action.item_decide), reopen_error=reopen_error, reopen_reason=reopen_reason,
         queue_href=state.href("/"), decision_action=state.href(f"/items/{item_id}/decision"),
         previous_href=state.href(f"/items/{previous_id}") if previous_id is not None else None,
         next_href=state.href(f"/items/{next_id}") if next_id is not None else None,
@@ -293,8 +284,6 @@ def item(request: Request, item_id: int) -> Response:
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
-    if not may_see_images(request):
-        return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     current = item.current_images if item is not None else []
     image = current[0] if current else None
@@ -304,8 +293,6 @@ def item_image(request: Request, item_id: int, kind: str) -> Response:
 @router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
 def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
     """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
-    if not may_see_images(request):
-        return PlainTextResponse("Unauthorized", status_code=401)
     item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
     image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
     return _image_response(request, item_id, image, kind)
@@ -334,8 +321,7 @@ def _image_response(request: Request, item_id: int, image: Any, kind: str) -> Re
 def decide(request: Request, item_id: int, decision: FormText = "", reason: FormText = "", csrf_token: FormText = "",
            seen: FormText = "", confirm: FormText = "") -> Response:
     """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
-    user = _authorised_post(request, csrf_token, action="decision", item_id=item_id, roles=DECIDER_ROLES,
-                            denied="web.decision.role_cannot_decide", login_next=f"/items/{item_id}")
+    user = _csrf_checked(request, csrf_token, action="decision", item_id=item_id)
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)
@@ -344,7 +330,8 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
         return error_page(request, 404, "web.error.not_found")
     reason = reason.strip()
     floor = ctx.catalogue.decision_floors([item_id]).get(item_id, 0)
-    found = deciding.decision_problem(item, decision, reason, user_id=user.user_id, seen=seen, floor=floor)
+    found = deciding.decision_problem(ctx.catalogue, item, decision, reason, user_id=user.user_id, username=user.username,
+                                      role=user.role, seen=seen, floor=floor)
     if found is not None:
         return _item_page(request, item_id, user, status_code=400, error=found.message(locale),
                           form_decision=decision, form_reason=reason)
@@ -356,9 +343,9 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
                              back=state.href(f"/items/{item_id}"))
     try:
         new_status, background = deciding.record(ctx, item, user_id=user.user_id, decision=decision, reason=reason, seen=seen)
-    except ReviewError as exc:
+    except ReviewError as exc:  # e.g. another approval arrived since the checks above
         return _item_page(request, item_id, user, status_code=400, form_decision=decision, form_reason=reason,
-                          error=t("web.decision.not_recorded", locale, message=str(exc)))
+                          error=deciding.problem_of(exc, item).message(locale))
 
     if decision == "approve":
         code = "approved" if new_status is ItemStatus.approved else "approval_recorded"
@@ -392,8 +379,7 @@ def _confirm_page(request: Request, item: Any, *, action: str, kind: str, reason
 def reopen(request: Request, item_id: int, reason: FormText = "", csrf_token: FormText = "", confirm: FormText = "") -> Response:
     """Administrators only: a rejected, sent-back or approved (never batched) item goes back to review.
     Two steps like reject: the first POST shows the confirmation page, ``confirm=yes`` records it."""
-    user = _authorised_post(request, csrf_token, action="reopen", item_id=item_id, roles=(Role.admin.value,),
-                            denied="web.reopen.admin_only", login_next=f"/items/{item_id}")
+    user = _csrf_checked(request, csrf_token, action="reopen", item_id=item_id)
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)

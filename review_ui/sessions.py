@@ -4,6 +4,9 @@ The cookie carries only a random 32-byte token; the table keeps its SHA-256, so 
 holds no usable cookie. Every login gets a fresh token (no session fixation) and logout deletes the row,
 so a cookie copied before logout stops working (Starlette's signed-cookie sessions cannot do that; see
 shared/reference.md). Each session has its own CSRF token for the forms it renders.
+
+A session ends, on the server, after ``session_idle_timeout_s`` without a request and ``session_max_age_s``
+after sign-in however busy (settings). The clock is injectable so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,7 +28,6 @@ from relicflow.catalogue.models import User, WebSession, utcnow
 
 SESSION_COOKIE = "relicflow_session"
 LOGIN_CSRF_COOKIE = "relicflow_login_csrf"
-SESSION_LIFETIME = timedelta(hours=8)
 LOGIN_FORM_LIFETIME = timedelta(hours=1)
 TOKEN_BYTES = 32
 _MAX_TOKEN_CHARS = 128  # anything longer is not one of ours; don't hash attacker-sized input
@@ -42,6 +45,15 @@ class ActiveSession:
     role: str
     csrf_token: str
     expires_at: datetime
+    locale: str | None = None  # the language the user chose; None: not chosen yet
+
+
+@dataclass(frozen=True)
+class SessionLookup:
+    """What a cookie token turned out to be: a live session, one that just ran out, or nothing of ours."""
+
+    session: ActiveSession | None
+    expired: bool = False  # the token named a session that timed out (idle or absolute); it is deleted now
 
 
 def new_token() -> str:
@@ -72,9 +84,14 @@ def is_https(request: Request) -> bool:
 class SessionStore:
     """Creates, finds and ends review-app sessions in the catalogue database."""
 
-    def __init__(self, catalogue: Catalogue, *, lifetime: timedelta = SESSION_LIFETIME) -> None:
+    def __init__(self, catalogue: Catalogue, *, max_age: timedelta = timedelta(hours=12),
+                 idle_timeout: timedelta = timedelta(minutes=30), clock: Callable[[], datetime] = utcnow) -> None:
         self.catalogue = catalogue
-        self.lifetime = lifetime
+        self.max_age = max_age
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        # last_seen_at is written at most this often per session, so most requests only read
+        self.touch_every = min(timedelta(seconds=60), idle_timeout / 10)
 
     def start(self, user_id: int, *, replacing: str | None = None, audit: dict[str, Any] | None = None,
               password_hash: str | None = None) -> str | None:
@@ -87,7 +104,7 @@ class SessionStore:
         or its password changed since (which ends its sessions), no session starts and None is returned.
         """
         token = new_token()
-        now = utcnow()
+        now = self.clock()
         with self.catalogue.session() as s:
             if password_hash is not None:
                 # Locks the user row on PostgreSQL, so a concurrent password change or disable waits for
@@ -99,32 +116,45 @@ class SessionStore:
                 s.execute(delete(WebSession).where(WebSession.id_hash == hash_token(replacing)))
             s.execute(delete(WebSession).where(WebSession.expires_at <= now))
             s.add(WebSession(id_hash=hash_token(token), user_id=user_id, csrf_token=new_token(),
-                             created_at=now, expires_at=now + self.lifetime))
+                             created_at=now, expires_at=now + self.max_age, last_seen_at=now))
             if audit is not None:
                 self.catalogue.audit(s, **audit)
         return token
 
     def find(self, token: str | None) -> ActiveSession | None:
-        """The live session for a cookie token: not expired, user still active; else None."""
+        """The live session for a cookie token, or None (see :meth:`lookup`)."""
+        return self.lookup(token).session
+
+    def lookup(self, token: str | None) -> SessionLookup:
+        """The live session for a cookie token: not past its absolute end, not idle too long, user still
+        active. A session that ran out is deleted and reported as ``expired``; this request counts as
+        activity for a live one."""
         if not token or len(token) > _MAX_TOKEN_CHARS:
-            return None
-        with self.catalogue.read_session() as s:  # every request does this: never take the write lock
+            return SessionLookup(None)
+        with self.catalogue.read_session() as s:  # most requests only read: never take the write lock for them
             row = s.execute(
                 select(WebSession, User).join(User, User.id == WebSession.user_id)
                 .where(WebSession.id_hash == hash_token(token))
             ).first()
         if row is None:
-            return None
+            return SessionLookup(None)
         web_session, user = row
-        if web_session.expires_at <= utcnow() or not user.active:
+        now = self.clock()
+        last_seen = web_session.last_seen_at or web_session.created_at
+        timed_out = (web_session.expires_at <= now or now - web_session.created_at >= self.max_age
+                     or now - last_seen >= self.idle_timeout)
+        if timed_out or not user.active:
             with self.catalogue.session() as s:
                 s.execute(delete(WebSession).where(WebSession.id_hash == web_session.id_hash))
-            return None
-        return ActiveSession(
+            return SessionLookup(None, expired=timed_out and user.active)
+        if now - last_seen >= self.touch_every:
+            with self.catalogue.session() as s:
+                s.execute(update(WebSession).where(WebSession.id_hash == web_session.id_hash).values(last_seen_at=now))
+        return SessionLookup(ActiveSession(
             id_hash=web_session.id_hash, user_id=user.id, username=user.username,
             display_name=user.display_name or user.username, role=user.role,
-            csrf_token=web_session.csrf_token, expires_at=web_session.expires_at,
-        )
+            csrf_token=web_session.csrf_token, expires_at=web_session.expires_at, locale=user.locale,
+        ))
 
     def end(self, token: str | None, *, audit: dict[str, Any] | None = None) -> bool:
         """Delete the session row (logout); True if there was one."""
@@ -140,8 +170,9 @@ class SessionStore:
             return True
 
 
-def set_session_cookie(response: Response, token: str, *, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), path="/",
+def set_session_cookie(response: Response, token: str, *, secure: bool, max_age_s: int) -> None:
+    """The session cookie lives as long as the session may (the server ends it sooner when idle)."""
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, path="/",
                         httponly=True, samesite="lax", secure=secure)
 
 

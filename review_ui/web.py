@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relicflow.catalogue import Catalogue
 from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, normalise_locale, t
+from relicflow.roles import Action, allowed
 from relicflow.settings import Settings
 from review_ui.queue_counts import QueueCounts
 from review_ui.record_watch import RecordWatch
@@ -111,7 +112,12 @@ class ReviewContext:
 
 
 class LoginRequired(Exception):
-    """Raised by routes that need a signed-in user; answered with a redirect to the login page."""
+    """Raised by routes that need a signed-in user; answered with a redirect to the login page, which
+    brings the user back to ``next_path`` (default: the page asked for)."""
+
+    def __init__(self, next_path: str | None = None) -> None:
+        super().__init__(next_path or "")
+        self.next_path = next_path
 
 
 def make_templates() -> Jinja2Templates:
@@ -130,29 +136,34 @@ def review(request: Request) -> ReviewContext:
 
 
 def locale_of(request: Request) -> str:
-    """The page language for this request (?lang=, then the lang cookie, Accept-Language, settings)."""
+    """The page language for this request.
+
+    Signed in: the user's own language, kept with the user; the language switch (``?lang=``) changes it.
+    Before sign-in: ``?lang=``, then the lang cookie, Accept-Language, settings.
+    """
     if not hasattr(request.state, "locale"):
-        request.state.locale = negotiate_locale(
-            request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-            request.headers.get("accept-language"), review(request).settings.locale,
-        )
+        chosen = normalise_locale(request.query_params.get("lang"))
+        user = current_user(request)
+        if user is not None and chosen is not None and chosen != user.locale:
+            review(request).catalogue.set_user_locale(user.user_id, chosen)
+        if user is not None and (chosen or user.locale):
+            request.state.locale = chosen or user.locale
+        else:
+            request.state.locale = negotiate_locale(
+                request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                request.headers.get("accept-language"), review(request).settings.locale,
+            )
     return request.state.locale  # type: ignore[no-any-return]
 
 
 def current_user(request: Request) -> ActiveSession | None:
-    """The signed-in user of this request, looked up once per request."""
+    """The signed-in user of this request, looked up once per request. A session that just ran out is
+    remembered (``request.state.session_expired``), so the sign-in page can say so."""
     if not hasattr(request.state, "user"):
-        request.state.user = review(request).sessions.find(request.cookies.get(SESSION_COOKIE))
+        found = review(request).sessions.lookup(request.cookies.get(SESSION_COOKIE))
+        request.state.user = found.session
+        request.state.session_expired = found.expired
     return request.state.user  # type: ignore[no-any-return]
-
-
-def may_see_images(request: Request) -> bool:
-    """Photographs are for anyone signed in, in a browser (session cookie) or through the JSON API (a live
-    bearer token): the API's item answer links them."""
-    if current_user(request) is not None:
-        return True
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and review(request).catalogue.api_principal(token.strip()) is not None
 
 
 def require_user(request: Request) -> ActiveSession:
@@ -192,6 +203,8 @@ def render(request: Request, template: str, *, status_code: int = 200, page_path
         ],
         "nav": "",
         "flash": None,
+        # may the signed-in user do this action (relicflow/roles.py)? For links and forms; routes check for themselves
+        "can": lambda action: user is not None and allowed(user.role, action),
         "record_alert": _record_alert(request, user),
     }
     base.update(context)
@@ -201,7 +214,7 @@ def render(request: Request, template: str, *, status_code: int = 200, page_path
 def _record_alert(request: Request, user: ActiveSession | None) -> str | None:
     """Administrators see, on every page, that the review record no longer vouches for itself."""
     watch = review(request).record_watch
-    if user is None or user.role != "admin" or watch is None:
+    if user is None or not allowed(user.role, Action.audit_read) or watch is None:
         return None
     return watch.alert
 
@@ -270,8 +283,9 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def login_required(request: Request, exc: Exception) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+    target = getattr(exc, "next_path", None) or request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    expired = "&expired=1" if getattr(request.state, "session_expired", False) else ""
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}{expired}", status_code=303)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

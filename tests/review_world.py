@@ -27,7 +27,8 @@ from relicflow.storage import LocalStore, derivative_key, original_key
 from review_ui import create_review_app
 
 PASSWORD = "correct-horse-battery"
-USERS = {"alice": "reviewer", "bob": "reviewer", "dora": "digitiser", "adam": "admin"}
+USERS = {"alice": "reviewer", "bob": "reviewer", "sara": "senior_reviewer", "dora": "digitiser", "adam": "admin",
+         "otto": "auditor"}
 
 
 def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:

@@ -140,7 +140,7 @@ def world(tmp_path: Path, issuer: tuple[str, Path], monkeypatch: pytest.MonkeyPa
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     reviewers = (catalogue.add_user("wang", hash_password("w-secret-1"), "reviewer"),
-                 catalogue.add_user("li", hash_password("l-secret-2"), "reviewer"))
+                 catalogue.add_user("li", hash_password("l-secret-2"), "senior_reviewer"))  # graded: the second approval
     catalogue.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELICFLOW_", "PREFECT_"))}
     env.update({

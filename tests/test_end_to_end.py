@@ -33,7 +33,7 @@ def test_inbox_to_issuer(settings: Settings) -> None:
 
     catalogue = Catalogue.from_settings(settings)
     catalogue.add_user("wang", hash_password("wang-pw-123456"), "reviewer")
-    catalogue.add_user("zhao", hash_password("zhao-pw-123456"), "reviewer")
+    catalogue.add_user("zhao", hash_password("zhao-pw-123456"), "senior_reviewer")  # gives graded relics their second approval
     decided_runs: list[int] = []
     app = create_review_app(settings, catalogue, open_store(settings), on_batch_decided=decided_runs.append)
 

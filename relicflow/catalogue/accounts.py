@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from relicflow.catalogue.models import AuditEntry, User, WebSession, utcnow
@@ -105,6 +105,12 @@ class AccountOperations:
             ended = _end_sessions(s, user.id)
             self.audit(s, actor=actor, action="user:end-sessions", details={"username": username, "sessions_ended": ended})
             return ended
+
+    def set_user_locale(self: Catalogue, user_id: int, locale: str) -> None:  # type: ignore[misc]
+        """The review app's language for this user from now on (their language switch); not audited: it
+        decides nothing, and every switch would otherwise lengthen the record."""
+        with self.session() as s:
+            s.execute(update(User).where(User.id == user_id).values(locale=locale))
 
     def accounts(self: Catalogue) -> list[AccountSummary]:  # type: ignore[misc]
         """Every user, by name, with their live session count and last recorded sign-in."""

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -211,6 +211,30 @@ class AuditOperations:
     def audit_entries_of(self: Catalogue, action: str) -> list[AuditEntry]:  # type: ignore[misc]
         with self.read_session() as s:
             return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+    def audit_page(self: Catalogue, *, before_id: int | None = None, limit: int = 50) -> list[AuditEntry]:  # type: ignore[misc]
+        """Up to ``limit`` entries, newest first, older than ``before_id`` (keyset paging: the same cost on
+        any page of any length of record)."""
+        with self.read_session() as s:
+            q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+            if before_id is not None:
+                q = q.where(AuditEntry.id < before_id)
+            return list(s.scalars(q))
+
+    def audit_entry_count(self: Catalogue) -> int:  # type: ignore[misc]
+        with self.read_session() as s:
+            return s.scalar(select(func.count(AuditEntry.id))) or 0
+
+    def audit_batches(self: Catalogue, *, size: int = 1000) -> Iterator[list[AuditEntry]]:  # type: ignore[misc]
+        """Every entry, oldest first, ``size`` at a time, each batch in its own short read (for exports)."""
+        after = 0
+        while True:
+            with self.read_session() as s:
+                batch = list(s.scalars(select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(size)))
+            if not batch:
+                return
+            yield batch
+            after = batch[-1].id
 
     def audit_entry_hash(self: Catalogue, entry_id: int) -> str | None:  # type: ignore[misc]
         return self.audit_entry_hashes([entry_id]).get(entry_id)

@@ -60,13 +60,16 @@ class IntakeOperations:
     # -- runs ------------------------------------------------------------------------------------
 
     def start_ingest_run(self: Catalogue, *, inbox: str, sheet: str | None, flow_run_id: str | None,  # type: ignore[misc]
-                         label: str | None = None) -> int:
+                         label: str | None = None, operator: str | None = None) -> int:
+        """``operator``: the person starting the run (a review-app user of that name may not approve what it
+        brings in or changes); None for scheduled runs."""
         with self.session() as s:
             now = utcnow()
-            run = IngestRun(inbox=inbox, sheet=sheet, flow_run_id=flow_run_id, label=label, heartbeat_at=now)
+            run = IngestRun(inbox=inbox, sheet=sheet, flow_run_id=flow_run_id, label=label, heartbeat_at=now, operator=operator)
             s.add(run)
             s.flush()
-            self.audit(s, actor="ingest", action="ingest:start", details={"run": run.id, "inbox": inbox, "sheet": sheet})
+            self.audit(s, actor="ingest", action="ingest:start", details={"run": run.id, "inbox": inbox, "sheet": sheet,
+                                                                          **({"operator": operator} if operator else {})})
             return run.id
 
     def finish_ingest_run(self: Catalogue, run_id: int, summary: dict[str, Any], *, outcome: str = "completed") -> None:  # type: ignore[misc]

@@ -96,9 +96,13 @@ REOPEN_TRANSITIONS: frozenset[tuple[ItemStatus, ItemStatus]] = frozenset(
 
 
 class Role(str, enum.Enum):
-    admin = "admin"
-    reviewer = "reviewer"
-    digitiser = "digitiser"
+    """Review-app roles, stored as plain strings in ``users.role``; what each may do is relicflow/roles.py's matrix."""
+
+    digitiser = "digitiser"  # digitisation staff: see what they brought in, retry failed files
+    reviewer = "reviewer"  # decides items; a graded relic's first approval
+    senior_reviewer = "senior_reviewer"  # as a reviewer, and the only role that gives a graded relic's further approvals
+    admin = "admin"  # everything else, including reopening decisions
+    auditor = "auditor"  # read-only: queue, items, quarantine, fixity, the audit log and its export
 
 
 class Base(DeclarativeBase):
@@ -133,6 +137,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the review app's language for this user once signed in (set by the language switch); NULL: not chosen yet
+    locale: Mapped[str | None] = mapped_column(String(8))
 
 
 class WebSession(Base):
@@ -143,7 +149,9 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the absolute end: created_at + session_max_age_s
+    # the last request seen; idle longer than session_idle_timeout_s ends the session. NULL (before 0012): created_at
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -180,6 +188,9 @@ class IngestRun(Base):
     label: Mapped[str | None] = mapped_column(String(64), index=True)  # set by the caller, e.g. the CLI
     files_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     files_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # who started the run (`relicflow ingest --by`, else the login name); NULL for scheduled runs and runs before
+    # 0012. The items it brought in or changed may not be approved by a user of that name (reviews.py).
+    operator: Mapped[str | None] = mapped_column(String(128))
 
 
 class Item(Base):

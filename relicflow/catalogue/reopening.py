@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from relicflow.catalogue.models import AuditEntry, Item, ItemStatus, MintBatchItem, MintReceipt, ReviewDecision, Role, StatusTransition, User
+from relicflow.catalogue.models import AuditEntry, Item, ItemStatus, MintBatchItem, MintReceipt, ReviewDecision, StatusTransition, User
 from relicflow.errors import ReopenRefused
+from relicflow.roles import Action, allowed
 from tasks.mint_eligibility import REOPENED_FROM
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class ReopenOperations:
         reason = reason.strip()
         with self.session() as s:
             admin = s.get(User, admin_id)
-            if admin is None or not admin.active or admin.role != Role.admin.value:
+            if admin is None or not admin.active or not allowed(admin.role, Action.item_reopen):
                 raise ReopenRefused("not_admin", "only an administrator may reopen a decision")
             if not reason:
                 raise ReopenRefused("reason_required", "a reason is required to reopen a decision")

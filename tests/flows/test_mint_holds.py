@@ -73,7 +73,7 @@ def museum(settings: Settings) -> Iterator[Museum]:
     catalogue = Catalogue.from_settings(settings)
     ids = {item.files[0].file_name.removesuffix(".jpg"): item.id for item in catalogue.items()}
     li = catalogue.add_user("li", hash_password("pw"), "reviewer")
-    wang = catalogue.add_user("wang", hash_password("pw"), "reviewer")
+    wang = catalogue.add_user("wang", hash_password("pw"), "senior_reviewer")  # graded relics: the second approval
     yield Museum(settings, catalogue, ids, (li, wang))
     catalogue.dispose()
 

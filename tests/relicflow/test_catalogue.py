@@ -138,7 +138,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     catalogue = Catalogue(f"sqlite:///{db_path}")
     catalogue.migrate()
     users = {name: catalogue.add_user(name, "not-a-real-hash", role)
-             for name, role in {"alice": "reviewer", "bob": "reviewer", "dora": "digitiser", "adam": "admin"}.items()}
+             for name, role in {"alice": "reviewer", "bob": "senior_reviewer", "dora": "digitiser", "adam": "admin"}.items()}
     yield World(catalogue=catalogue, db_path=db_path, users=users)
     catalogue.dispose()
 

@@ -174,10 +174,24 @@ def test_users_add_prints_a_working_password(data_dir: Path) -> None:
         catalogue.dispose()
 
 
+@pytest.mark.parametrize("role", ["senior_reviewer", "auditor"])
+def test_users_add_takes_the_new_roles(data_dir: Path, role: str) -> None:
+    result = cli(data_dir, "users", "add", "qian", "--role", role)
+    assert result.exit_code == 0, result.output
+    catalogue = catalogue_of(data_dir)
+    try:
+        user = catalogue.user_by_name("qian")
+        assert user is not None and user.role == role
+    finally:
+        catalogue.dispose()
+    listed = cli(data_dir, "users", "list")
+    assert {"senior_reviewer": "senior reviewer", "auditor": "auditor"}[role] in listed.output
+
+
 def test_users_add_with_unknown_role_exits_2_listing_the_roles(data_dir: Path) -> None:
     result = cli(data_dir, "users", "add", "wang", "--role", "curator")
     assert result.exit_code == 2
-    assert "Role must be one of: admin, reviewer, digitiser" in flat(result.output)
+    assert "Role must be one of: digitiser, reviewer, senior_reviewer, admin, auditor" in flat(result.output)
     assert "password" not in result.output.lower()
     if (data_dir / "catalogue.sqlite3").exists():
         catalogue = catalogue_of(data_dir)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from review_world import PASSWORD, ReviewWorld, form_token
+from review_world import PASSWORD, USERS, ReviewWorld, form_token
 from starlette.convertors import IntegerConvertor
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -114,7 +114,7 @@ def test_account_listing_counts_live_sessions_and_last_sign_in(world: ReviewWorl
     signed_in("alice"), signed_in("alice"), signed_in("bob")
     world.catalogue.end_sessions("bob", actor="cli:root")
     rows = {a.username: a for a in world.catalogue.accounts()}
-    assert sorted(rows) == ["adam", "alice", "bob", "dora"]
+    assert sorted(rows) == sorted(USERS)
     assert (rows["alice"].sessions, rows["bob"].sessions, rows["dora"].sessions) == (2, 0, 0)
     assert rows["alice"].last_sign_in is not None and rows["dora"].last_sign_in is None
     assert rows["adam"].role == "admin" and rows["adam"].active

@@ -93,7 +93,8 @@ def test_role_state_and_the_two_reviewer_rule_hold_as_in_the_form(world: ReviewW
     alice, dora = bearer(token_for(world, "alice")), bearer(token_for(world, "dora"))
 
     refused = client.post(f"/api/v1/items/{graded}/decision", headers=dora, json={"decision": "approve"})
-    assert (refused.status_code, refused.json()["code"]) == (403, "role_cannot_decide")
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert "digitisation staff" in refused.json()["message_en"] and "数字化人员" in refused.json()["message_zh"]
     assert client.get(f"/api/v1/items/{graded}", headers=dora).status_code == 200  # digitisation staff may look
     assert client.post(f"/api/v1/items/{graded}/decision", headers=alice, json={"decision": "approve"}).json()["status"] == "awaiting_review"
     again = client.post(f"/api/v1/items/{graded}/decision", headers=alice, json={"decision": "approve"})
@@ -139,7 +140,7 @@ def test_bulk_approval_by_api_plans_then_approves_what_was_accepted(world: Revie
 def test_the_openapi_document_describes_the_api_and_nothing_else(world: ReviewWorld) -> None:
     doc = world.client().get("/api/v1/openapi.json").json()
     assert set(doc["paths"]) == {"/api/v1/me", "/api/v1/queue", "/api/v1/items/{item_id}", "/api/v1/items/{item_id}/decision",
-                                 "/api/v1/bulk/plan", "/api/v1/bulk/approve"}
+                                 "/api/v1/bulk/plan", "/api/v1/bulk/approve", "/api/v1/audit", "/api/v1/audit/export.csv"}
     assert {"HTTPBearer", "APIKeyCookie", "APIKeyHeader"} <= set(doc["components"]["securitySchemes"])
     assert doc["paths"]["/api/v1/items/{item_id}/decision"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Refusal")
 
@@ -163,3 +164,30 @@ def test_the_queue_by_api_pages_filters_and_searches_like_the_page(world: Review
     for bad, code in (("?sort=sideways", "invalid_sort"), ("?warnings=yes", "invalid_warnings"), ("?limit=0", "limit")):
         r = client.get(f"/api/v1/queue{bad}", headers=headers)
         assert (r.status_code, r.json()["code"]) == (400, code), (bad, r.text)
+
+
+def test_the_senior_and_own_item_rules_and_the_audit_log_by_api(world: ReviewWorld) -> None:
+    graded = world.add_item(world.new_run(), grade="一级", required_approvals=2)
+    own_run = world.catalogue.start_ingest_run(inbox=str(world.settings.inbox), sheet=None, flow_run_id=None, operator="bob")
+    own = world.add_item(own_run)
+    client = world.client()
+    alice, bob, sara, otto = (bearer(token_for(world, name)) for name in ("alice", "bob", "sara", "otto"))
+
+    assert client.post(f"/api/v1/items/{graded}/decision", headers=alice, json={"decision": "approve"}).json()["status"] == "awaiting_review"
+    second = client.post(f"/api/v1/items/{graded}/decision", headers=bob, json={"decision": "approve"})
+    assert (second.status_code, second.json()["code"]) == (400, "needs_senior")
+    assert client.post(f"/api/v1/items/{graded}/decision", headers=sara, json={"decision": "approve"}).json()["status"] == "approved"
+
+    mine = client.post(f"/api/v1/items/{own}/decision", headers=bob, json={"decision": "approve"})
+    assert (mine.status_code, mine.json()["code"]) == (400, "own_item") and f"#{own_run}" in mine.json()["message_en"]
+    plan = client.post("/api/v1/bulk/plan", headers=bob, json={"item_ids": [own]}).json()
+    assert [(e["item_id"], e["refusal"]["code"]) for e in plan["refused"]] == [(own, "own_item")]
+
+    assert client.get("/api/v1/audit", headers=alice).status_code == 403  # reviewers do not read the audit log
+    page = client.get("/api/v1/audit?limit=2", headers=otto).json()
+    assert len(page["entries"]) == 2 and page["entries"][0]["id"] > page["entries"][1]["id"] and page["older"]
+    older = client.get(f"/api/v1/audit{page['older']}", headers=otto).json()
+    assert older["entries"][0]["id"] == page["entries"][1]["id"] - 1
+    export = client.get("/api/v1/audit/export.csv", headers=otto)
+    assert export.status_code == 200 and export.content.decode("utf-8-sig").startswith("id,at_utc,actor,action")
+    assert client.post(f"/api/v1/items/{own}/decision", headers=otto, json={"decision": "approve"}).status_code == 403

@@ -48,7 +48,7 @@ def test_login_succeeds_sets_a_hardened_cookie_and_audits(world: ReviewWorld) ->
     rows = session_rows(world)
     assert [row.id_hash for row in rows] == [hash_token(token)]  # only the hash is stored
     assert rows[0].user_id == world.user_ids["alice"]
-    assert rows[0].expires_at - rows[0].created_at == timedelta(hours=8)
+    assert rows[0].expires_at - rows[0].created_at == timedelta(seconds=world.settings.session_max_age_s)
     assert [(e.actor, e.action) for e in audit_actions(world)] == [("alice", "auth:login")]
     assert client.get("/").status_code == 200
     assert world.catalogue.verify_audit_chain() is None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from markupsafe import escape
-from review_world import ReviewWorld, form_token
+from review_world import USERS, ReviewWorld, form_token
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -17,6 +17,8 @@ from relicflow.catalogue import ItemStatus
 from relicflow.catalogue.models import AuditEntry, ReviewDecision, StatusTransition
 from relicflow.errors import ReopenRefused
 from relicflow.i18n import t
+from relicflow.roles import Action
+from review_ui.access import denial_message
 
 SignedIn = Callable[[str], TestClient]
 
@@ -188,11 +190,12 @@ def test_a_reopened_rejected_item_can_be_approved_afresh_and_minted(world: Revie
 
 
 def test_a_reopened_approved_item_is_not_minted_on_its_old_approvals(world: ReviewWorld, signed_in: SignedIn) -> None:
-    """A graded relic approved by alice and bob, reopened: alice approving again is one approval of two,
-    not two (bob's counted before the reopen); nothing is minted until a second reviewer approves anew."""
+    """A graded relic approved by alice and sara (a senior reviewer), reopened: alice approving again is one
+    approval of two, not two (sara's counted before the reopen); nothing is minted until a senior reviewer
+    approves anew."""
     item_id = world.add_item(world.new_run(), grade="一级", required_approvals=2)
     approve(world, item_id, "alice")
-    assert approve(world, item_id, "bob") is ItemStatus.approved
+    assert approve(world, item_id, "sara") is ItemStatus.approved
     old = [d.id for d in world.catalogue.item(item_id).decisions]  # type: ignore[union-attr]
     world.catalogue.reopen_decision(item_id, admin_id=world.user_ids["adam"], reason="登记信息有误，需重新核对")
     assert world.catalogue.assess_for_mint().eligible == []  # awaiting review: the old approvals mint nothing
@@ -207,9 +210,9 @@ def test_a_reopened_approved_item_is_not_minted_on_its_old_approvals(world: Revi
     assert [d.id for d in world.catalogue.approvals_for(item_id)] == [max(d.id for d in world.catalogue.item(item_id).decisions)]  # type: ignore[union-attr]
     assert post_decision(alice, item_id, "approve", "").status_code == 400  # her new approval does count: not twice
 
-    assert approve(world, item_id, "bob") is ItemStatus.approved
+    assert approve(world, item_id, "sara") is ItemStatus.approved
     [(_, verdict)] = world.catalogue.assess_for_mint().eligible
-    assert {a.reviewer for a in verdict.approvals} == {"alice", "bob"}
+    assert {a.reviewer for a in verdict.approvals} == {"alice", "sara"}
     assert not {a.decision_id for a in verdict.approvals} & set(old)
     assert verify_record(world.catalogue, world.store).ok
 
@@ -225,7 +228,7 @@ def test_only_an_administrator_can_reopen(world: ReviewWorld, signed_in: SignedI
         for confirm in ("", "yes"):
             r = client.post(f"/items/{item_id}/reopen", data={"reason": "想重新审核", "confirm": confirm,
                                                                "csrf_token": form_token(page)})
-            assert r.status_code == 403 and t("web.reopen.admin_only", "zh-CN") in r.text
+            assert r.status_code == 403 and denial_message(USERS[name], Action.item_reopen, "zh-CN") in r.text
     with pytest.raises(ReopenRefused) as info:
         world.catalogue.reopen_decision(item_id, admin_id=world.user_ids["alice"], reason="想重新审核")
     assert info.value.code == "not_admin"

@@ -136,7 +136,10 @@ def test_graded_relic_needs_two_different_reviewers(world: ReviewWorld, signed_i
     assert t("web.decision.already_approved", "zh-CN") in page and 'value="approve"' not in page
     r = decide(alice, item_id, "approve", csrf=form_token(page))
     assert r.status_code == 400 and t("web.decision.already_approved", "zh-CN") in r.text
-    r = decide(signed_in("bob"), item_id, "approve")
+    r = decide(signed_in("bob"), item_id, "approve")  # a reviewer, not a senior reviewer: refused, with the reason
+    assert r.status_code == 400 and t("web.decision.needs_senior", "zh-CN", n=2) in r.text
+    assert world.catalogue.item_status(item_id) is ItemStatus.awaiting_review
+    r = decide(signed_in("sara"), item_id, "approve")
     assert r.status_code == 303 and "done=approved" in r.headers["location"]
     assert world.catalogue.item_status(item_id) is ItemStatus.approved
 

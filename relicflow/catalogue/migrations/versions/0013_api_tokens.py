@@ -1,7 +1,7 @@
 """api tokens: personal tokens for the review app's JSON API
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-22 04:15:00
 
 Scripts and the collection system call the review app's JSON API with a bearer token; only the token's
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0013'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
