@@ -293,9 +293,7 @@ def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
     if current_user(request) is None:
         return PlainTextResponse("Unauthorized", status_code=401)
-    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    current = item.current_images if item is not None else []
-    image = current[0] if current else None
+    image = review(request).catalogue.front_image_keys(item_id) if kind in IMAGE_KINDS else None
     return _image_response(request, item_id, image, kind)
 
 
