@@ -284,9 +284,7 @@ def item(request: Request, item_id: int) -> Response:
 @router.get("/items/{item_id:dbid}/image/{kind}")
 def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
-    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    current = item.current_images if item is not None else []
-    image = current[0] if current else None
+    image = review(request).catalogue.front_image_keys(item_id) if kind in IMAGE_KINDS else None
     return _image_response(request, item_id, image, kind)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from relicflow.catalogue.models import Item, ItemStatus, SourceFile
+from relicflow.catalogue.models import Image, Item, ItemStatus, SourceFile
 from relicflow.catalogue.review_queue_filter import (  # noqa: F401 - the queue's public names, re-exported
     APPROVAL_FILTERS, AWAITING, CHIPS, COMPLIANCE_FLAGS, GRADES, MAX_PAGE_SIZE, PERSONAL_CHIPS, QUEUE_STATUSES, SORTS,
     QueueFilter, decode_cursor, encode_cursor, search_pattern,
@@ -32,6 +32,7 @@ from relicflow.catalogue.review_queue_sql import (
     statement_shape,
 )
 from relicflow.errors import QueueQueryInvalid
+from tasks.object_views import view_rank
 
 if TYPE_CHECKING:
     from relicflow.catalogue.catalogue import Catalogue
@@ -57,6 +58,12 @@ class QueueEntry:
     has_thumbnail: bool
     resubmitted: bool
     file_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageKeys:
+    access_key: str | None
+    thumbnail_key: str | None
 
 
 @dataclass(frozen=True)
@@ -180,3 +187,12 @@ class ReviewQueueOperations:
                 if found is not None:
                     return found
             return s.scalar(first_to_review_statement(shape, sort, dialect), {**bound_values(None, user_id, queue_filter), "key_item": item_id})
+
+    def front_image_keys(self: Catalogue, item_id: int) -> ImageKeys | None:  # type: ignore[misc]
+        """Storage keys of the object's first current photograph (front first): what the queue's thumbnails and
+        the item's first image serve, read without loading the item and all its rows (one per thumbnail)."""
+        with self.read_session() as s:
+            rows = s.execute(select(Image.id, Image.view, Image.view_label, Image.access_key, Image.thumbnail_key)
+                             .where(Image.item_id == item_id, Image.replaced_by_image_id.is_(None)))
+            first = min(rows, key=lambda r: (*view_rank(r.view, r.view_label), r.id), default=None)
+        return ImageKeys(first.access_key, first.thumbnail_key) if first is not None else None

@@ -280,3 +280,12 @@ def test_totals_are_counted_up_to_a_limit_and_a_search_is_not_counted_past_its_p
     assert (searched.total, searched.total_capped) == (5, True)
     whole = c.review_queue_page(QueueFilter(search="青铜"), user_id=alice, limit=50)
     assert (whole.total, whole.total_capped) == (12, False)
+
+
+def test_front_image_keys_name_the_thumbnail_without_loading_the_item(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
+    keys = qworld.catalogue.front_image_keys(mixed["plain"])
+    item = qworld.catalogue.item(mixed["plain"])
+    assert item is not None and keys is not None
+    assert (keys.access_key, keys.thumbnail_key) == (item.current_images[0].access_key, item.current_images[0].thumbnail_key)
+    assert keys.thumbnail_key is not None
+    assert qworld.catalogue.front_image_keys(10**6) is None
