@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from relicflow.catalogue.models import ItemStatus, Role
 from relicflow.catalogue.reviews import DECISIONS
 from relicflow.errors import ReopenRefused, ReviewError, StorageError
-from relicflow.i18n import has_message, t
+from relicflow.i18n import N_, has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
 from review_ui import views
 from review_ui.sessions import (
@@ -205,7 +205,7 @@ def _authorised_post(request: Request, csrf_token: str, *, action: str, item_id:
 def retry(request: Request, item_id: int, csrf_token: FormText = "") -> Response:
     """Put a failed or quarantined item back in line for the next ingest run (e.g. after a limit was raised)."""
     user = _authorised_post(request, csrf_token, action="retry", item_id=item_id, roles=RETRY_ROLES,
-                            denied="web.retry.role_cannot_retry", login_next="/quarantine")
+                            denied=N_("web.retry.role_cannot_retry"), login_next="/quarantine")
     if isinstance(user, Response):
         return user
     if not review(request).catalogue.requeue(item_id, actor=user.username, reason="retry_requested", reset_attempts=True):
@@ -318,7 +318,7 @@ def decide(request: Request, item_id: int, decision: FormText = "", reason: Form
            seen: FormText = "", confirm: FormText = "") -> Response:
     """Approve at once; reject and send back only from their confirmation page (``confirm=yes``)."""
     user = _authorised_post(request, csrf_token, action="decision", item_id=item_id, roles=DECIDER_ROLES,
-                            denied="web.decision.role_cannot_decide", login_next=f"/items/{item_id}")
+                            denied=N_("web.decision.role_cannot_decide"), login_next=f"/items/{item_id}")
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)
@@ -388,7 +388,7 @@ def reopen(request: Request, item_id: int, reason: FormText = "", csrf_token: Fo
     """Administrators only: a rejected, sent-back or approved (never batched) item goes back to review.
     Two steps like reject: the first POST shows the confirmation page, ``confirm=yes`` records it."""
     user = _authorised_post(request, csrf_token, action="reopen", item_id=item_id, roles=(Role.admin.value,),
-                            denied="web.reopen.admin_only", login_next=f"/items/{item_id}")
+                            denied=N_("web.reopen.admin_only"), login_next=f"/items/{item_id}")
     if isinstance(user, Response):
         return user
     ctx, locale = review(request), locale_of(request)
