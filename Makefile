@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install test-install system-test-deps bench clean-demo
+.PHONY: demo test install test-install system-test-deps bench clean-demo messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_isolated.py
 	$(BIN)/python bench/review_queue.py
+
+# The gettext catalogues (relicflow/locale/*/LC_MESSAGES/relicflow.po) after adding or removing a message in
+# the code or templates: Babel extracts the ids (babel.cfg), new ones are added empty to both languages,
+# unused ones dropped; then it lists what is still to translate. README "Adding a message".
+messages: $(VENV)/.installed
+	$(BIN)/python -m tools.messages update
 
 clean-demo:
 	rm -rf relicflow-data

@@ -3,8 +3,10 @@
 Typer turns docstrings and ``help=`` into click objects when the app is called, before any command runs
 and before settings are loaded. So the root group (:class:`LocalisedGroup`) decides the language from the
 command line, ``RELICFLOW_LOCALE`` and the TOML file first (the same order as :mod:`relicflow.settings`),
-then puts the Chinese texts of ``cli.help.*`` (relicflow/cli_text.py) on every command and option of the
-tree it is about to run. English is the text written at each definition; one app, one set of commands.
+then puts the Chinese texts of ``cli.help.*`` (the zh_CN catalogue, relicflow/locale) on every command and option of the
+tree it is about to run. English is the text written at each definition; one app, one set of commands. The en catalogue holds a copy
+of it that `make messages` keeps equal to the definitions (tests/relicflow/test_messages.py checks), so the
+catalogues are complete for translators' tools and a changed English help marks its Chinese fuzzy.
 
 Keys: ``cli.help.cmd.<path>`` for a command's description and ``cli.help.opt.<path>.<param>`` for an
 option or argument, where ``<path>`` is the command path without the program (``items``, ``users.add``;
@@ -22,7 +24,7 @@ from typing import Any
 
 from typer.core import TyperGroup
 
-from relicflow.i18n import DEFAULT_LOCALE, MESSAGES, normalise_locale
+from relicflow.i18n import DEFAULT_LOCALE, message, normalise_locale
 
 log = logging.getLogger("relicflow.cli")
 
@@ -113,8 +115,7 @@ def _bare_context(cmd: Any) -> Any:
 
 
 def _text(key: str, locale: str) -> str | None:
-    texts = MESSAGES.get(key)
-    return texts.get(locale) if texts else None
+    return message(key, locale)
 
 
 class LocalisedGroup(TyperGroup):

@@ -1,7 +1,7 @@
 """`relicflow reconcile` and `relicflow batches …`: the operator's side of the issuer handoff.
 
 Registered on the main command by :func:`register`; text in zh-CN (default) and en lives in
-:mod:`relicflow.cli_text`.
+the gettext catalogues (relicflow/locale, ids ``cli.reconcile.*``, ``cli.batches.*``).
 """
 
 from __future__ import annotations

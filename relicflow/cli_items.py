@@ -1,6 +1,6 @@
 """`relicflow items`: status names in either language, and notes a person can read without the manual.
 
-Status names come from the review app's ``web.status.*`` texts (relicflow/i18n.py), so the CLI accepts
+Status names come from the review app's ``web.status.*`` texts (relicflow/locale catalogues), so the CLI accepts
 exactly the words staff see on the pages. Warnings and near-duplicate notes are said in words in the
 chosen language; `--json` keeps the codes and numbers, with times in ISO 8601 UTC.
 """

@@ -67,6 +67,7 @@ def tokens_revoke(ctx: typer.Context, token_id: int = typer.Argument(..., help="
     """Stop a token working, at once."""
     with _catalogue(ctx) as (settings, catalogue):
         revoked = catalogue.revoke_api_token(token_id, actor=operator(actor))
-    _say(settings, "cli.tokens.revoked" if revoked else "cli.tokens.not_live", id=token_id)
     if not revoked:
+        _say(settings, "cli.tokens.not_live", id=token_id)
         raise typer.Exit(1)
+    _say(settings, "cli.tokens.revoked", id=token_id)

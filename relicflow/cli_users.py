@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from relicflow.errors import UnknownUser
-from relicflow.i18n import t
+from relicflow.i18n import N_, t
 from relicflow.local_time import format_local
 from relicflow.settings import Settings
 
@@ -90,7 +90,7 @@ def users_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
         table.add_column(t(f"cli.users.col.{col}", settings.locale))
     for a in accounts:
         table.add_row(escape(a.username), escape(a.display_name), t(f"web.role.{a.role}", settings.locale),
-                      t("cli.users.active" if a.active else "cli.users.disabled", settings.locale), str(a.sessions),
+                      t(N_("cli.users.active") if a.active else N_("cli.users.disabled"), settings.locale), str(a.sessions),
                       format_local(a.last_sign_in, settings.time_zone) if a.last_sign_in else t("cli.users.never", settings.locale))
     console.print(table)
 
@@ -110,7 +110,7 @@ def users_enable(ctx: typer.Context, name: str = typer.Argument(..., help="User 
     """Let a disabled user sign in again."""
     with _catalogue(ctx, name) as (settings, catalogue):
         changed = catalogue.enable_user(name, actor=operator(actor))
-    _say(settings, "cli.users.enabled_now" if changed else "cli.users.enabled_already", name=name)
+    _say(settings, N_("cli.users.enabled_now") if changed else N_("cli.users.enabled_already"), name=name)
 
 
 @users_app.command("end-sessions")

@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from relicflow.catalogue.models import ItemStatus
 from relicflow.catalogue.review_queue import GRADES, SORTS
 from relicflow.errors import QueueQueryInvalid, ReopenRefused, ReviewError, StorageError
-from relicflow.i18n import has_message, t
+from relicflow.i18n import N_, has_message, t
 from relicflow.passwords import burn_verify_time, verify_password
 from relicflow.roles import Action, allowed
 from review_ui import deciding, views
@@ -147,7 +147,8 @@ def _flash(request: Request) -> str | None:
     if code == "bulk":
         approved, refused = request.query_params.get("approved", ""), request.query_params.get("refused", "")
         if approved.isdigit() and refused.isdigit() and len(approved) < 6 and len(refused) < 6:
-            return t("web.flash.bulk" if int(refused) else "web.flash.bulk_all", locale_of(request), approved=int(approved), refused=int(refused))
+            key = N_("web.flash.bulk") if int(refused) else N_("web.flash.bulk_all")
+            return t(key, locale_of(request), approved=int(approved), refused=int(refused))
         return None
     if code in FLASH_CODES and item.isdigit() and len(item) < 12:
         return t(f"web.flash.{code}", locale_of(request), id=int(item))

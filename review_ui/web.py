@@ -16,6 +16,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,7 +24,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relicflow.catalogue import Catalogue
-from relicflow.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, negotiate_locale, normalise_locale, t
+from relicflow.i18n import (
+    DEFAULT_LOCALE,
+    LOCALE_NAMES,
+    SUPPORTED_LOCALES,
+    N_,
+    known_locale,
+    negotiate_locale,
+    normalise_locale,
+    t,
+    translations,
+)
 from relicflow.roles import Action, allowed
 from relicflow.settings import Settings
 from review_ui.queue_counts import QueueCounts
@@ -120,14 +131,34 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+# Catalogue text is plain text, never HTML: escaped here, before the i18n extension marks it safe and fills in
+# the (escaped) values, so a translation with ' or < is shown as written and cannot add markup to a page.
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message_id: str) -> Markup:
+    return escape(translations(known_locale(context.get("locale", DEFAULT_LOCALE))).gettext(message_id))
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> Markup:
+    return escape(translations(known_locale(context.get("locale", DEFAULT_LOCALE))).ngettext(singular, plural, n))
+
+
 def make_templates() -> Jinja2Templates:
+    """Templates with Jinja2's i18n extension: ``_()``, ``gettext()`` and ``{% trans %}`` look messages up in
+    the page's own language (the render context's ``locale``), so one shared environment serves every request.
+
+    Newstyle gettext: ``_("web.item.title", id=7)`` fills ``%(id)s`` itself and escapes the values; the
+    catalogue's text is escaped too (Jinja2 alone would trust it as HTML under autoescape).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every template is HTML; never rely on the file extension for this
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     return Jinja2Templates(env=env)
 
 
@@ -189,12 +220,8 @@ def render(request: Request, template: str, *, status_code: int = 200, page_path
     user = current_user(request)
     path = page_path or request.url.path
 
-    def translate(key: str, **kwargs: object) -> str:
-        return t(key, locale, **kwargs)
-
     base: dict[str, Any] = {
-        "_": translate,
-        "locale": locale,
+        "locale": locale,  # the language the i18n extension's _() and {% trans %} use (make_templates)
         "user": user,
         "csrf_token": user.csrf_token if user else "",
         "lang_links": [
@@ -256,8 +283,8 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-_STATUS_MESSAGES = {400: "web.error.bad_request", 403: "web.error.forbidden", 404: "web.error.not_found",
-                    405: "web.error.method"}
+_STATUS_MESSAGES = {400: N_("web.error.bad_request"), 403: N_("web.error.forbidden"), 404: N_("web.error.not_found"),
+                    405: N_("web.error.method")}
 
 
 def api_error(status_code: int, code: str, message_key: str) -> JSONResponse:
@@ -266,11 +293,14 @@ def api_error(status_code: int, code: str, message_key: str) -> JSONResponse:
                         status_code=status_code)
 
 
+_API_ERROR_CODES = {404: "not_found", 405: "method"}
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if request.url.path.startswith("/api/"):
-        return api_error(exc.status_code, {404: "not_found", 405: "method"}.get(exc.status_code, "bad_request"),
-                         _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))
+        code = _API_ERROR_CODES.get(exc.status_code, "bad_request")
+        return api_error(exc.status_code, code, _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))
     if request.url.path.startswith("/static/") or "/image/" in request.url.path:
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
     return error_page(request, exc.status_code, _STATUS_MESSAGES.get(exc.status_code, "web.error.bad_request"))

@@ -30,7 +30,7 @@ from relicflow.cli_help import early_locale, help_keys
 from relicflow.cli_items import shorten, status_from_name
 from relicflow.cli_time import local_times_in
 from relicflow.errors import BadCommandInput
-from relicflow.i18n import MESSAGES, t
+from relicflow.i18n import catalogue, message, t
 from relicflow.samples.generate import demo_batch
 
 runner = CliRunner()
@@ -164,9 +164,10 @@ def test_help_of_the_installed_command_follows_the_configured_language(tmp_path:
 
 def test_every_command_and_option_has_chinese_help_and_no_key_is_orphaned() -> None:
     english = help_keys(typer.main.get_command(app))
-    missing = [key for key in english if "zh-CN" not in MESSAGES.get(key, {})]
-    assert not missing, f"add Chinese help to relicflow/cli_text.py for: {missing}"
-    orphaned = [key for key in MESSAGES if key.startswith(("cli.help.cmd.", "cli.help.opt.")) and key not in english]
+    missing = [key for key in english if message(key, "zh-CN") is None]
+    assert not missing, f"add Chinese help to relicflow/locale/zh_CN/LC_MESSAGES/relicflow.po for: {missing}"
+    ids = {entry.id for entry in catalogue("zh-CN") if entry.id}
+    orphaned = [key for key in ids if key.startswith(("cli.help.cmd.", "cli.help.opt.")) and key not in english]
     assert not orphaned, f"no such command or option any more: {orphaned}"
 
 
