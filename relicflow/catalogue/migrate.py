@@ -20,7 +20,11 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
+    from relicflow.catalogue import search_index
+
     command.upgrade(alembic_config(engine), "head")
+    with engine.begin() as conn:  # triggers a batch-mode table rebuild would have dropped (search_index.ensure)
+        search_index.ensure(conn)
 
 
 def current_revision(engine: Engine) -> str | None:

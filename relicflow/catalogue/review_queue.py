@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from relicflow.catalogue import search_index
 from relicflow.catalogue.models import Image, Item, ItemStatus, SourceFile
 from relicflow.catalogue.review_queue_filter import (  # noqa: F401 - the queue's public names, re-exported
     APPROVAL_FILTERS, AWAITING, CHIPS, COMPLIANCE_FLAGS, GRADES, MAX_PAGE_SIZE, PERSONAL_CHIPS, QUEUE_STATUSES, SORTS,
     QueueFilter, decode_cursor, encode_cursor, search_pattern,
 )
 from relicflow.catalogue.review_queue_sql import (
+    SQLITE_TRIGRAM,
     bound_values, count_statement, first_beyond_statement, first_to_review_statement, page_statement, sort_columns,
     statement_shape,
 )
@@ -81,6 +83,18 @@ class QueuePage:
 class ReviewQueueOperations:
     """Mixed into :class:`~relicflow.catalogue.Catalogue`."""
 
+    def queue_dialect(self: Catalogue) -> str:  # type: ignore[misc]
+        """The database's name for the queue's statements; ``sqlite+trigram`` when SQLite has the search index
+        (relicflow/catalogue/search_index.py). Asked once: the index comes with a migration, before any queue."""
+        name: str | None = self.__dict__.get("_queue_dialect")
+        if name is None:
+            name = self.engine.dialect.name
+            if name == "sqlite":
+                with self.engine.connect() as conn:
+                    name = SQLITE_TRIGRAM if search_index.has_sqlite_index(conn) else name
+            self.__dict__["_queue_dialect"] = name
+        return name
+
     def review_queue_page(self: Catalogue, queue_filter: QueueFilter = QueueFilter(), sort: str = "oldest", *,  # type: ignore[misc]
                           user_id: int, after: str | None = None, before: str | None = None, limit: int = 50,
                           count_limit: int = 1000) -> QueuePage:
@@ -91,7 +105,7 @@ class ReviewQueueOperations:
         if not 0 < limit <= MAX_PAGE_SIZE:
             raise QueueQueryInvalid("limit", f"page size {limit} is not between 1 and {MAX_PAGE_SIZE}")
         columns, _ = sort_columns(sort)
-        shape, dialect = statement_shape(queue_filter), self.engine.dialect.name
+        shape, dialect = statement_shape(queue_filter), self.queue_dialect()
         forward = before is None
         anchor = decode_cursor(after if forward else before, sort) if (after or before) else None  # type: ignore[arg-type]
         with self.read_session() as s:
@@ -146,7 +160,7 @@ class ReviewQueueOperations:
                     q: Any = select(func.count()).select_from(Item).where(Item.status == ItemStatus.quarantined.value)
                     counts[name] = s.scalar(q) or 0
                 else:
-                    counts[name] = s.scalar(count_statement(CHIPS[name], None, self.engine.dialect.name), bound_values(None, user_id)) or 0
+                    counts[name] = s.scalar(count_statement(CHIPS[name], None, self.queue_dialect()), bound_values(None, user_id)) or 0
         return counts
 
     def queue_runs(self: Catalogue) -> list[int]:  # type: ignore[misc]
@@ -165,7 +179,7 @@ class ReviewQueueOperations:
                          sort: str = "oldest", *, user_id: int) -> tuple[int | None, int | None]:
         """(previous id, next id) around ``item_id`` in the filtered order; the item itself need not match the
         filter any more (e.g. just decided). One indexed statement each."""
-        shape, dialect = statement_shape(queue_filter), self.engine.dialect.name
+        shape, dialect = statement_shape(queue_filter), self.queue_dialect()
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
             if key is None:
@@ -178,7 +192,7 @@ class ReviewQueueOperations:
                        sort: str = "oldest", *, user_id: int) -> int | None:
         """After deciding ``item_id``: the next item in the filtered order that awaits review and this reviewer
         has not approved, wrapping to the start of the order; None when there is none."""
-        shape, dialect = statement_shape(queue_filter), self.engine.dialect.name
+        shape, dialect = statement_shape(queue_filter), self.queue_dialect()
         with self.read_session() as s:
             key = self._sort_key_of(s, item_id, sort)
             if key is not None:

@@ -12,14 +12,20 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, Text, and_, bindparam, cast, exists, func, not_, or_, select, tuple_
+from sqlalchemy import (
+    Integer, Select, String, Text, and_, bindparam, cast, exists, func, literal_column, not_, or_, select, table, text, tuple_,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from relicflow.catalogue import search_index
 from relicflow.catalogue.models import DuplicateCandidate, Image, Item, ItemWarning, ReviewDecision, SourceFile, StatusTransition
 from relicflow.catalogue.review_queue_filter import AWAITING, SORTS, UNDECIDED_STATUSES, QueueFilter, search_pattern
 from relicflow.errors import QueueQueryInvalid
 from tasks.mint_eligibility import REOPENED_FROM
+
+SQLITE_TRIGRAM = "sqlite+trigram"  # the queue's "dialect" for a SQLite catalogue with the search index
+INDEXED_SEARCH = "?trigram"  # a statement shape's search: long enough for the trigram index
 
 # -- SQL building blocks, correlated to Item ---------------------------------------------------------
 
@@ -132,7 +138,11 @@ def _conditions(f: QueueFilter, user_id: Any, dialect: str) -> list[ColumnElemen
         where.append(_approved_by(user_id))
     elif f.approval == "second":
         where += [Item.required_approvals > 1, _any_approval(), ~_approved_by(user_id)]
-    if f.search.strip():
+    if f.search == INDEXED_SEARCH and dialect == SQLITE_TRIGRAM:
+        # the trigram index (search_index.py): the matching rows' items, whatever the catalogue's size
+        where.append(Item.id.in_(select(literal_column("item_id", Integer)).select_from(table(search_index.TABLE))
+                                 .where(text(f"{search_index.TABLE} MATCH :search_phrase"))))
+    elif f.search.strip():
         # the file names as one set: a search that matches nothing then costs one pass over them, not a probe per item
         where.append(or_(_matches(Item.accession_number, dialect), _matches(Item.title, dialect),
                          Item.id.in_(select(SourceFile.item_id).where(_matches(SourceFile.file_name, dialect)))))
@@ -143,7 +153,7 @@ def _matches(column: Any, dialect: str) -> ColumnElement[bool]:
     """``column`` contains the bound search text, case-insensitively. SQLite's LIKE already ignores (ASCII) case,
     as its lower() only folds ASCII: plain LIKE is the same test without a lower() per row."""
     pattern = bindparam("search", type_=String)
-    return column.like(pattern, escape="/") if dialect == "sqlite" else column.ilike(pattern, escape="/")
+    return column.like(pattern, escape="/") if dialect.startswith("sqlite") else column.ilike(pattern, escape="/")
 
 
 # -- sort keys and cursors ---------------------------------------------------------------------------
@@ -202,13 +212,16 @@ def _key_params(values: Sequence[Any]) -> list[Any]:
 
 
 def bound_values(values: Sequence[Any] | None, user_id: int, f: QueueFilter | None = None) -> dict[str, Any]:
-    search = {"search": search_pattern(f.search)} if f is not None and f.search.strip() else {}
+    search = {"search": search_pattern(f.search), "search_phrase": search_index.phrase(f.search)} if f is not None and f.search.strip() else {}
     return {"user_id": user_id, **search, **{f"key{i}": v for i, v in enumerate(values or ())}}
 
 
 def statement_shape(f: QueueFilter) -> QueueFilter:
-    """The filter as a statement's cache key: the search text is bound, not built in."""
-    return replace(f, search="?") if f.search.strip() else f
+    """The filter as a statement's cache key: the search text is bound, not built in; whether it is long
+    enough for the trigram index decides the statement."""
+    if not f.search.strip():
+        return f
+    return replace(f, search=INDEXED_SEARCH if search_index.uses_index(f.search) else "?")
 
 
 @lru_cache(maxsize=256)

@@ -258,6 +258,7 @@ def test_first_page_and_neighbours_use_the_indexes(qworld: ReviewWorld, mixed: d
     c, alice = qworld.catalogue, qworld.user_ids["alice"]
     with c.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
+    c.queue_dialect()  # asked once, before the plans are captured
     page_plans = _plans(c, lambda: c.review_queue_page(user_id=alice))
     assert "SEARCH items USING" in page_plans[0] and "TEMP B-TREE FOR ORDER BY" not in page_plans[0].split("\n")[0]
     assert not any("SCAN items" in p for p in page_plans), page_plans
@@ -289,3 +290,48 @@ def test_front_image_keys_name_the_thumbnail_without_loading_the_item(qworld: Re
     assert (keys.access_key, keys.thumbnail_key) == (item.current_images[0].access_key, item.current_images[0].thumbnail_key)
     assert keys.thumbnail_key is not None
     assert qworld.catalogue.front_image_keys(10**6) is None
+
+
+# -- the search index (relicflow/catalogue/search_index.py) --------------------------------------------
+
+
+def test_the_search_index_follows_corrections_new_files_and_deletions(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
+    c = qworld.catalogue
+    assert ids(qworld, QueueFilter(search="Bronze Jue")) == [mixed["warned"], mixed["lookalike"]]
+    with c.engine.begin() as conn:  # a corrected record (the triggers act on any UPDATE, whoever writes it)
+        conn.execute(text("UPDATE items SET title = 'Bronze Gu', accession_number = 'MB-9002' WHERE id = :id"), {"id": mixed["warned"]})
+    assert ids(qworld, QueueFilter(search="bronze jue")) == [mixed["lookalike"]]
+    assert ids(qworld, QueueFilter(search="bronze gu")) == [mixed["warned"]]
+    assert ids(qworld, QueueFilter(search="MB-9002")) == [mixed["warned"]] and ids(qworld, QueueFilter(search="MB-0002")) == []
+    later = qworld.add_item(qworld.new_run(), accession="MB-0777", title="玉琮", file_name="Yu_Cong_left.TIF")
+    assert ids(qworld, QueueFilter(search="cong_LEFT")) == [later]  # a file name arriving later, any case, _ literal
+    with c.engine.begin() as conn:
+        conn.execute(text("UPDATE source_files SET file_name = 'yu_cong_top.tif' WHERE item_id = :id"), {"id": later})
+    assert ids(qworld, QueueFilter(search="cong_left")) == [] and ids(qworld, QueueFilter(search="cong_top")) == [later]
+    with c.engine.begin() as conn:
+        conn.execute(text("DELETE FROM items WHERE id = :id"), {"id": later})
+    assert ids(qworld, QueueFilter(search="玉琮")) == [] and ids(qworld, QueueFilter(search="cong_top")) == []
+    assert ids(qworld, QueueFilter(search='"mb')) == []  # a quote in the search is a character, not FTS5 syntax
+
+
+def test_searches_of_three_characters_or_more_use_the_trigram_index(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
+    if qworld.catalogue.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's (PostgreSQL's pg_trgm indexes serve the same ILIKE)")
+    c, alice = qworld.catalogue, qworld.user_ids["alice"]
+    assert c.queue_dialect() == "sqlite+trigram"
+    indexed = _plans(c, lambda: c.review_queue_page(QueueFilter(search="梅瓶 4"), user_id=alice))[0]
+    assert "VIRTUAL TABLE INDEX" in indexed and "SCAN source_files" not in indexed, indexed
+    short = _plans(c, lambda: c.review_queue_page(QueueFilter(search="梅瓶"), user_id=alice))[0]
+    assert "VIRTUAL TABLE" not in short  # two characters are not a trigram: LIKE over the items, as before
+    assert ids(qworld, QueueFilter(search="梅瓶")) == [mixed[k] for k in ("plain", "graded", "percent", "underscore", "duplicate")]
+
+
+def test_migrating_again_restores_triggers_a_table_rebuild_dropped(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
+    if qworld.catalogue.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's triggers")
+    c = qworld.catalogue
+    with c.engine.begin() as conn:  # what Alembic's batch mode does to a table's triggers when it rebuilds it
+        conn.exec_driver_sql("DROP TRIGGER item_search_items_insert")
+    c.migrate()
+    later = qworld.add_item(qworld.new_run(), accession="MB-0888", title="Gilt bronze Buddha")
+    assert ids(qworld, QueueFilter(search="gilt bronze")) == [later]

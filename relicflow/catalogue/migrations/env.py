@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from relicflow.catalogue.models import Base
+from relicflow.catalogue.search_index import is_search_index_object
 
 config = context.config
 engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
@@ -22,6 +23,8 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs batch mode for ALTERs
         compare_type=True,
+        # the search index (relicflow/catalogue/search_index.py) is raw DDL the models do not declare
+        include_name=lambda name, type_, parent_names: not is_search_index_object(name),
     )
     with context.begin_transaction():
         context.run_migrations()
