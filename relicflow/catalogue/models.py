@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -198,7 +199,12 @@ class Item(Base):
     # the review queue's pages, filters and neighbours (relicflow/catalogue/review_queue.py), in id order per status
     __table_args__ = (Index("ix_items_status_id", "status", "id"),
                       Index("ix_items_status_ingest_run_id", "status", "ingest_run_id", "id"),
-                      Index("ix_items_status_grade", "status", "grade", "id"))
+                      Index("ix_items_status_grade", "status", "grade", "id"),
+                      # the few superseded items, by their successor (who handled an item: reviews.handler_runs_in);
+                      # partial, so the planner's statistics do not see a column of NULLs and read every item instead
+                      Index("ix_items_superseded_by_item_id", "superseded_by_item_id",
+                            sqlite_where=text("superseded_by_item_id IS NOT NULL"),
+                            postgresql_where=text("superseded_by_item_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
