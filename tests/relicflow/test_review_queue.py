@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 from relicflow.catalogue import Catalogue
 from relicflow.catalogue.ingested import WarningNote
 from relicflow.catalogue.review_queue import QueueFilter, decode_cursor, encode_cursor
+from relicflow.catalogue.review_queue_sql import statement_shape
 from relicflow.errors import QueueQueryInvalid
 from relicflow.passwords import hash_password
 from relicflow.settings import Settings
@@ -87,6 +88,14 @@ def test_search_is_case_insensitive_and_takes_like_characters_literally(qworld: 
     assert ids(qworld, QueueFilter(search="0%_")) == [mixed["percent"]]
     assert ids(qworld, QueueFilter(search="\\")) == []
     assert ids(qworld, QueueFilter(search="  ")) == ids(qworld)  # blank: no search
+
+
+def test_one_statement_serves_every_run_grade_and_search_text(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
+    # values are bound, not built into the statement: a new run or search costs no statement building
+    assert statement_shape(QueueFilter(run_id=3, grade="一级", search="abc")) == statement_shape(QueueFilter(run_id=70, grade="二级", search="xyz"))
+    assert statement_shape(QueueFilter(search="ab")) != statement_shape(QueueFilter(search="abc"))  # too short for trigrams
+    assert ids(qworld, QueueFilter(run_id=mixed["run2"], grade="一级")) == [mixed["graded"]]
+    assert ids(qworld, QueueFilter(run_id=mixed["run1"], grade="三级")) == [mixed["plain"], mixed["warned"]]
 
 
 def test_sorts(qworld: ReviewWorld, mixed: dict[str, int]) -> None:
