@@ -36,6 +36,7 @@ from review_ui.sessions import (
     set_session_cookie,
     tokens_match,
 )
+from review_ui.threads import on_image_threads
 from review_ui.web import current_user, error_page, locale_of, render, require_user, review, safe_next
 
 log = logging.getLogger("relicflow.review_ui")
@@ -283,18 +284,26 @@ def item(request: Request, item_id: int) -> Response:
 
 
 @router.get("/items/{item_id:dbid}/image/{kind}")
-def item_image(request: Request, item_id: int, kind: str) -> Response:
+async def item_image(request: Request, item_id: int, kind: str) -> Response:
     """The object's first photograph (front first): an access copy or thumbnail, never the master."""
-    image = review(request).catalogue.front_image_keys(item_id) if kind in IMAGE_KINDS else None
-    return _image_response(request, item_id, image, kind)
+
+    def read() -> Response:
+        image = review(request).catalogue.front_image_keys(item_id) if kind in IMAGE_KINDS else None
+        return _image_response(request, item_id, image, kind)
+
+    return await on_image_threads(request, read)
 
 
 @router.get("/items/{item_id:dbid}/images/{image_id:dbid}/{kind}")
-def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
+async def item_photograph(request: Request, item_id: int, image_id: int, kind: str) -> Response:
     """One photograph of the object, current or an earlier version (for the side-by-side of a rescan)."""
-    item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
-    image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
-    return _image_response(request, item_id, image, kind)
+
+    def read() -> Response:
+        item = review(request).catalogue.item(item_id) if kind in IMAGE_KINDS else None
+        image = next((i for i in item.images if i.id == image_id), None) if item is not None else None
+        return _image_response(request, item_id, image, kind)
+
+    return await on_image_threads(request, read)
 
 
 def _image_response(request: Request, item_id: int, image: Any, kind: str) -> Response:
