@@ -414,10 +414,9 @@ def sandbox_issuer(
 def review(ctx: typer.Context) -> None:
     """Run only the review web app."""
     settings = _settings(ctx, runs_flows=True)  # before anything imports Prefect, which freezes its settings
-    from flows.review_gate import resume_gate_for_ingest_run
-    from review_ui.app import run_review_app
+    from relicflow.review_server import serve_review
 
-    run_review_app(settings, on_batch_decided=lambda run_id: resume_gate_for_ingest_run(settings, run_id))
+    serve_review(settings)
 
 
 @app.command()

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     sandbox_issuer_port: int = 8765
     review_port: int = 8000
     review_host: str = "127.0.0.1"
+    review_workers: int = Field(default=1, ge=1, le=32, description="Processes serving the review app. Each uses at most one core (Python's GIL): give a busy review app one per core; bench/review_queue.py measures the difference.")
+    review_page_threads: int = Field(default=4, ge=1, le=64, description="Pages one review process works on at once; more threads than this only add switching (review_ui/threads.py).")
+    review_image_threads: int = Field(default=16, ge=1, le=256, description="Photographs one review process reads from the object store at once, apart from pages.")
     prefect_port: int = 4200
     ingest_interval_s: int = Field(default=300, description="How often the scheduled ingest flow scans the inbox.")
     mint_interval_s: int = Field(default=600, description="How often the scheduled mint flow collects approvals.")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from review_ui.app import create_review_app, run_review_app
+from review_ui.app import create_review_app
 
-__all__ = ["create_review_app", "run_review_app"]
+__all__ = ["create_review_app"]

@@ -1,7 +1,7 @@
 """The reviewers' web app: FastAPI + Jinja2, server-rendered forms, sessions in the catalogue.
 
 ``create_review_app`` builds it from explicit dependencies (tests pass a real catalogue and store);
-``run_review_app`` is what ``relicflow serve`` / ``relicflow review`` call to serve it with uvicorn.
+``relicflow review`` (a child of ``relicflow serve``) serves it with uvicorn: relicflow/review_server.py.
 
 Whose ``X-Forwarded-For``/``X-Forwarded-Proto`` count is decided in the app (``Settings.trusted_proxies``,
 empty by default), not by the server: uvicorn runs with its own proxy-header handling off, since by
@@ -32,6 +32,7 @@ from review_ui.bulk_routes import router as bulk_router
 from review_ui.routes import router
 from review_ui.sessions import SessionStore
 from review_ui.sign_in_limits import SignInLimits
+from review_ui.threads import configure_threads
 from review_ui.web import EXCEPTION_HANDLERS, HERE, ResponseHeadersMiddleware, ReviewContext, make_templates
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
                                      sign_in_limits=SignInLimits.for_app(settings, catalogue),
                                      on_batch_decided=on_batch_decided, record_watch=watch,
                                      queue_counts=QueueCounts(catalogue, max_age_s=settings.review_counts_max_age_s))
+    configure_threads(app, settings)
     if watch is not None:
         app.router.on_startup.append(watch.start)
         app.router.on_shutdown.append(watch.stop)
@@ -85,19 +87,3 @@ def create_review_app(settings: Settings, catalogue: Catalogue, store: ObjectSto
     app.include_router(api_router)
     app.include_router(audit_log.router)
     return app
-
-
-def run_review_app(settings: Settings, *, on_batch_decided: Callable[[int], None] | None = None) -> None:
-    """Serve the review app on ``settings.review_host:review_port`` until interrupted (blocking)."""
-    import uvicorn
-
-    from relicflow.storage import open_store
-
-    catalogue = Catalogue.from_settings(settings)
-    app = create_review_app(settings, catalogue, open_store(settings), on_batch_decided=on_batch_decided, watch_record=True)
-    log.info("review app on %s", settings.review_url)
-    try:
-        # One process: the decision lock that keeps on_batch_decided to one call per run is per process.
-        uvicorn.run(app, host=settings.review_host, port=settings.review_port, workers=1, log_level="info", **SERVER_OPTIONS)
-    finally:
-        catalogue.dispose()
