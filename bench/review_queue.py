@@ -1,13 +1,14 @@
 """The review app with a queue of a hundred thousand items: latency of its pages and of a decision, and page sizes.
 
 Builds a SQLite catalogue of ``--items`` items with bulk inserts (a mix of statuses, ingest runs, grades,
-warnings, duplicate candidates, graded relics with one approval), starts the real review app with uvicorn in
-its own process on loopback, signs in one reviewer per client, and measures p50/p95 with 1 and
+warnings, duplicate candidates, graded relics with one approval), starts the review app as `relicflow review`
+serves it (relicflow/review_server.py) on loopback with each of ``--workers`` process counts in turn, signs in
+one reviewer per client, and measures p50/p95 with 1 and
 ``--clients`` concurrent clients (closed loop: each client sends its next request when the last answered):
 the queue's first page, a filtered page, a search, an item page, and a decision (the POST plus following
 its 303 to the next item). Then the same queue page on a catalogue of ``--small`` items, to show that a
 page's size does not depend on the catalogue's. Not a test: it prints figures and ratios to the targets.
-Run: ``.venv/bin/python bench/review_queue.py [--items 100000] [--clients 20] [--requests 10]``.
+Run: ``.venv/bin/python bench/review_queue.py [--items 100000] [--clients 20] [--requests 10] [--workers 1,2]``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -132,23 +133,21 @@ def free_port() -> int:
 
 
 SERVER = """
-import sys, uvicorn
+import sys
 sys.path.insert(0, {root!r})
+from relicflow.review_server import serve_review
 from relicflow.settings import load_settings
-from relicflow.catalogue import Catalogue
-from relicflow.storage import open_store
-from review_ui.app import SERVER_OPTIONS, create_review_app
-settings = load_settings(data_dir={data_dir!r}, inbox_settle_s=0.0)
-app = create_review_app(settings, Catalogue.from_settings(settings), open_store(settings))
-uvicorn.run(app, host="127.0.0.1", port={port}, workers=1, log_level="warning", **SERVER_OPTIONS)
+serve_review(load_settings(data_dir={data_dir!r}, inbox_settle_s=0.0, review_port={port}, review_workers={workers}))
 """
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The review app as `relicflow review` serves it (relicflow/review_server.py), with ``workers`` processes."""
     port = free_port()
-    code = SERVER.format(root=str(Path(__file__).resolve().parents[1]), data_dir=str(data_dir), port=port)
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    code = SERVER.format(root=str(Path(__file__).resolve().parents[1]), data_dir=str(data_dir), port=port, workers=workers)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RELICFLOW_", "PREFECT_API"))},
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -211,14 +210,15 @@ def get_ok(client: httpx.Client, path: str) -> httpx.Response:
     return r
 
 
-def run_scenarios(base: str, data: dict[str, object], *, clients_n: int, requests: int) -> dict[str, dict[int, list[float]]]:
+def run_scenarios(base: str, data: dict[str, object], *, clients_n: int, requests: int,
+                  taken: dict[int, int]) -> dict[str, dict[int, list[float]]]:
+    """``taken``: how many of each client's items earlier runs decided (carried over from one server to the next)."""
     users = [f"r{n:02d}" for n in range(clients_n)]
     sessions = [signed_in(base, u) for u in users]
     awaiting = list(data["awaiting"])  # type: ignore[call-overload]
     single = list(data["awaiting_single"])  # type: ignore[call-overload]
     rng = random.Random(1)
     pools = {k: single[k::clients_n] for k in range(clients_n)}  # each client decides its own items
-    taken = {k: 0 for k in range(clients_n)}
     searches = ["GZ2003.0157", "梅瓶 4211", "scan_0777", "%_", "gz2010.05"]
 
     def decision(k: int, client: httpx.Client, csrf: str, _n: int) -> None:
@@ -256,7 +256,9 @@ def page_sizes(base: str) -> dict[str, int]:
     return sizes
 
 
-def one_catalogue(items: int, clients_n: int, requests: int, *, timings: bool) -> tuple[dict[str, dict[int, list[float]]], dict[str, int], float]:
+def one_catalogue(items: int, clients_n: int, requests: int, *, workers: Sequence[int]
+                  ) -> tuple[dict[int, dict[str, dict[int, list[float]]]], dict[str, int], float]:
+    """Build a catalogue, then measure it served by each number of ``workers`` in turn (none: page sizes only)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(data_dir=Path(tmp) / "data", inbox_settle_s=0.0)
         catalogue = Catalogue.from_settings(settings)
@@ -265,13 +267,18 @@ def one_catalogue(items: int, clients_n: int, requests: int, *, timings: bool) -
         data = build(catalogue, items, reviewers=clients_n)
         build_s = time.perf_counter() - start
         catalogue.dispose()
-        proc, base = start_server(settings.data_dir)
-        try:
-            results = run_scenarios(base, data, clients_n=clients_n, requests=requests) if timings else {}
-            sizes = page_sizes(base)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+        results: dict[int, dict[str, dict[int, list[float]]]] = {}
+        taken = {k: 0 for k in range(clients_n)}
+        sizes: dict[str, int] = {}
+        for n in workers or (1,):
+            proc, base = start_server(settings.data_dir, n)
+            try:
+                if workers:
+                    results[n] = run_scenarios(base, data, clients_n=clients_n, requests=requests, taken=taken)
+                sizes = sizes or page_sizes(base)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
     return results, sizes, build_s
 
 
@@ -281,23 +288,28 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000, help="the catalogue the page size is compared with")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=10, help="requests per client at full concurrency (x4 for one client)")
+    parser.add_argument("--workers", default="1,2", help="review app processes to measure with, in turn (review_workers)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
     print(f"building a catalogue of {args.items:,} items ...", flush=True)
-    results, sizes, build_s = one_catalogue(args.items, args.clients, args.requests, timings=True)
-    print(f"built in {build_s:.1f} s; review app on loopback (uvicorn, one process); closed-loop clients\n")
-    print(f"{'':32}{'1 client p50/p95 ms':>22}{f'{args.clients} clients p50/p95 ms':>26}{'target p95':>12}{'p95/target':>12}")
+    by_workers, sizes, build_s = one_catalogue(args.items, args.clients, args.requests, workers=workers)
+    print(f"built in {build_s:.1f} s; the review app as `relicflow review` serves it, on loopback; closed-loop clients")
     figures: dict[str, object] = {}
-    for name, by_n in results.items():
-        one, many = by_n[1], by_n[args.clients]
-        target = TARGET_DECISION_P95_MS if name.startswith("decision") else TARGET_PAGE_P95_MS
-        p = {n: (statistics.median(v), percentile(v, 95)) for n, v in by_n.items()}
-        figures[name] = {str(n): {"p50_ms": round(a, 1), "p95_ms": round(b, 1), "requests": len(by_n[n])} for n, (a, b) in p.items()}
-        print(f"{name:32}{p[1][0]:>10.1f} /{p[1][1]:>8.1f}{p[args.clients][0]:>14.1f} /{p[args.clients][1]:>8.1f}"
-              f"{target:>12}{p[args.clients][1] / target:>12.2f}")
-        assert len(one) and len(many)
+    for n_workers, results in by_workers.items():
+        print(f"\nreview_workers = {n_workers} ({os.cpu_count()} cores, shared with the clients)")
+        print(f"{'':32}{'1 client p50/p95 ms':>22}{f'{args.clients} clients p50/p95 ms':>26}{'target p95':>12}{'p95/target':>12}")
+        for name, by_n in results.items():
+            one, many = by_n[1], by_n[args.clients]
+            target = TARGET_DECISION_P95_MS if name.startswith("decision") else TARGET_PAGE_P95_MS
+            p = {n: (statistics.median(v), percentile(v, 95)) for n, v in by_n.items()}
+            figures[f"{name} / {n_workers} workers"] = {str(n): {"p50_ms": round(a, 1), "p95_ms": round(b, 1), "requests": len(by_n[n])}
+                                                        for n, (a, b) in p.items()}
+            print(f"{name:32}{p[1][0]:>10.1f} /{p[1][1]:>8.1f}{p[args.clients][0]:>14.1f} /{p[args.clients][1]:>8.1f}"
+                  f"{target:>12}{p[args.clients][1] / target:>12.2f}")
+            assert len(one) and len(many)
     print(f"\nbuilding a catalogue of {args.small:,} items for the page-size comparison ...", flush=True)
-    _, small_sizes, _ = one_catalogue(args.small, 1, 1, timings=False)
+    _, small_sizes, _ = one_catalogue(args.small, 1, 1, workers=())
     print(f"\n{'page size (bytes)':32}{f'{args.items:,} items':>16}{f'{args.small:,} items':>16}{'ratio':>10}")
     for name, size in sizes.items():
         print(f"{name:32}{size:>16,}{small_sizes[name]:>16,}{size / small_sizes[name]:>10.2f}")
