@@ -1,7 +1,8 @@
 """`relicflow init --demo` (what `make demo` runs): safe to run again and again.
 
-The sample files never replace anything in the inbox, and an existing demo reviewer keeps its password,
-so a second `make demo` neither destroys staff's files nor signs a reviewer out of a working login.
+The sample files never replace anything in the inbox, and an existing demo account keeps its password, so a
+second `make demo` neither destroys staff's files nor signs a reviewer out of a working login. Two accounts: a
+reviewer, and a senior reviewer for the second approval a graded relic (the 一级 sample) needs.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relicflow.i18n import N_
 from relicflow.settings import Settings
 
 if TYPE_CHECKING:
     from relicflow.catalogue import Catalogue
 
 DEMO_REVIEWER = "reviewer"
+DEMO_SENIOR = "senior"
 LISTED_NAMES = 20  # skipped samples named one by one, up to this many
 
 
@@ -26,16 +29,20 @@ class DemoLogin:
     active: bool
 
 
-def ensure_demo_reviewer(catalogue: Catalogue, *, actor: str) -> DemoLogin:
-    """The demo reviewer, created with a new password if missing; an existing one is left exactly as it is."""
+def ensure_demo_account(catalogue: Catalogue, name: str, role: str, display_name: str, *, actor: str) -> DemoLogin:
+    """A demo account, created with a new password if missing; an existing one is left exactly as it is."""
     from relicflow.passwords import generate_password, hash_password
 
-    existing = catalogue.account(DEMO_REVIEWER)
+    existing = catalogue.account(name)
     if existing is not None:
-        return DemoLogin(DEMO_REVIEWER, None, existing.active)
+        return DemoLogin(name, None, existing.active)
     password = generate_password()
-    catalogue.add_user(DEMO_REVIEWER, hash_password(password), "reviewer", display_name="Demo reviewer", actor=actor)
-    return DemoLogin(DEMO_REVIEWER, password, True)
+    catalogue.add_user(name, hash_password(password), role, display_name=display_name, actor=actor)
+    return DemoLogin(name, password, True)
+
+
+def ensure_demo_reviewer(catalogue: Catalogue, *, actor: str) -> DemoLogin:
+    return ensure_demo_account(catalogue, DEMO_REVIEWER, "reviewer", "Demo reviewer", actor=actor)
 
 
 def set_up_demo(settings: Settings, catalogue: Catalogue, *, actor: str, say: Callable[..., None]) -> None:
@@ -50,10 +57,12 @@ def set_up_demo(settings: Settings, catalogue: Catalogue, *, actor: str, say: Ca
             say("cli.demo.name_taken_file", name=path.name)
         if len(placed.name_taken) > LISTED_NAMES:
             say("cli.demo.more", n=len(placed.name_taken) - LISTED_NAMES)
-    login = ensure_demo_reviewer(catalogue, actor=actor)
-    if login.password is not None:
-        say("cli.demo.reviewer_created", name=login.name, password=login.password)
-    else:
-        say("cli.demo.reviewer_kept", name=login.name)
-        if not login.active:
-            say("cli.demo.reviewer_disabled", name=login.name)
+    reviewer = ensure_demo_reviewer(catalogue, actor=actor)
+    senior = ensure_demo_account(catalogue, DEMO_SENIOR, "senior_reviewer", "Demo senior reviewer", actor=actor)
+    for login, created in ((reviewer, N_("cli.demo.reviewer_created")), (senior, N_("cli.demo.senior_created"))):
+        if login.password is not None:
+            say(created, name=login.name, password=login.password)
+        else:
+            say("cli.demo.reviewer_kept", name=login.name)
+            if not login.active:
+                say("cli.demo.reviewer_disabled", name=login.name)

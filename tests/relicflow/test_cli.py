@@ -141,11 +141,19 @@ def test_init_demo_fills_the_inbox_and_prints_a_working_reviewer_login(data_dir:
     login = re.search(r"Created the demo reviewer: user reviewer password \(shown once\) (\S+)", out)
     assert login, result.output
     assert verify_password(login.group(1), stored_hash(data_dir, "reviewer"))
+    # and a senior reviewer, so the demo's graded (一级) sample can get its second approval
+    senior = re.search(r"Created the demo senior reviewer \(the second approval a graded relic needs\): user senior "
+                       r"password \(shown once\) (\S+)", out)
+    assert senior, result.output
+    assert verify_password(senior.group(1), stored_hash(data_dir, "senior"))
     catalogue = catalogue_of(data_dir)
     try:
         assert catalogue.user_by_name("reviewer").role == "reviewer"  # type: ignore[union-attr]
+        assert catalogue.user_by_name("senior").role == "senior_reviewer"  # type: ignore[union-attr]
     finally:
         catalogue.dispose()
+    again = flat(cli(data_dir, "init", "--demo").output)
+    assert "The demo reviewer senior exists already and keeps its password" in again and "Created" not in again
 
 
 def test_invalid_language_is_refused_naming_the_setting(tmp_path: Path) -> None:
