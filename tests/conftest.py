@@ -33,6 +33,20 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         _drop_postgres_database(postgres, database_url)
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalogue migrated once per session. Replaying every migration costs ~0.15 s, and hundreds of
+    tests each start from a new catalogue; a copy of this one (catalogue_template.copy_migrated) costs ~0.02 s. The tests
+    of the migrations themselves migrate their own files."""
+    from relicflow.catalogue import Catalogue
+
+    path = tmp_path_factory.mktemp("catalogue-template") / "catalogue.sqlite3"
+    catalogue = Catalogue(f"sqlite:///{path}")
+    catalogue.migrate()
+    catalogue.dispose()
+    return path
+
+
 def _fresh_postgres_database(server: str) -> str:
     """With RELICFLOW_TEST_POSTGRES_URL (a server URL, e.g. postgresql+psycopg://user@127.0.0.1:5432/postgres)
     each test gets its own new database on that server, so the suite runs on PostgreSQL; else SQLite."""

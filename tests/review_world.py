@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from catalogue_template import copy_migrated
 from fastapi import FastAPI
 from PIL import Image as PILImage
 
@@ -119,8 +120,9 @@ class ReviewWorld:
 
 
 @pytest.fixture
-def world(tmp_path: Path, settings: Settings, password_hash: str) -> Iterator[ReviewWorld]:
+def world(tmp_path: Path, settings: Settings, password_hash: str, migrated_template: Path) -> Iterator[ReviewWorld]:
     """``settings`` comes from tests/conftest.py (fresh data dir, no RELICFLOW_* leaking in)."""
+    copy_migrated(migrated_template, tmp_path / "catalogue.sqlite3")
     catalogue = Catalogue(f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
     catalogue.migrate()
     user_ids = {name: catalogue.add_user(name, password_hash, role, display_name=name.title()) for name, role in USERS.items()}

@@ -18,6 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, func, inspect, select, text
 
+from catalogue_template import copy_migrated
+
 from relicflow.catalogue import Catalogue, ItemStatus
 from relicflow.catalogue.ingested import IngestedImage
 from relicflow.catalogue.migrate import alembic_config, current_revision
@@ -134,10 +136,11 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, migrated_template: Path) -> Iterator[World]:
     db_path = tmp_path / "catalogue.sqlite3"
+    copy_migrated(migrated_template, db_path)
     catalogue = Catalogue(f"sqlite:///{db_path}")
-    catalogue.migrate()
+    catalogue.migrate()  # at head already: a no-op, as at every start of a real installation
     users = {name: catalogue.add_user(name, "not-a-real-hash", role)
              for name, role in {"alice": "reviewer", "bob": "senior_reviewer", "dora": "digitiser", "adam": "admin"}.items()}
     yield World(catalogue=catalogue, db_path=db_path, users=users)

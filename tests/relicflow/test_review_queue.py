@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from catalogue_template import copy_migrated
 from sqlalchemy import event, text
 
 from relicflow.catalogue import Catalogue
@@ -33,7 +34,9 @@ def password_hash() -> str:
 
 
 @pytest.fixture
-def qworld(tmp_path: Path, settings: Settings, password_hash: str) -> Iterator[ReviewWorld]:
+def qworld(tmp_path: Path, settings: Settings, password_hash: str, migrated_template: Path) -> Iterator[ReviewWorld]:
+    if settings.database_url.startswith("sqlite:///"):  # the PostgreSQL pass migrates its own new database
+        copy_migrated(migrated_template, Path(settings.database_url.removeprefix("sqlite:///")))
     catalogue = Catalogue.from_settings(settings)
     catalogue.migrate()
     user_ids = {name: catalogue.add_user(name, password_hash, role) for name, role in USERS.items()}
